@@ -1,0 +1,151 @@
+"""Who uses the linker: users, the agencies they work for and the tenants (client companies)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("A user needs an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who logs in with their email address."""
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(
+        default=False, help_text="May log in to the Django admin (scoped to their tenants)."
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text="IANA time zone for showing times, e.g. Europe/Paris."
+    )
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class Agency(models.Model):
+    """A company that manages the Copernica accounts of many client companies."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "agencies"
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tenant(models.Model):
+    """One client company: the thing that gets linked to a Copernica account."""
+
+    name = models.CharField(max_length=200)
+    agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="tenants"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name", "id")
+        indexes = [models.Index(fields=["agency", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    AGENCY_ADMIN = "agency_admin", "Agency admin"
+    AGENCY_STAFF = "agency_staff", "Agency staff"
+    TENANT_ADMIN = "tenant_admin", "Tenant admin"
+    TENANT_VIEWER = "tenant_viewer", "Tenant viewer"
+
+
+AGENCY_ROLES = frozenset({Role.AGENCY_ADMIN, Role.AGENCY_STAFF})
+TENANT_ROLES = frozenset({Role.TENANT_ADMIN, Role.TENANT_VIEWER})
+
+
+class Membership(models.Model):
+    """A user's role in an agency (all its tenants) or in one tenant (only that one)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships"
+    )
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="membership_scope_matches_role",
+                condition=(
+                    Q(
+                        role__in=[r.value for r in AGENCY_ROLES],
+                        agency__isnull=False,
+                        tenant__isnull=True,
+                    )
+                    | Q(
+                        role__in=[r.value for r in TENANT_ROLES],
+                        tenant__isnull=False,
+                        agency__isnull=True,
+                    )
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["user", "agency"],
+                condition=Q(agency__isnull=False),
+                name="one_membership_per_agency",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "tenant"],
+                condition=Q(tenant__isnull=False),
+                name="one_membership_per_tenant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.agency or self.tenant
+        return f"{self.user} — {self.get_role_display()} of {scope}"

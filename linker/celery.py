@@ -1,0 +1,18 @@
+"""The Celery application: ``celery -A linker worker`` and ``celery -A linker beat``.
+
+Configuration lives in Django settings under the ``CELERY_`` namespace. Tasks use Celery's
+DjangoTask so that ``delay_on_commit`` enqueues only after the surrounding transaction commits:
+a worker must never receive the id of a row it cannot yet see.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
+
+app = Celery("linker", task_cls="celery.contrib.django.task:DjangoTask")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

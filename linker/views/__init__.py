@@ -1,0 +1,1 @@
+"""Thin views: parse input, check access through the selectors, call a service, render."""

@@ -1,0 +1,51 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from accounts.models import Agency, Role, Tenant, User
+from tests.factories import make_agency, make_member, make_tenant, make_user
+
+
+@dataclass
+class World:
+    """Two agencies with tenants and one user of each role, for the isolation tests."""
+
+    agency_a: Agency
+    agency_b: Agency
+    tenant_a1: Tenant
+    tenant_a2: Tenant
+    tenant_b1: Tenant
+    lone_tenant: Tenant
+    agency_admin_a: User
+    staff_a: User
+    staff_b: User
+    tenant_admin_a1: User
+    viewer_a1: User
+    outsider: User
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    agency_a, agency_b = make_agency(name="Agency A"), make_agency(name="Agency B")
+    tenant_a1 = make_tenant(agency=agency_a, name="Alpha Bikes")
+    tenant_a2 = make_tenant(agency=agency_a, name="Alpha Cars")
+    tenant_b1 = make_tenant(agency=agency_b, name="Beta Foods")
+    lone_tenant = make_tenant(name="Lone Shop")
+    return World(
+        agency_a=agency_a,
+        agency_b=agency_b,
+        tenant_a1=tenant_a1,
+        tenant_a2=tenant_a2,
+        tenant_b1=tenant_b1,
+        lone_tenant=lone_tenant,
+        agency_admin_a=make_member(role=Role.AGENCY_ADMIN, agency=agency_a),
+        staff_a=make_member(role=Role.AGENCY_STAFF, agency=agency_a),
+        staff_b=make_member(role=Role.AGENCY_STAFF, agency=agency_b),
+        tenant_admin_a1=make_member(role=Role.TENANT_ADMIN, tenant=tenant_a1),
+        viewer_a1=make_member(role=Role.TENANT_VIEWER, tenant=tenant_a1),
+        outsider=make_user(),
+    )
