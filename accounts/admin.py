@@ -77,7 +77,7 @@ class MembershipAdmin(ScopedAdmin):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ScopedAdmin):  # type: ignore[misc]
+class UserAdmin(BaseUserAdmin, ScopedAdmin):
     ordering = ("email",)
     list_display = ("email", "full_name", "is_staff", "is_active", "date_joined")
     search_fields = ("email", "full_name")

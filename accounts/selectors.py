@@ -39,7 +39,7 @@ def tenant_list(*, user: AnyUser) -> QuerySet[Tenant]:
     return Tenant.objects.filter(Q(agency_id__in=agency_ids) | Q(id__in=tenant_ids))
 
 
-def tenant_get(*, user: AnyUser, id: int | str) -> Tenant:  # noqa: A002 - the selector's contract
+def tenant_get(*, user: AnyUser, id: int | str) -> Tenant:
     """The tenant ``id`` if ``user`` may see it; otherwise ``Http404``, missing or not."""
     try:
         pk = int(id)
@@ -63,7 +63,7 @@ def agency_list(*, user: AnyUser) -> QuerySet[Agency]:
     )
 
 
-def agency_get(*, user: AnyUser, id: int | str) -> Agency:  # noqa: A002
+def agency_get(*, user: AnyUser, id: int | str) -> Agency:
     """The agency ``id`` if ``user`` works for it; otherwise ``Http404``."""
     try:
         pk = int(id)
@@ -120,9 +120,7 @@ def is_agency_admin(*, user: AnyUser, agency: Agency) -> bool:
         return False
     if member.is_superuser:
         return True
-    return Membership.objects.filter(
-        user=member, agency=agency, role=Role.AGENCY_ADMIN
-    ).exists()
+    return Membership.objects.filter(user=member, agency=agency, role=Role.AGENCY_ADMIN).exists()
 
 
 def is_agency_member(*, user: AnyUser, agency: Agency) -> bool:

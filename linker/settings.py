@@ -231,6 +231,13 @@ CONTENT_SECURITY_POLICY = "; ".join(
 # SECRET_KEY so that rotating one does not touch the other. Outside production a key is
 # generated once into VAR_DIR (see linker.vault).
 LINKER_ENCRYPTION_KEYS = env.list("LINKER_ENCRYPTION_KEYS", default=[])
+if LINKER_ENCRYPTION_KEYS:
+    from linker.vault import KeyRing, VaultConfigurationError
+
+    try:
+        KeyRing.parse(LINKER_ENCRYPTION_KEYS)
+    except VaultConfigurationError as exc:
+        sys.exit(f"Copernica Linker cannot start: {exc}")
 LINKER_ENCRYPTION_KEY_FILE = VAR_DIR / "encryption.key"
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -260,7 +267,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:

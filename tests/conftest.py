@@ -49,3 +49,11 @@ def world(db: None) -> World:
         viewer_a1=make_member(role=Role.TENANT_VIEWER, tenant=tenant_a1),
         outsider=make_user(),
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis() -> None:
+    """Start from an empty test Redis database: no stale broker messages, locks or caches."""
+    from django.core.cache import cache
+
+    cache.clear()

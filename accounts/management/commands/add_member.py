@@ -42,8 +42,12 @@ class Command(BaseCommand):
                 raise CommandError(f"The environment variable {options['password_env']} is empty.")
         try:
             user, created = user_get_or_create(email=options["email"], password=password)
-            membership = membership_add(user=user, role=options["role"], agency=agency, tenant=tenant)
+            membership = membership_add(
+                user=user, role=options["role"], agency=agency, tenant=tenant
+            )
         except AccountsError as exc:
             raise CommandError(str(exc)) from None
         verb = "Created user and added" if created else "Added"
-        self.stdout.write(f"{verb} {user.email} as {membership.get_role_display()} of {agency or tenant}.")
+        self.stdout.write(
+            f"{verb} {user.email} as {membership.get_role_display()} of {agency or tenant}."
+        )
