@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 from accounts.models import Agency, Membership, Role, Tenant, User
+from linker.models import Link, LinkState
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery staple"
@@ -35,3 +36,35 @@ def make_member(
     user = user or make_user()
     Membership.objects.create(user=user, role=role, agency=agency, tenant=tenant)
     return user
+
+
+def make_link(
+    *,
+    tenant: Tenant,
+    api_token: str,
+    sandbox_url: str,
+    account_id: str = "",
+    account_name: str = "",
+) -> Link:
+    """An active link to a sandbox account, as if the handshake had just completed."""
+    from django.utils import timezone
+
+    from linker import vault
+    from linker.copernica import token_context
+
+    base = sandbox_url.rstrip("/")
+    link = Link(
+        tenant=tenant,
+        state=LinkState.ACTIVE,
+        state_changed_at=timezone.now(),
+        auth_url=f"{base}/authenticate",
+        api_url=f"{base}/v4",
+        rest_url=f"{base}/rest/v4",
+        copernica_account_id=account_id,
+        copernica_account_name=account_name,
+        linked_at=timezone.now(),
+    )
+    link.access_token_encrypted = vault.encrypt(api_token, context=token_context(link))
+    link.token_fingerprint = vault.fingerprint(api_token)
+    link.save()
+    return link
