@@ -10,9 +10,17 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
 
 app = Celery("linker", task_cls="celery.contrib.django.task:DjangoTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _check_keys(**kwargs: object) -> None:
+    from linker.startup import require_usable_keys
+
+    require_usable_keys()

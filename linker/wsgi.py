@@ -7,3 +7,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
 
 application = get_wsgi_application()
+
+from linker.startup import require_usable_keys  # noqa: E402 - needs Django set up
+
+require_usable_keys()

@@ -1,0 +1,55 @@
+"""The agency's Copernica applications page (agency admins only)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from accounts.selectors import agency_get, is_agency_admin
+from linker.applications import HOST_CHOICES, ApplicationError, application_register
+from linker.forms import ApplicationForm
+from linker.models import ApiApplication
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def applications_view(request: HttpRequest, agency_id: int) -> HttpResponse:
+    agency = agency_get(user=request.user, id=agency_id)
+    is_admin = is_agency_admin(user=request.user, agency=agency)
+    form = ApplicationForm(request.POST or None)
+    if request.method == "POST":
+        if not is_admin:
+            raise PermissionDenied("Only agency admins register applications.")
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                application = application_register(
+                    name=data["name"],
+                    client_id=data["client_id"],
+                    client_secret=data["client_secret"],
+                    redirect_uri=data["redirect_uri"],
+                    agency=agency,
+                    hosts=HOST_CHOICES[data["hosts"]](),
+                    is_default=data["is_default"],
+                    user=request.user,
+                )
+            except ApplicationError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Application {application.name} registered.")
+                response = HttpResponseRedirect(
+                    reverse("applications", kwargs={"agency_id": agency.pk})
+                )
+                response.status_code = 303
+                return response
+    applications = ApiApplication.objects.filter(agency=agency).order_by("name")
+    return render(
+        request,
+        "linking/applications.html",
+        {"agency": agency, "applications": applications, "form": form, "is_admin": is_admin},
+    )

@@ -1,0 +1,203 @@
+"""Connect, callback, pasted token, confirm, disconnect, connect links."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.selectors import can_view_tenant, tenant_get
+from linker.connect_links import connect_link_create, connect_link_open_get, connect_link_revoke
+from linker.forms import ApiTokenForm
+from linker.links import LinkingError, link_confirm_duplicate, link_disconnect, link_get_for_tenant
+from linker.models import ConnectLink
+from linker.oauth import link_connect_complete, link_connect_start, link_with_token
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _tenant_url(tenant_id: int) -> str:
+    return reverse("tenant_detail", kwargs={"tenant_id": tenant_id})
+
+
+def _session_key(request: HttpRequest) -> str:
+    if not request.session.session_key:
+        request.session["linker"] = True
+        request.session.save()
+    return request.session.session_key or ""
+
+
+@require_POST
+@login_required
+def connect_start_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    try:
+        url = link_connect_start(
+            tenant=tenant, user=request.user, session_key=_session_key(request)
+        )
+    except LinkingError as exc:
+        messages.error(request, str(exc))
+        return _see_other(_tenant_url(tenant.pk))
+    return _see_other(url)
+
+
+@require_GET
+@never_cache
+def oauth_callback_view(request: HttpRequest) -> HttpResponse:
+    params = {key: request.GET.get(key, "") for key in ("state", "code", "error")}
+    result = link_connect_complete(
+        params=params, session_key=request.session.session_key or "", user=request.user
+    )
+    if result.tenant is None:
+        response = render(
+            request, "linking/callback_failed.html", {"error": result.error}, status=400
+        )
+    elif result.connect_link is not None and not can_view_tenant(
+        user=request.user, tenant=result.tenant
+    ):
+        request.session["connect_result"] = {
+            "tenant": result.tenant.name,
+            "ok": not result.error,
+            "error": result.error,
+        }
+        response = _see_other(reverse("connect_done"))
+    else:
+        if result.error:
+            messages.error(request, result.error)
+        else:
+            messages.success(
+                request,
+                f"Linked to Copernica account {result.link.copernica_account_name}."
+                if result.link is not None
+                else "Linked.",
+            )
+        response = _see_other(_tenant_url(result.tenant.pk))
+    # The callback URL carried a code and a state: keep them out of Referer headers and caches.
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@login_required
+def token_link_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Paste the API token to link with.")
+        return _see_other(_tenant_url(tenant.pk))
+    try:
+        link = link_with_token(
+            tenant=tenant, user=request.user, api_token=form.cleaned_data["api_token"]
+        )
+    except LinkingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Linked to Copernica account {link.copernica_account_name}.")
+    return _see_other(_tenant_url(tenant.pk))
+
+
+@require_POST
+@login_required
+def link_confirm_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    link = link_get_for_tenant(tenant=tenant)
+    if link is None:
+        raise Http404("No link.")
+    try:
+        link_confirm_duplicate(link=link, user=request.user)
+    except LinkingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Linked. This Copernica account is now shared.")
+    return _see_other(_tenant_url(tenant.pk))
+
+
+@require_POST
+@login_required
+def disconnect_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    link = link_get_for_tenant(tenant=tenant)
+    if link is None or not link.access_token_encrypted:
+        messages.info(request, "This tenant was not linked.")
+        return _see_other(_tenant_url(tenant.pk))
+    try:
+        link_disconnect(link=link, user=request.user)
+    except LinkingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Disconnected. The token and its cached sessions are deleted.")
+    return _see_other(_tenant_url(tenant.pk))
+
+
+@require_POST
+@login_required
+def connect_link_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    try:
+        _, token = connect_link_create(tenant=tenant, user=request.user)
+    except LinkingError as exc:
+        messages.error(request, str(exc))
+        return _see_other(_tenant_url(tenant.pk))
+    url = request.build_absolute_uri(reverse("connect_link_open", kwargs={"token": token}))
+    messages.success(
+        request,
+        f"Send this link to the client's admin (valid 7 days, works once): {url}",
+    )
+    return _see_other(_tenant_url(tenant.pk))
+
+
+@require_POST
+@login_required
+def connect_link_revoke_view(request: HttpRequest, tenant_id: int, link_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    connect_link = ConnectLink.objects.filter(pk=link_id, tenant=tenant).first()
+    if connect_link is None:
+        raise Http404("No such connect link.")
+    try:
+        connect_link_revoke(connect_link=connect_link, user=request.user)
+    except LinkingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Connect link revoked.")
+    return _see_other(_tenant_url(tenant.pk))
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+def connect_link_open_view(request: HttpRequest, token: str) -> HttpResponse:
+    connect_link = connect_link_open_get(token=token)
+    if connect_link is None:
+        response = render(request, "linking/connect_link_invalid.html", status=404)
+    elif request.method == "POST":
+        try:
+            url = link_connect_start(
+                tenant=connect_link.tenant,
+                user=request.user,
+                session_key=_session_key(request),
+                connect_link=connect_link,
+            )
+        except LinkingError as exc:
+            response = render(
+                request, "linking/connect_link.html", {"tenant": connect_link.tenant, "error": exc}
+            )
+        else:
+            response = _see_other(url)
+    else:
+        response = render(request, "linking/connect_link.html", {"tenant": connect_link.tenant})
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_GET
+def connect_done_view(request: HttpRequest) -> HttpResponse:
+    result = request.session.pop("connect_result", None)
+    return render(request, "linking/connect_done.html", {"result": result})
