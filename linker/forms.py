@@ -28,6 +28,7 @@ class ApplicationForm(forms.Form):
     redirect_uri = forms.URLField(
         label="Redirect URI",
         max_length=500,
+        assume_scheme="https",
         help_text="Exactly as registered at Copernica, e.g. https://linker.example.com/oauth/callback",
     )
     hosts = forms.ChoiceField(

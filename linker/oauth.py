@@ -121,7 +121,7 @@ def _consume_state(*, state: str, session_key: str, user: AnyUser) -> OAuthState
     """Take the matching state out of play. ``None`` if there is none for this browser."""
     with transaction.atomic():
         row = (
-            OAuthState.objects.select_for_update()
+            OAuthState.objects.select_for_update(of=("self",))
             .select_related("tenant", "application", "connect_link")
             .filter(state_hash=digest(state), consumed_at__isnull=True)
             .first()

@@ -9,6 +9,8 @@ import pytest
 from accounts.models import Agency, Role, Tenant, User
 from tests.factories import make_agency, make_member, make_tenant, make_user
 
+pytest_plugins = ["tests.sandbox_plugin"]
+
 
 @dataclass
 class World:
