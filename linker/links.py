@@ -185,6 +185,9 @@ def link_disconnect(*, link: Link, user: AnyUser | None, reason: str = "") -> Li
             message=locked.state_reason,
             actor=_actor(user),
         )
+        # Now, and again after the commit, in case another process re-cached a JWT of the
+        # old token before it could see this transaction.
+        cache.delete(old_key)
         transaction.on_commit(lambda: cache.delete(old_key))
     return locked
 

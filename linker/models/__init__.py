@@ -8,6 +8,16 @@ from linker.models.links import (
     LinkState,
     OAuthState,
 )
+from linker.models.mirror import (
+    ProfileChange,
+    RemoteDatabase,
+    RemoteProfile,
+    RequestLedger,
+    SyncMode,
+    SyncRun,
+    SyncSchedule,
+    SyncState,
+)
 
 __all__ = [
     "ApiApplication",
@@ -16,4 +26,12 @@ __all__ = [
     "LinkEvent",
     "LinkState",
     "OAuthState",
+    "ProfileChange",
+    "RemoteDatabase",
+    "RemoteProfile",
+    "RequestLedger",
+    "SyncMode",
+    "SyncRun",
+    "SyncSchedule",
+    "SyncState",
 ]
