@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -116,3 +117,12 @@ def application_for_tenant(*, agency: Agency | None) -> ApiApplication | None:
     return (
         candidates.filter(agency=agency).first() if agency is not None else None
     ) or candidates.filter(agency__isnull=True).first()
+
+
+def consent_origin(*, agency: Agency | None) -> str:
+    """The origin of the consent page a Connect button of this agency leads to ('' if none)."""
+    application = application_for_tenant(agency=agency)
+    if application is None:
+        return ""
+    parts = urlsplit(application.authorize_url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -14,7 +14,11 @@ from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
 
-app = Celery("linker", task_cls="celery.contrib.django.task:DjangoTask")
+app = Celery(
+    "linker",
+    task_cls="celery.contrib.django.task:DjangoTask",
+    include=["linker.link_tasks"],
+)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

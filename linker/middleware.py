@@ -20,5 +20,11 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", self.policy)
+        policy = self.policy
+        # A page whose form leads to Copernica's consent page names that origin: browsers
+        # apply form-action to the redirect that follows the POST.
+        extra = getattr(response, "csp_form_action", None)
+        if extra:
+            policy = policy.replace("form-action 'self'", f"form-action 'self' {extra}", 1)
+        response.headers.setdefault("Content-Security-Policy", policy)
         return response

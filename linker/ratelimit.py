@@ -85,8 +85,10 @@ class RequestBudget:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.account_key = account_key
-        self.rate = float(rate if rate is not None else settings.LINKER_ACCOUNT_REQUESTS_PER_SECOND)
-        self.burst = float(burst if burst is not None else settings.LINKER_ACCOUNT_REQUEST_BURST)
+        default_rate = getattr(settings, "LINKER_ACCOUNT_REQUESTS_PER_SECOND", 50.0)
+        default_burst = getattr(settings, "LINKER_ACCOUNT_REQUEST_BURST", 100.0)
+        self.rate = float(rate if rate is not None else default_rate)
+        self.burst = float(burst if burst is not None else default_burst)
         self.max_wait = max_wait
         self.waited = 0.0
         self._sleep = sleep

@@ -268,9 +268,34 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "link-verify-daily": {"task": "linker.link_verify_due", "schedule": 24 * 3600.0},
+    "sync-schedule-due": {"task": "linker.sync_schedule_due", "schedule": 60.0},
+    "sync-runs-reconcile": {"task": "linker.sync_runs_reconcile", "schedule": 60.0},
+    "profile-changes-relay": {"task": "linker.profile_changes_relay", "schedule": 60.0},
+}
 if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
     sys.exit("CELERY_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT.")
+
+# --- Sync and write-back (linker.sync, linker.writes, linker.ratelimit) -----------------------
+
+# A sync task does this many pages or seconds, then re-enqueues itself (well inside the
+# visibility timeout, and other accounts get a turn in between).
+LINKER_SYNC_PAGES_PER_TASK = env.int("LINKER_SYNC_PAGES_PER_TASK", default=100)
+LINKER_SYNC_SECONDS_PER_TASK = env.float("LINKER_SYNC_SECONDS_PER_TASK", default=60.0)
+# A run whose heartbeat is older than this lost its worker and is taken over.
+LINKER_SYNC_STALE_SECONDS = env.int("LINKER_SYNC_STALE_SECONDS", default=180)
+# Attempts in a row without progress (errors or lost workers) before a run is failed.
+LINKER_SYNC_MAX_ATTEMPTS = env.int("LINKER_SYNC_MAX_ATTEMPTS", default=5)
+LINKER_SYNC_CLIENT_RETRIES = env.int("LINKER_SYNC_CLIENT_RETRIES", default=3)
+LINKER_RETRY_BASE_SECONDS = env.float("LINKER_RETRY_BASE_SECONDS", default=2.0)
+LINKER_WRITE_MAX_ATTEMPTS = env.int("LINKER_WRITE_MAX_ATTEMPTS", default=8)
+LINKER_WRITE_STALE_SECONDS = env.int("LINKER_WRITE_STALE_SECONDS", default=120)
+# The request budget per Copernica account, shared by every worker.
+LINKER_ACCOUNT_REQUESTS_PER_SECOND = env.float("LINKER_ACCOUNT_REQUESTS_PER_SECOND", default=50.0)
+LINKER_ACCOUNT_REQUEST_BURST = env.float("LINKER_ACCOUNT_REQUEST_BURST", default=100.0)
+if LINKER_SYNC_SECONDS_PER_TASK + 60 >= CELERY_TASK_SOFT_TIME_LIMIT:
+    sys.exit("LINKER_SYNC_SECONDS_PER_TASK must stay well below CELERY_TASK_TIME_LIMIT.")
 
 # --- Email ------------------------------------------------------------------------------------
 

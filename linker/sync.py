@@ -166,7 +166,7 @@ def _enqueue_step_on_commit(run_id: int, countdown: float = 0.0) -> None:
 
     def send() -> None:
         try:
-            tasks.sync_run_step.apply_async(args=[run_id], countdown=countdown or None)
+            tasks.sync_run_step.apply_async(args=(run_id,), countdown=countdown)
         except Exception:
             # The broker is down: the run stays queued and the reconciler enqueues it later.
             logger.warning("Could not enqueue sync run %s; the reconciler will retry", run_id)
@@ -654,9 +654,7 @@ class _Engine:
 
     # -- upserts
 
-    def _write_page(
-        self, database: RemoteDatabase, items: list[dict[str, Any]]
-    ) -> tuple[int, int]:
+    def _write_page(self, database: RemoteDatabase, items: list[dict[str, Any]]) -> tuple[int, int]:
         if self._postgres:
             return upsert_profiles_postgres(
                 link_id=self.run.link_id, database_id=database.pk, run_id=self.run.pk, items=items
@@ -847,7 +845,7 @@ def upsert_profiles_postgres(
         "run": run_id,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_SQL.format(table=RemoteProfile._meta.db_table), params)
+        cursor.execute(_UPSERT_SQL.format(table=RemoteProfile._meta.db_table), params)  # type: ignore[arg-type]
         created, updated = cursor.fetchone()
     return int(created), int(updated)
 

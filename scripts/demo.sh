@@ -30,8 +30,13 @@ uv run --frozen python -m api_client.sandbox --host "$HOST" --port "$SANDBOX_POR
   >var/log/sandbox.log 2>&1 &
 pids+=($!)
 
+for _ in $(seq 100); do
+  curl -fsS "http://$HOST:$SANDBOX_PORT/__sandbox__/stats" >/dev/null 2>&1 && break
+  sleep 0.1
+done
 uv run --frozen python manage.py migrate --noinput -v0
-uv run --frozen python manage.py demo_setup --email "$EMAIL" --password "$PASSWORD"
+uv run --frozen python manage.py demo_setup --email "$EMAIL" --password "$PASSWORD" \
+  --redirect-uri "http://$HOST:$PORT/oauth/callback"
 
 uv run --frozen celery -A linker worker -Q default,writes --concurrency 2 --loglevel INFO \
   >var/log/worker.log 2>&1 &

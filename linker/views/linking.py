@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import can_view_tenant, tenant_get
+from linker.applications import consent_origin
 from linker.connect_links import connect_link_create, connect_link_open_get, connect_link_revoke
 from linker.forms import ApiTokenForm
 from linker.links import LinkingError, link_confirm_duplicate, link_disconnect, link_get_for_tenant
@@ -193,6 +194,8 @@ def connect_link_open_view(request: HttpRequest, token: str) -> HttpResponse:
             response = _see_other(url)
     else:
         response = render(request, "linking/connect_link.html", {"tenant": connect_link.tenant})
+    if connect_link is not None:
+        response.csp_form_action = consent_origin(agency=connect_link.tenant.agency)  # type: ignore[attr-defined]
     response["Referrer-Policy"] = "no-referrer"
     return response
 

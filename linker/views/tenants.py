@@ -14,6 +14,7 @@ from accounts.selectors import (
     tenant_get,
     tenant_list,
 )
+from linker.applications import consent_origin
 from linker.connect_links import connect_link_list
 from linker.forms import ApiTokenForm
 from linker.links import link_get_for_tenant
@@ -40,7 +41,7 @@ def tenant_detail_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
     link = link_get_for_tenant(tenant=tenant)
     can_manage = can_manage_tenant(user=request.user, tenant=tenant)
-    return render(
+    response = render(
         request,
         "tenants/detail.html",
         {
@@ -54,3 +55,5 @@ def tenant_detail_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
             "now": timezone.now(),
         },
     )
+    response.csp_form_action = consent_origin(agency=tenant.agency)  # type: ignore[attr-defined]
+    return response

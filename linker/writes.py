@@ -1,0 +1,489 @@
+"""Profile create / update / delete through an outbox.
+
+``profile_change_submit`` checks the user's permission, validates the fields against the
+mirrored database and stores a ``ProfileChange`` in the caller's transaction; the message to a
+worker goes out only after that commits, and a relay (beat) re-sends any whose message was lost
+(Redis down, a worker killed). ``profile_change_send`` is safe to deliver twice: the row is
+locked and moved queued → sending → done, so a second delivery finds nothing to do.
+
+Order per profile is kept: a change is not sent while an earlier change of the same profile is
+unfinished; finishing one enqueues the next. A create whose answer was lost is looked up at
+Copernica by the fields it sent before it is sent again, so no duplicate profile is made.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Tenant, User
+from accounts.selectors import AnyUser, can_edit_profiles
+from api_client import (
+    BadRequestError,
+    CopernicaClient,
+    CopernicaError,
+    ProfileAlreadyRemovedError,
+    RateLimitedError,
+)
+from linker.copernica import LinkNotUsableError, link_session
+from linker.ledger import RequestTally
+from linker.models import Link, ProfileChange, RemoteDatabase, RemoteProfile
+from linker.ratelimit import BudgetExhaustedError, RequestBudget, account_key_for
+from linker.sync import format_timestamp, retry_delay
+
+logger = logging.getLogger(__name__)
+
+Kind = ProfileChange.Kind
+State = ProfileChange.State
+_UNFINISHED = (State.QUEUED, State.SENDING)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+#: How far back a lost create is looked for at Copernica (its clock may run ahead of ours).
+_LOOKUP_MARGIN = timedelta(minutes=10)
+
+
+@dataclass
+class SendOutcome:
+    """What a send left to do: retry this change later, and/or start the next ones."""
+
+    change_id: int
+    state: str
+    retry_in: float | None = None
+    next_ids: list[int] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------- submitting
+
+
+def profile_fields_clean(
+    *, database: RemoteDatabase, fields: Mapping[str, object]
+) -> dict[str, str]:
+    """``fields`` checked against the database's fields and turned into Copernica's strings.
+
+    Raises ``ValidationError`` naming every unknown field and every value of the wrong type.
+    """
+    types = database.field_types()
+    names = {
+        str(item.get("name", "")).lower(): str(item.get("name", ""))
+        for item in database.fields
+        if isinstance(item, dict)
+    }
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, str] = {}
+    for raw_name, value in fields.items():
+        name = str(raw_name)
+        kind = types.get(name.lower())
+        if kind is None:
+            errors.setdefault(name, []).append(f"{database.name} has no field named {name!r}.")
+            continue
+        text = "" if value is None else str(value).strip()
+        problem = _field_problem(kind, text)
+        if problem:
+            errors.setdefault(name, []).append(problem)
+            continue
+        cleaned[names[name.lower()]] = text
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _field_problem(kind: str, text: str) -> str:
+    if kind == "integer":
+        if not re.fullmatch(r"-?\d+", text):
+            return "Enter a whole number."
+    elif kind == "float":
+        try:
+            float(text)
+        except ValueError:
+            return "Enter a number."
+    elif kind in ("date", "empty_date"):
+        if not (_DATE.match(text) or (kind == "empty_date" and not text)):
+            return "Enter a date as YYYY-MM-DD."
+    elif kind in ("datetime", "empty_datetime"):
+        if not (_DATETIME.match(text) or (kind == "empty_datetime" and not text)):
+            return "Enter a date and time as YYYY-MM-DD hh:mm:ss."
+    elif kind == "email" and text:
+        try:
+            validate_email(text)
+        except ValidationError:
+            return "Enter a valid email address."
+    if len(text) > 10_000:
+        return "This value is too long."
+    return ""
+
+
+def _interests_clean(
+    database: RemoteDatabase, interests: Sequence[str] | Mapping[str, object] | None
+) -> list[str] | dict[str, int] | None:
+    if interests is None:
+        return None
+    known = {
+        str(item.get("name", "")).lower(): str(item.get("name", ""))
+        for item in database.interests
+        if isinstance(item, dict)
+    }
+    names = list(interests.keys()) if isinstance(interests, Mapping) else list(interests)
+    unknown = [str(name) for name in names if str(name).lower() not in known]
+    if unknown:
+        raise ValidationError(
+            {"interests": [f"{database.name} has no interest named {name!r}." for name in unknown]}
+        )
+    if isinstance(interests, Mapping):
+        return {known[str(name).lower()]: int(bool(on)) for name, on in interests.items()}
+    return [known[str(name).lower()] for name in interests]
+
+
+def profile_change_submit(
+    *,
+    user: AnyUser,
+    tenant: Tenant,
+    kind: str,
+    database: RemoteDatabase | int | None = None,
+    profile: RemoteProfile | int | None = None,
+    fields: Mapping[str, object] | None = None,
+    interests: Sequence[str] | Mapping[str, object] | None = None,
+) -> ProfileChange:
+    """Queue a profile create, update or delete for the tenant's linked account.
+
+    ``database`` (a create) and ``profile`` (an update or delete) are mirror rows or their
+    Copernica ids and must belong to the tenant's link. Nothing is queued unless the user may
+    edit the tenant's profiles (``PermissionDenied``) and every field and interest is valid
+    for the database (``ValidationError``). The change is sent after the caller's transaction
+    commits.
+    """
+    if not can_edit_profiles(user=user, tenant=tenant):
+        raise PermissionDenied("You may not edit the profiles of this tenant.")
+    link = Link.objects.filter(tenant=tenant).first()
+    if link is None or not link.is_usable:
+        raise ValidationError("This tenant has no working Copernica link; reconnect it first.")
+    if kind not in Kind.values:
+        raise ValidationError(f"Unknown change {kind!r}.")
+    target: RemoteProfile | None = None
+    if kind == Kind.CREATE:
+        db = _database_of(link, database)
+    else:
+        target = _profile_of(link, profile)
+        db = target.database
+    cleaned = profile_fields_clean(database=db, fields=fields or {}) if kind != Kind.DELETE else {}
+    if kind == Kind.UPDATE and not cleaned and interests is None:
+        raise ValidationError("Nothing to change.")
+    clean_interests = _interests_clean(db, interests) if kind != Kind.DELETE else None
+    assert isinstance(user, User)
+    with transaction.atomic():
+        change = ProfileChange.objects.create(
+            link=link,
+            database=db,
+            kind=kind,
+            copernica_profile_id=target.copernica_id if target is not None else None,
+            fields=cleaned,
+            interests=clean_interests,
+            created_by=user,
+        )
+        change_id = change.pk
+        transaction.on_commit(lambda: _enqueue(change_id))
+    return change
+
+
+def _database_of(link: Link, database: RemoteDatabase | int | None) -> RemoteDatabase:
+    if isinstance(database, RemoteDatabase):
+        if database.link_id != link.pk:
+            raise ValidationError("No such database.")
+        return database
+    found = RemoteDatabase.objects.filter(link=link, removed_at=None)
+    found = found.filter(copernica_id=database) if database is not None else found
+    first = found.order_by("copernica_id").first()
+    if first is None:
+        raise ValidationError("No such database; sync the account first.")
+    return first
+
+
+def _profile_of(link: Link, profile: RemoteProfile | int | None) -> RemoteProfile:
+    if isinstance(profile, RemoteProfile):
+        if profile.link_id != link.pk:
+            raise ValidationError("No such profile.")
+        return profile
+    if profile is None:
+        raise ValidationError("Say which profile to change.")
+    found = (
+        RemoteProfile.objects.select_related("database")
+        .filter(link=link, copernica_id=profile, removed_at=None)
+        .first()
+    )
+    if found is None:
+        raise ValidationError("No such profile.")
+    return found
+
+
+def _enqueue(change_id: int, countdown: float = 0.0) -> None:
+    """Hand a change to the ``writes`` queue; if the broker is down the relay does it later."""
+    from linker import tasks
+
+    try:
+        tasks.profile_change_send.apply_async(
+            args=(change_id,),
+            countdown=countdown or 0.0,
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0.1, "interval_step": 0.2},
+        )
+    except Exception:
+        logger.warning("Could not enqueue profile change %s; the relay will send it", change_id)
+
+
+# ---------------------------------------------------------------------------------- sending
+
+
+def profile_change_send(*, change_id: int) -> SendOutcome:
+    """Send one change to Copernica and record the outcome. Safe to deliver twice."""
+    now = timezone.now()
+    with transaction.atomic():
+        change = (
+            ProfileChange.objects.select_for_update(of=("self",))
+            .select_related("link", "link__tenant", "database", "created_by")
+            .filter(pk=change_id)
+            .first()
+        )
+        if change is None or change.state != State.QUEUED:
+            return SendOutcome(change_id, change.state if change else "missing")
+        if change.next_attempt_at and change.next_attempt_at > now:
+            return SendOutcome(change_id, change.state)  # early duplicate of a delayed retry
+        if _earlier_unfinished(change):
+            return SendOutcome(change_id, change.state)  # the earlier one enqueues this one
+        user = change.created_by
+        if user is None or not can_edit_profiles(user=user, tenant=change.link.tenant):
+            return _close(change, State.CANCELLED, "Cancelled: its author lost access.")
+        if not change.link.is_usable:
+            return _close(
+                change, State.CANCELLED, "Cancelled: the Copernica link needs reconnecting."
+            )
+        change.state = State.SENDING
+        change.attempts += 1
+        change.sending_since = now
+        change.save(update_fields=["state", "attempts", "sending_since"])
+
+    link = change.link
+    account_key = account_key_for(link)
+    tally = RequestTally(link, account_key)
+    budget = RequestBudget(account_key)
+    try:
+        with link_session(
+            link, on_request=tally.record, before_request=budget.take, max_retries=0
+        ) as client:
+            result_id, note = _send(client, change)
+    except ProfileAlreadyRemovedError as error:
+        return _finish(change, State.FAILED, error.message)
+    except BadRequestError as error:
+        return _finish(change, State.FAILED, error.message)
+    except LinkNotUsableError as error:
+        return _finish(change, State.CANCELLED, str(error))
+    except (CopernicaError, BudgetExhaustedError) as error:
+        return _retry_later(change, error, budget)
+    except Exception as error:
+        logger.exception("Profile change %s failed unexpectedly", change_id)
+        return _retry_later(change, error, budget)
+    finally:
+        tally.flush()
+    return _finish(change, State.DONE, note, result_id=result_id)
+
+
+def _earlier_unfinished(change: ProfileChange) -> bool:
+    if change.copernica_profile_id is None:
+        return False
+    return ProfileChange.objects.filter(
+        link_id=change.link_id,
+        copernica_profile_id=change.copernica_profile_id,
+        id__lt=change.pk,
+        state__in=_UNFINISHED,
+    ).exists()
+
+
+def _send(client: CopernicaClient, change: ProfileChange) -> tuple[int | None, str]:
+    database_id = change.database.copernica_id
+    if change.kind == Kind.CREATE:
+        if change.in_doubt and change.fields:
+            since = format_timestamp(change.created_at - _LOOKUP_MARGIN)
+            expressions = [f"{name}=={value}" for name, value in change.fields.items()]
+            found = client.find_profiles(database_id, [*expressions, f"modified>={since}"])
+            if found:
+                # The earlier attempt did create it; its answer was lost on the way back.
+                return max(int(item["ID"]) for item in found), "Found the profile created earlier."
+        interests = change.interests if change.interests is not None else None
+        return int(client.create_profile(database_id, change.fields, interests)), ""
+    assert change.copernica_profile_id is not None
+    if change.kind == Kind.UPDATE:
+        client.update_profile(change.copernica_profile_id, change.fields, change.interests)
+        return change.copernica_profile_id, ""
+    try:
+        client.delete_profile(change.copernica_profile_id)
+    except ProfileAlreadyRemovedError:
+        if change.attempts <= 1:
+            raise
+        # An earlier attempt removed it and its answer was lost.
+    return change.copernica_profile_id, ""
+
+
+def _log(change: ProfileChange, outcome: str) -> None:
+    entry = {"at": timezone.now().isoformat(), "attempt": change.attempts, "outcome": outcome}
+    change.attempt_log = [*list(change.attempt_log or []), entry][-20:]
+
+
+def _close(change: ProfileChange, state: str, message: str) -> SendOutcome:
+    """Finish a change inside the caller's transaction (it holds the row lock)."""
+    change.state = state
+    change.error_message = message[:500]
+    change.finished_at = timezone.now()
+    _log(change, message or state)
+    change.save()
+    next_ids = _next_for_profile(change)
+    for next_id in next_ids:
+        transaction.on_commit(lambda next_id=next_id: _enqueue(next_id))  # type: ignore[misc]
+    return SendOutcome(change.pk, state, next_ids=next_ids)
+
+
+def _finish(
+    change: ProfileChange, state: str, message: str, *, result_id: int | None = None
+) -> SendOutcome:
+    with transaction.atomic():
+        current = ProfileChange.objects.select_for_update().get(pk=change.pk)
+        if current.state != State.SENDING:
+            return SendOutcome(change.pk, current.state)
+        if result_id is not None:
+            current.copernica_profile_id = result_id
+        current.in_doubt = False
+        current.sending_since = None
+        if state == State.DONE:
+            _mirror_apply(current)
+        return _close(current, state, message if state != State.DONE else message or "")
+
+
+def _retry_later(change: ProfileChange, error: BaseException, budget: RequestBudget) -> SendOutcome:
+    with transaction.atomic():
+        current = ProfileChange.objects.select_for_update().get(pk=change.pk)
+        if current.state != State.SENDING:
+            return SendOutcome(change.pk, current.state)
+        message = str(getattr(error, "message", "") or error)[:300]
+        if current.kind == Kind.CREATE and not isinstance(
+            error, BudgetExhaustedError | RateLimitedError
+        ):
+            current.in_doubt = True  # it may have reached Copernica
+        if current.attempts >= settings.LINKER_WRITE_MAX_ATTEMPTS:
+            return _close(
+                current,
+                State.FAILED,
+                f"Gave up after {current.attempts} attempts. Copernica said: {message}",
+            )
+        wait = retry_delay(current.attempts)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after:
+            wait = max(wait, float(retry_after))
+            if isinstance(error, RateLimitedError):
+                budget.hold_off(float(retry_after))
+        current.state = State.QUEUED
+        current.sending_since = None
+        current.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+        current.error_message = message
+        _log(current, f"{type(error).__name__}: {message}; retry in {wait:.2f} s")
+        current.save()
+        change_id = current.pk
+        transaction.on_commit(lambda: _enqueue(change_id, countdown=wait))
+    return SendOutcome(change.pk, State.QUEUED, retry_in=wait)
+
+
+def _next_for_profile(change: ProfileChange) -> list[int]:
+    if change.copernica_profile_id is None or change.kind == Kind.CREATE:
+        return []
+    following = (
+        ProfileChange.objects.filter(
+            link_id=change.link_id,
+            copernica_profile_id=change.copernica_profile_id,
+            id__gt=change.pk,
+            state=State.QUEUED,
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[:1]
+    )
+    return list(following)
+
+
+def _mirror_apply(change: ProfileChange) -> None:
+    """Show the change in the mirror at once; the next sync brings Copernica's exact copy."""
+    if change.copernica_profile_id is None:
+        return
+    rows = RemoteProfile.objects.filter(
+        database_id=change.database_id, copernica_id=change.copernica_profile_id
+    )
+    if change.kind == Kind.DELETE:
+        rows.filter(removed_at=None).update(removed_at=timezone.now())
+        return
+    row = rows.first()
+    if row is None:
+        defaults: dict[str, Any] = {
+            str(item.get("name", "")): str(item.get("value", "") or "")
+            for item in change.database.fields
+            if isinstance(item, dict)
+        }
+        RemoteProfile.objects.create(
+            link_id=change.link_id,
+            database_id=change.database_id,
+            copernica_id=change.copernica_profile_id,
+            fields={**defaults, **change.fields},
+            interests=_interest_list([], change.interests),
+        )
+        return
+    row.fields = {**(row.fields or {}), **change.fields}
+    if change.interests is not None:
+        row.interests = _interest_list(list(row.interests or []), change.interests)
+    row.save(update_fields=["fields", "interests"])
+
+
+def _interest_list(current: list[str], interests: object) -> list[str]:
+    if isinstance(interests, dict):
+        on = [name for name in current if interests.get(name, 1)]
+        return on + [name for name, value in interests.items() if value and name not in on]
+    if isinstance(interests, list):
+        return [str(name) for name in interests]
+    return current
+
+
+# ----------------------------------------------------------------------------------- relay
+
+
+def profile_changes_relay(
+    *, older_than: timedelta = timedelta(seconds=30), stale_after: timedelta | None = None
+) -> int:
+    """Re-send changes whose message was lost (beat); returns how many were enqueued.
+
+    Queued changes due for longer than ``older_than`` are enqueued again (duplicates are
+    harmless). A change stuck in *sending* for longer than ``stale_after`` lost its worker: it
+    goes back to the queue, and a create is marked in doubt so it is looked up before it is
+    sent again.
+    """
+    now = timezone.now()
+    stale = stale_after or timedelta(seconds=settings.LINKER_WRITE_STALE_SECONDS)
+    with transaction.atomic():
+        stuck = ProfileChange.objects.select_for_update(skip_locked=True).filter(
+            state=State.SENDING, sending_since__lt=now - stale
+        )
+        for change in stuck:
+            change.state = State.QUEUED
+            change.in_doubt = change.in_doubt or change.kind == Kind.CREATE
+            change.sending_since = None
+            change.next_attempt_at = now
+            _log(change, "The worker stopped while sending; queued again.")
+            change.save()
+    due = ProfileChange.objects.filter(state=State.QUEUED, created_at__lt=now - older_than).filter(
+        next_attempt_at__isnull=True
+    ) | ProfileChange.objects.filter(state=State.QUEUED, next_attempt_at__lt=now - older_than)
+    ids = list(due.order_by("id").values_list("pk", flat=True)[:5000])
+    for change_id in ids:
+        _enqueue(change_id)
+    return len(ids)
