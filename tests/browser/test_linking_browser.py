@@ -43,7 +43,10 @@ def _log_in(page: Page, base_url: str, email: str) -> None:
 
 
 def test_partner_admin_connects_copernica_in_the_browser(
-    page: Page, live_server, world: World, sandbox: SandboxControl  # type: ignore[no-untyped-def]
+    page: Page,
+    live_server,
+    world: World,
+    sandbox: SandboxControl,  # type: ignore[no-untyped-def]
 ) -> None:
     _register(world, sandbox, live_server.url)
     sandbox.create_account("Alpha Bikes Copernica", profiles=10)
@@ -66,7 +69,9 @@ def test_partner_admin_connects_copernica_in_the_browser(
 
 
 def test_agency_staff_see_their_agencys_tenants(
-    page: Page, live_server, world: World  # type: ignore[no-untyped-def]
+    page: Page,
+    live_server,
+    world: World,  # type: ignore[no-untyped-def]
 ) -> None:
     _log_in(page, live_server.url, world.staff_a.email)
     expect(page.get_by_role("heading", name="Tenants")).to_be_visible()

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from api_client.sandbox.control import SandboxAccount, SandboxControl
@@ -47,6 +47,14 @@ class Linking:
         location = response.headers["location"]
         assert location.startswith(REDIRECT_URI)
         return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+    def sandbox_settings(self):  # type: ignore[no-untyped-def]
+        """Point the deployment's Copernica settings at the sandbox (for pasted tokens)."""
+        return override_settings(
+            COPERNICA_AUTH_URL=self.sandbox.auth_url,
+            COPERNICA_API_URL=self.sandbox.api_url,
+            COPERNICA_REST_URL=self.sandbox.rest_url,
+        )
 
     def callback(self, params: dict[str, str], client: Client | None = None):  # type: ignore[no-untyped-def]
         return (client or self.client).get(reverse("oauth_callback"), params)

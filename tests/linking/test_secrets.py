@@ -74,7 +74,9 @@ def test_ciphertext_copied_to_another_tenant_fails_and_calls_nothing(
 ) -> None:
     account = sandbox.create_account("Shop", profiles=0)
     a = make_link(tenant=world.tenant_a1, api_token=account.api_token, sandbox_url=sandbox_url)
-    b = make_link(tenant=world.tenant_b1, api_token="other-token-0123456789", sandbox_url=sandbox_url)
+    b = make_link(
+        tenant=world.tenant_b1, api_token="other-token-0123456789", sandbox_url=sandbox_url
+    )
     Link.objects.filter(pk=b.pk).update(access_token_encrypted=a.access_token_encrypted)
     b.refresh_from_db()
     sandbox.reset_stats()
@@ -156,7 +158,12 @@ def test_key_rotation_survives_kill_9_and_resumes(world: World, tmp_path: Path) 
     new_ring = vault.KeyRing.parse(new_keys.split(","))
     for link in Link.objects.filter(pk__in=tokens):
         assert link.access_token_encrypted.startswith(new_ring.current_prefix())
-        assert new_ring.decrypt(link.access_token_encrypted, context=f"linker_link:{link.uid}:access_token") == tokens[link.pk]
+        assert (
+            new_ring.decrypt(
+                link.access_token_encrypted, context=f"linker_link:{link.uid}:access_token"
+            )
+            == tokens[link.pk]
+        )
 
 
 def test_no_secret_in_logs_pages_or_admin(
@@ -180,7 +187,9 @@ def test_no_secret_in_logs_pages_or_admin(
         linking.client.get(
             reverse("admin:linker_apiapplication_change", args=[linking.application.pk])
         ),
-        linking.client.get(reverse("applications", kwargs={"agency_id": linking.world.agency_a.pk})),
+        linking.client.get(
+            reverse("applications", kwargs={"agency_id": linking.world.agency_a.pk})
+        ),
     ]
     text = caplog.text + "".join(p.content.decode() for p in pages)
     assert all(p.status_code == 200 for p in pages)

@@ -96,3 +96,18 @@ def test_admin_changelist_is_scoped_for_non_superusers(world: World) -> None:
     assert edit.status_code == 403
     world.tenant_a1.refresh_from_db()
     assert world.tenant_a1.name == "Alpha Bikes"
+
+
+def test_foreign_posts_write_nothing(world: World) -> None:
+    from linker.models import ApiApplication, ConnectLink, Link, OAuthState
+
+    client = Client()
+    client.force_login(world.staff_a)
+    for name, route in ROUTES.items():
+        if "POST" in route.methods:
+            client.post(reverse(name, kwargs=route.foreign_kwargs(world)), data=route.data)
+    assert not OAuthState.objects.exists()
+    assert not Link.objects.exists()
+    assert not ApiApplication.objects.exists()
+    assert ConnectLink.objects.filter(revoked_at__isnull=False).count() == 0
+    assert ConnectLink.objects.count() == 1  # only the fixture's own
