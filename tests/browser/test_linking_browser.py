@@ -61,7 +61,8 @@ def test_partner_admin_connects_copernica_in_the_browser(
     expect(page.get_by_test_id("account-name")).to_contain_text("Alpha Bikes Copernica")
     expect(page.get_by_test_id("link-state")).to_have_text("Active")
     expect(page.get_by_role("status")).to_contain_text("Linked to Copernica account")
-    assert "code=" not in page.url and "state=" not in page.url
+    assert "code=" not in page.url
+    assert "state=" not in page.url
     screenshot(page, "tenant-linked")
     link = Link.objects.get(tenant=world.tenant_a1)
     assert link.state == LinkState.ACTIVE

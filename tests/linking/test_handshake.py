@@ -48,7 +48,8 @@ def test_callback_answers_303_to_a_clean_url_with_no_referrer_and_no_store(
 ) -> None:
     response = linking.callback(linking.consent(linking.start()))
     assert response.status_code == 303
-    assert "code" not in response["Location"] and "state" not in response["Location"]
+    assert "code" not in response["Location"]
+    assert "state" not in response["Location"]
     assert response["Referrer-Policy"] == "no-referrer"
     assert "no-store" in response["Cache-Control"]
 

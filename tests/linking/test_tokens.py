@@ -31,7 +31,7 @@ def test_twenty_workers_needing_a_fresh_jwt_make_one_exchange(
             with client_for(own) as client:
                 barrier.wait()
                 client.identity()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+        except BaseException as exc:  # reported to the test below
             errors.append(exc)
         finally:
             connection.close()
