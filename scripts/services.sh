@@ -28,8 +28,11 @@ ensure_packages() {
   fi
 }
 
+# LINKER_PRIVATE_SERVICES=1 skips the machine's servers (to exercise the fallback).
+private="${LINKER_PRIVATE_SERVICES:-0}"
+
 pg_port=5432
-if ! pg_answers 5432; then
+if [ "$private" = 1 ] || ! pg_answers 5432; then
   pg_port=55432
   if ! pg_answers "$pg_port"; then
     ensure_packages
@@ -51,7 +54,7 @@ if ! pg_answers 5432; then
 fi
 
 redis_port=6379
-if ! redis_answers 6379; then
+if [ "$private" = 1 ] || ! redis_answers 6379; then
   redis_port=56379
   if ! redis_answers "$redis_port"; then
     ensure_packages
