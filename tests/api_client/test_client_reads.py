@@ -39,7 +39,9 @@ def test_identity_and_databases(sandbox: SandboxControl, make_client: MakeClient
     assert client.collections(account.database_id)[0]["name"] == "orders"
 
 
-def test_unknown_database_raises_not_found(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_unknown_database_raises_not_found(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     client = make_client(sandbox.create_account("Initech", 0).api_token)
     with pytest.raises(NotFoundError) as caught:
         client.database(424242)
@@ -55,7 +57,8 @@ def test_paginate_yields_every_profile_once_at_the_edges(
     client = make_client(account.api_token)
     ids = [item["ID"] for item in client.paginate(f"database/{account.database_id}/profiles")]
     assert len(ids) == size
-    assert ids == sorted(ids, key=int) and len(set(ids)) == size
+    assert ids == sorted(ids, key=int)
+    assert len(set(ids)) == size
     pages = sandbox.stats()["requests"].get("GET /v4/database/{id}/profiles", 0)
     assert pages == size // 1000 + 1
 
@@ -107,14 +110,17 @@ def test_keyset_resumes_from_a_checkpoint(sandbox: SandboxControl, make_client: 
     assert len(ids) == len(set(ids)) == 2500
 
 
-def test_keyset_combines_with_extra_filters(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_keyset_combines_with_extra_filters(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     account = sandbox.create_account("Filter", 300)
     client = make_client(account.api_token)
     pages = list(
         client.paginate_keyset(account.database_id, {"fields[]": ["age>=60"]}, page_size=20)
     )
     items = [item for page in pages for item in page.items]
-    assert items and all(int(item["fields"]["age"]) >= 60 for item in items)
+    assert items
+    assert all(int(item["fields"]["age"]) >= 60 for item in items)
     everyone = list(client.paginate(f"database/{account.database_id}/profiles"))
     assert len(items) == sum(int(item["fields"]["age"]) >= 60 for item in everyone)
 
@@ -132,7 +138,9 @@ def test_stream_profiles_reads_the_chunked_rest_host(
     assert sandbox.stats()["requests"]["GET /rest/v4/database/{id}/profiles"] == 2
 
 
-def test_stream_profiles_resumes_after_an_id(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_stream_profiles_resumes_after_an_id(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     account = sandbox.create_account("Stream", 1200)
     client = make_client(account.api_token)
     everything = [item["ID"] for item in client.stream_profiles(account.database_id)]
@@ -156,12 +164,16 @@ def test_profile_ids_and_get_profile(sandbox: SandboxControl, make_client: MakeC
     account = sandbox.create_account("Ids", 30)
     client = make_client(account.api_token)
     ids = client.profile_ids(account.database_id)
-    assert len(ids) == 30 and all(isinstance(value, str) for value in ids)
+    assert len(ids) == 30
+    assert all(isinstance(value, str) for value in ids)
     profile = client.get_profile(ids[3])
-    assert profile["ID"] == ids[3] and profile["removed"] is False
+    assert profile["ID"] == ids[3]
+    assert profile["removed"] is False
 
 
-def test_get_unknown_profile_raises_not_found(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_get_unknown_profile_raises_not_found(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     client = make_client(sandbox.create_account("Ids", 1).api_token)
     with pytest.raises(NotFoundError) as caught:
         client.get_profile(987654321)
@@ -171,8 +183,6 @@ def test_get_unknown_profile_raises_not_found(sandbox: SandboxControl, make_clie
 def test_get_accepts_raw_paths_and_params(sandbox: SandboxControl, make_client: MakeClient) -> None:
     account = sandbox.create_account("Raw", 40)
     client = make_client(account.api_token)
-    page = client.get(
-        f"/database/{account.database_id}/profiles", {"limit": 7, "dataonly": True}
-    )
+    page = client.get(f"/database/{account.database_id}/profiles", {"limit": 7, "dataonly": True})
     assert page["count"] == 7
     assert list(page["data"][0]) == ["ID", "fields", "interests", "modified"]

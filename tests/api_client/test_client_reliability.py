@@ -83,7 +83,8 @@ def test_429_waits_at_least_retry_after(sandbox: SandboxControl, make_client: Ma
     client = make_client(account.api_token, sleep=recorder.sleep, on_request=recorder)
     sandbox.fault(path="/v4/identity", status=429, retry_after=2, count=2)
     client.identity()
-    assert recorder.waits and all(wait >= 2 for wait in recorder.waits)
+    assert recorder.waits
+    assert all(wait >= 2 for wait in recorder.waits)
     assert recorder.statuses("/v4/identity") == [429, 429, 200]
 
 
@@ -115,7 +116,9 @@ def test_400_and_404_are_never_retried(sandbox: SandboxControl, make_client: Mak
     assert recorder.waits == []
 
 
-def test_403_gets_one_fresh_jwt_then_raises(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_403_gets_one_fresh_jwt_then_raises(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     account = sandbox.create_account("Forbidden", 1)
     recorder = Recorder()
     client = make_client(account.api_token, on_request=recorder, sleep=recorder.sleep)
@@ -256,7 +259,9 @@ def test_jwt_lifetime_below_the_margin_is_exchanged_per_call(
     assert sandbox.stats()["auth_calls"] == 2
 
 
-def test_revoked_token_raises_token_rejected(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_revoked_token_raises_token_rejected(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     account = sandbox.create_account("Revoked", 1)
     client = make_client(account.api_token)
     client.identity()
@@ -279,7 +284,9 @@ def test_unknown_token_raises_token_rejected_before_any_api_call(
     assert sandbox.stats()["api_calls"] == 0
 
 
-def test_twenty_threads_share_one_exchange(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_twenty_threads_share_one_exchange(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     account = sandbox.create_account("Crowd", 1)
     cache = MemoryTokenCache()
     clients = [make_client(account.api_token, token_cache=cache) for _ in range(20)]

@@ -18,7 +18,9 @@ from api_client.sandbox.control import SandboxControl
 MakeClient = Callable[..., CopernicaClient]
 
 
-def test_create_profile_returns_the_new_id(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_create_profile_returns_the_new_id(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     account = sandbox.create_account("Writes", 5)
     client = make_client(account.api_token)
     profile_id = client.create_profile(
@@ -40,7 +42,8 @@ def test_update_profile_changes_fields_and_interests(
     client.update_profile(profile_id, {"city": "Urk"}, {"newsletter": True, "events": False})
     profile = client.get_profile(profile_id)
     assert profile["fields"]["city"] == "Urk"
-    assert "newsletter" in profile["interests"] and "events" not in profile["interests"]
+    assert "newsletter" in profile["interests"]
+    assert "events" not in profile["interests"]
 
 
 def test_delete_profile_is_confirmed_and_a_second_delete_raises(
@@ -68,7 +71,9 @@ def test_delete_whose_answer_was_lost_counts_as_done_on_retry(
     assert sandbox.stats()["requests"]["DELETE /v4/profile/{id}"] == 2
 
 
-def test_bad_input_raises_copernicas_message(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_bad_input_raises_copernicas_message(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     account = sandbox.create_account("Writes", 1)
     client = make_client(account.api_token)
     with pytest.raises(BadRequestError) as caught:
@@ -121,7 +126,9 @@ def test_update_matching_refuses_filters_copernica_would_ignore(
     assert all(item["fields"]["city"] != "Everywhere" for item in everyone)
 
 
-def test_update_matching_accepts_special_fields(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_update_matching_accepts_special_fields(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     account = sandbox.create_account("Guard", 10)
     client = make_client(account.api_token)
     profile_id = client.profile_ids(account.database_id)[4]
@@ -131,7 +138,9 @@ def test_update_matching_accepts_special_fields(sandbox: SandboxControl, make_cl
     ]
 
 
-def test_find_profiles_refuses_unknown_fields(sandbox: SandboxControl, make_client: MakeClient) -> None:
+def test_find_profiles_refuses_unknown_fields(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
     account = sandbox.create_account("Find", 10)
     client = make_client(account.api_token)
     with pytest.raises(UnsafeFilterError) as caught:

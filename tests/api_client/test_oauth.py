@@ -110,7 +110,8 @@ def test_consent_page_lists_accounts_with_labels_and_buttons(sandbox: SandboxCon
     assert set(form.hidden) == {"client_id", "redirect_uri", "state", "response_type"}
     assert sorted(form.labels.values()) == ["Alpha Bikes", "Beta Foods"]
     assert form.buttons == [("decision", "allow"), ("decision", "deny")]
-    assert ">Allow</button>" in page.text and ">Deny</button>" in page.text
+    assert ">Allow</button>" in page.text
+    assert ">Deny</button>" in page.text
 
 
 def test_full_handshake_gives_a_token_for_the_chosen_account(sandbox: SandboxControl) -> None:
@@ -260,6 +261,8 @@ def test_exchange_of_a_malformed_answer_raises(body: bytes) -> None:
     assert caught.value.status == 200
 
 
-def test_make_accounts_usable_from_the_fixture(make_client: Callable[..., CopernicaClient], sandbox: SandboxControl) -> None:
+def test_make_accounts_usable_from_the_fixture(
+    make_client: Callable[..., CopernicaClient], sandbox: SandboxControl
+) -> None:
     account = sandbox.create_account("Fixture", 2)
     assert make_client(account.api_token).identity()["name"] == "Fixture"

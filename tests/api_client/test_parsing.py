@@ -16,7 +16,7 @@ ENVELOPE = {
     "start": 0,
     "limit": 3,
     "count": 3,
-    "data": [{"ID": "1", "fields": {"name": "Zoë ]}\\\""}}, {"ID": "22"}, {"ID": "333"}],
+    "data": [{"ID": "1", "fields": {"name": 'Zoë ]}\\"'}}, {"ID": "22"}, {"ID": "333"}],
     "nextid": 1234567,
     "total": 10,
 }
@@ -38,7 +38,9 @@ def test_envelope_stream_handles_an_empty_list() -> None:
     assert stream.envelope["count"] == 0
 
 
-@pytest.mark.parametrize("body", [b'{"data":[{"ID":"1"},', b'{"data":[{"ID":"1"} {"ID":"2"}]}', b"[1,2]"])
+@pytest.mark.parametrize(
+    "body", [b'{"data":[{"ID":"1"},', b'{"data":[{"ID":"1"} {"ID":"2"}]}', b"[1,2]"]
+)
 def test_envelope_stream_rejects_truncated_or_malformed_bodies(body: bytes) -> None:
     with pytest.raises(UnexpectedResponseError):
         list(EnvelopeStream([body]))
@@ -79,8 +81,19 @@ def test_client_reads_exp_from_a_quoted_jwt() -> None:
 
 def test_filter_parsing_follows_copernica() -> None:
     parsed = parse_filter("  age>=16 ")
-    assert parsed is not None and (parsed.field, parsed.operator, parsed.value) == ("age", ">=", "16")
+    assert parsed is not None
+    assert (parsed.field, parsed.operator, parsed.value) == (
+        "age",
+        ">=",
+        "16",
+    )
     assert parse_filter("name=x") is None
     assert parse_filter("name<>x").operator == "<>"  # type: ignore[union-attr]
-    assert unsafe_expressions(["Email==a", "id>5", "modified>=2024-01-01 00:00:00"], ["email"]) == []
-    assert unsafe_expressions(["email ==a", "mail==a", "x"], ["email"]) == ["email ==a", "mail==a", "x"]
+    assert (
+        unsafe_expressions(["Email==a", "id>5", "modified>=2024-01-01 00:00:00"], ["email"]) == []
+    )
+    assert unsafe_expressions(["email ==a", "mail==a", "x"], ["email"]) == [
+        "email ==a",
+        "mail==a",
+        "x",
+    ]

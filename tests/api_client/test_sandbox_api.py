@@ -80,7 +80,9 @@ def test_api_without_jwt_is_401_with_bearer_challenge(sandbox: SandboxControl) -
 def test_api_with_a_forged_jwt_is_401(raw: RawApi) -> None:
     jwt = raw.http.headers["Authorization"].split()[1]
     forged = jwt[:-4] + ("AAAA" if not jwt.endswith("AAAA") else "BBBB")
-    response = httpx.get(f"{raw.base_url}/v4/identity", headers={"Authorization": f"Bearer {forged}"})
+    response = httpx.get(
+        f"{raw.base_url}/v4/identity", headers={"Authorization": f"Bearer {forged}"}
+    )
     assert response.status_code == 401
     assert response.json()["error"]["message"] == "Invalid access token"
 
@@ -100,7 +102,9 @@ def test_expired_jwt_is_401_access_token_expired(sandbox: SandboxControl) -> Non
     assert response.json() == {"error": {"message": "Access token expired"}}
 
 
-def test_expire_jwts_fault_expires_jwts_already_issued(raw: RawApi, sandbox: SandboxControl) -> None:
+def test_expire_jwts_fault_expires_jwts_already_issued(
+    raw: RawApi, sandbox: SandboxControl
+) -> None:
     assert raw.get("/v4/identity").status_code == 200
     sandbox.fault(expire_jwts=True)
     response = raw.get("/v4/identity")
@@ -212,9 +216,12 @@ def test_profile_shape_is_strings_and_timestamps(raw: RawApi) -> None:
         "removed",
     ]
     assert all(isinstance(value, str) for value in profile["fields"].values())
-    assert profile["fields"]["email"].endswith(("example.com", "example.nl", "example.org", "example.net"))
+    assert profile["fields"]["email"].endswith(
+        ("example.com", "example.nl", "example.org", "example.net")
+    )
     assert re.fullmatch(r"[0-9a-f]{28}", profile["secret"])
-    assert TIMESTAMP.match(profile["created"]) and TIMESTAMP.match(profile["modified"])
+    assert TIMESTAMP.match(profile["created"])
+    assert TIMESTAMP.match(profile["modified"])
     assert profile["created"] <= profile["modified"] < time.strftime("%Y-%m-%d")
     assert profile["removed"] is False
     assert profile["database"] == raw.db
@@ -313,7 +320,9 @@ def test_filters_are_anded(raw: RawApi) -> None:
     everyone = _profiles(raw).json()["data"]
     city = everyone[0]["fields"]["city"]
     expected = [
-        item for item in everyone if item["fields"]["city"] == city and int(item["fields"]["age"]) >= 30
+        item
+        for item in everyone
+        if item["fields"]["city"] == city and int(item["fields"]["age"]) >= 30
     ]
     response = _profiles(raw, ("fields[]", f"city=={city}"), ("fields[]", "age>=30"))
     assert response.json()["total"] == len(expected)
@@ -329,12 +338,16 @@ def test_special_fields_code_and_modified_filter(raw: RawApi) -> None:
     assert _ids(_profiles(raw, ("fields[]", f"code=={profile['secret']}"))) == [int(profile["ID"])]
     newer = _profiles(raw, ("fields[]", f"modified>={profile['modified']}")).json()
     assert all(item["modified"] >= profile["modified"] for item in newer["data"])
-    assert int(profile["ID"]) in _ids(_profiles(raw, ("fields[0]", f"modified=={profile['modified']}")))
+    assert int(profile["ID"]) in _ids(
+        _profiles(raw, ("fields[0]", f"modified=={profile['modified']}"))
+    )
 
 
 def test_orderby_field_modified_desc_and_random(raw: RawApi) -> None:
     by_age = _profiles(raw, ("orderby", "age")).json()["data"]
-    assert [int(p["fields"]["age"]) for p in by_age] == sorted(int(p["fields"]["age"]) for p in by_age)
+    assert [int(p["fields"]["age"]) for p in by_age] == sorted(
+        int(p["fields"]["age"]) for p in by_age
+    )
     by_modified = _profiles(raw, ("orderby", "modified"), ("order", "DESC")).json()["data"]
     stamps = [p["modified"] for p in by_modified]
     assert stamps == sorted(stamps, reverse=True)
@@ -369,7 +382,8 @@ def test_rest_host_caps_other_lists_at_1000(raw: RawApi) -> None:
 
 def test_profileids_is_a_bare_array_of_strings(raw: RawApi) -> None:
     ids = raw.get(f"/v4/database/{raw.db}/profileids").json()
-    assert isinstance(ids, list) and len(ids) == 25
+    assert isinstance(ids, list)
+    assert len(ids) == 25
     assert all(isinstance(value, str) for value in ids)
     assert [int(value) for value in ids] == _ids(_profiles(raw))
 
@@ -522,7 +536,9 @@ def test_bulk_put_create_creates_when_nothing_matches(raw: RawApi) -> None:
     body = {"fields": {"email": "fresh@example.com", "city": "Lisse"}}
     created = raw.http.put(f"/v4/database/{raw.db}/profiles", params=params, json=body)
     assert created.status_code == 201
-    assert raw.get(f"/v4/profile/{created.headers['x-created']}").json()["fields"]["city"] == "Lisse"
+    assert (
+        raw.get(f"/v4/profile/{created.headers['x-created']}").json()["fields"]["city"] == "Lisse"
+    )
     again = raw.http.put(f"/v4/database/{raw.db}/profiles", params=params, json=body)
     assert again.status_code == 204
     assert _profiles(raw, ("fields[]", "email==fresh@example.com")).json()["total"] == 1

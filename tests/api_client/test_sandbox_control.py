@@ -15,7 +15,8 @@ from tests.api_client.conftest import RawApi
 
 def test_create_account_returns_ids_and_a_working_token(sandbox: SandboxControl) -> None:
     account = sandbox.create_account("Globex", 3)
-    assert account.account_id.isdigit() and account.database_id.isdigit()
+    assert account.account_id.isdigit()
+    assert account.database_id.isdigit()
     assert len(account.api_token) == 32
     listed = sandbox.accounts()
     assert [(item["name"], item["profiles"]) for item in listed] == [("Globex", 3)]
@@ -51,15 +52,17 @@ def test_reset_returns_to_the_start_state(sandbox: SandboxControl) -> None:
 def test_generated_data_is_deterministic_across_resets(
     sandbox: SandboxControl, raw_factory: Callable[..., RawApi]
 ) -> None:
-    first = raw_factory(50).get(f"/v4/database/501/profiles", params={"limit": 50}).json()["data"]
+    first = raw_factory(50).get("/v4/database/501/profiles", params={"limit": 50}).json()["data"]
     sandbox.reset()
-    again = raw_factory(50).get(f"/v4/database/501/profiles", params={"limit": 50}).json()["data"]
+    again = raw_factory(50).get("/v4/database/501/profiles", params={"limit": 50}).json()["data"]
     assert first == again
     assert len({item["fields"]["email"] for item in first}) == 50
     assert len({item["fields"]["lastname"] for item in first}) > 10
 
 
-def test_control_calls_are_not_counted_as_copernica_calls(raw: RawApi, sandbox: SandboxControl) -> None:
+def test_control_calls_are_not_counted_as_copernica_calls(
+    raw: RawApi, sandbox: SandboxControl
+) -> None:
     sandbox.reset_stats()
     raw.get("/v4/identity")
     raw.get(f"/v4/database/{raw.db}/profiles")
@@ -106,8 +109,8 @@ def test_fault_delay_holds_the_answer(raw: RawApi, sandbox: SandboxControl) -> N
     started = time.monotonic()
     assert raw.get("/v4/identity").status_code == 200
     assert time.monotonic() - started >= 0.3
+    sandbox.fault(path="/v4/identity", delay_ms=1000)
     with pytest.raises(httpx.ReadTimeout):
-        sandbox.fault(path="/v4/identity", delay_ms=1000)
         raw.get("/v4/identity", timeout=0.2)
 
 
@@ -150,7 +153,8 @@ def test_million_profile_account_is_quick_to_create_and_page(
         f"/v4/database/{raw.db}/profiles", params={"start": 899_000, "limit": 1000}
     ).json()
     assert deep.json()["count"] == 1000
-    assert offset["count"] == 1000 and offset["total"] == 1_000_000
+    assert offset["count"] == 1000
+    assert offset["total"] == 1_000_000
     assert int(offset["data"][0]["ID"]) == 100_001 + 899_000
     timings = []
     for start in (0, 500_000, 998_000):
@@ -160,17 +164,23 @@ def test_million_profile_account_is_quick_to_create_and_page(
     assert max(timings) < 0.25
 
 
-def test_removed_profiles_keep_offset_and_keyset_paging_exact(raw_factory: Callable[..., RawApi]) -> None:
+def test_removed_profiles_keep_offset_and_keyset_paging_exact(
+    raw_factory: Callable[..., RawApi],
+) -> None:
     raw = raw_factory(300)
     ids = raw.get(f"/v4/database/{raw.db}/profileids").json()
     gone = set(ids[5:300:7])
     for profile_id in gone:
         assert raw.http.delete(f"/v4/profile/{profile_id}").status_code == 204
-    created = raw.http.post(f"/v4/database/{raw.db}/profiles", json={"fields": {}}).headers["x-created"]
+    created = raw.http.post(f"/v4/database/{raw.db}/profiles", json={"fields": {}}).headers[
+        "x-created"
+    ]
     live = [value for value in ids if value not in gone] + [created]
     paged: list[str] = []
     for start in range(0, 400, 37):
-        page = raw.get(f"/v4/database/{raw.db}/profiles", params={"start": start, "limit": 37}).json()
+        page = raw.get(
+            f"/v4/database/{raw.db}/profiles", params={"start": start, "limit": 37}
+        ).json()
         paged += [item["ID"] for item in page["data"]]
     assert paged == live
     keyset: list[str] = []
@@ -185,9 +195,12 @@ def test_removed_profiles_keep_offset_and_keyset_paging_exact(raw_factory: Calla
             break
         last = int(page["data"][-1]["ID"])
     assert keyset == live
-    assert raw.get(f"/v4/database/{raw.db}/profiles", params={"order": "desc", "limit": 3}).json()[
-        "data"
-    ][0]["ID"] == created
+    assert (
+        raw.get(f"/v4/database/{raw.db}/profiles", params={"order": "desc", "limit": 3}).json()[
+            "data"
+        ][0]["ID"]
+        == created
+    )
 
 
 def test_concurrent_creates_get_distinct_ids(raw: RawApi, sandbox: SandboxControl) -> None:

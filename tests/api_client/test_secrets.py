@@ -20,7 +20,9 @@ from api_client.sandbox.control import SandboxControl
 from tests.api_client.conftest import Recorder
 
 
-def test_client_repr_shows_no_token(sandbox: SandboxControl, make_client: Callable[..., CopernicaClient]) -> None:
+def test_client_repr_shows_no_token(
+    sandbox: SandboxControl, make_client: Callable[..., CopernicaClient]
+) -> None:
     account = sandbox.create_account("Secret", 1)
     client = make_client(account.api_token)
     assert account.api_token not in repr(client)
@@ -41,7 +43,7 @@ def test_nothing_secret_reaches_logs_or_messages(
     class Spy(httpx.HTTPTransport):
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             response = super().handle_request(request)
-            if request.url.path == "/authenticate":
+            if request.url.path == "/authenticate" and response.status_code == 200:
                 response.read()
                 jwts.append(response.text)
             return response

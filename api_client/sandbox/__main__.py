@@ -1,0 +1,51 @@
+"""``python -m api_client.sandbox --host 127.0.0.1 --port 8765 [--seed N]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .server import SandboxServer
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m api_client.sandbox", description="A local Copernica REST API simulator."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
+    parser.add_argument(
+        "--allow-url-token", action="store_true", help="accept ?access_token=<API token>"
+    )
+    parser.add_argument(
+        "--legacy-auth-errors",
+        action="store_true",
+        help="answer a bad JWT with 400 instead of 401",
+    )
+    parser.add_argument(
+        "--lenient-auth",
+        action="store_true",
+        help="also accept a JSON body or a GET at the auth service",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    options = parser.parse_args(argv)
+    server = SandboxServer(
+        options.host,
+        options.port,
+        options.seed,
+        allow_url_token=options.allow_url_token,
+        legacy_auth_errors=options.legacy_auth_errors,
+        lenient_auth=options.lenient_auth,
+        verbose=options.verbose,
+    )
+    print(f"Copernica sandbox listening on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The sandbox's control API under ``/__sandbox__/`` (DESIGN.md, "The sandbox contract").
+
+Control calls are not counted in the Copernica counters and never hit injected faults.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from .http import Request, Response, empty_response, error_response, json_response
+from .state import Application, Fault, SandboxState, Stats
+
+PREFIX = "/__sandbox__/"
+MAX_PROFILES = 10_000_000
+
+
+class ControlError(Exception):
+    pass
+
+
+class ControlApi:
+    """Answers ``/__sandbox__/...`` requests."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+
+    def handle(self, request: Request) -> Response:
+        route = request.path[len(PREFIX) :].strip("/")
+        handler = {
+            ("POST", "applications"): self.register_application,
+            ("GET", "applications"): self.list_applications,
+            ("POST", "accounts"): self.create_account,
+            ("GET", "accounts"): self.list_accounts,
+            ("POST", "revoke"): self.revoke,
+            ("POST", "faults"): self.add_fault,
+            ("GET", "faults"): self.list_faults,
+            ("DELETE", "faults"): self.clear_faults,
+            ("GET", "stats"): self.stats,
+            ("POST", "stats/reset"): self.reset_stats,
+            ("POST", "reset"): self.reset,
+            ("GET", "health"): self.health,
+        }.get((request.method, route))
+        if handler is None:
+            return error_response(f"Unknown control call {request.method} {PREFIX}{route}", 404)
+        try:
+            return handler(_json_body(request))
+        except ControlError as error:
+            return error_response(str(error), 400)
+
+    def register_application(self, body: dict[str, Any]) -> Response:
+        name = _string(body, "name", default="Sandbox application")
+        redirect_uri = _string(body, "redirect_uri")
+        if not redirect_uri.startswith(("http://", "https://")):
+            raise ControlError("redirect_uri must be an absolute http(s) URL")
+        application = Application(name, secrets.token_hex(16), secrets.token_hex(32), redirect_uri)
+        with self.state.lock:
+            self.state.applications[application.client_id] = application
+        return json_response(
+            201, {"client_id": application.client_id, "client_secret": application.client_secret}
+        )
+
+    def list_applications(self, body: dict[str, Any]) -> Response:
+        with self.state.lock:
+            items = [
+                {"name": app.name, "client_id": app.client_id, "redirect_uri": app.redirect_uri}
+                for app in self.state.applications.values()
+            ]
+        return json_response(200, items)
+
+    def create_account(self, body: dict[str, Any]) -> Response:
+        name = _string(body, "name", default="Sandbox account")
+        profiles = body.get("profiles", 0)
+        if not isinstance(profiles, int) or isinstance(profiles, bool):
+            raise ControlError("profiles must be an integer")
+        if not 0 <= profiles <= MAX_PROFILES:
+            raise ControlError(f"profiles must be between 0 and {MAX_PROFILES}")
+        account = self.state.create_account(name, profiles)
+        return json_response(
+            201,
+            {
+                "account_id": str(account.id),
+                "database_id": str(account.database.id),
+                "api_token": account.api_tokens[0],
+            },
+        )
+
+    def list_accounts(self, body: dict[str, Any]) -> Response:
+        with self.state.lock:
+            items = [
+                {
+                    "account_id": str(account.id),
+                    "name": account.name,
+                    "company": account.company,
+                    "database_id": str(account.database.id),
+                    "database_name": account.database.name,
+                    "profiles": account.database.live_count(),
+                    "api_token": account.api_tokens[0],
+                }
+                for account in self.state.accounts.values()
+            ]
+        return json_response(200, items)
+
+    def revoke(self, body: dict[str, Any]) -> Response:
+        token = _string(body, "access_token")
+        with self.state.lock:
+            api_token = self.state.tokens.get(token)
+            if api_token is None:
+                return error_response("Unknown access token", 404)
+            api_token.revoked = True
+        return empty_response(204)
+
+    def add_fault(self, body: dict[str, Any]) -> Response:
+        unknown = set(body) - {
+            "path",
+            "method",
+            "count",
+            "status",
+            "retry_after",
+            "delay_ms",
+            "drop",
+            "jwt_lifetime",
+            "expire_jwts",
+        }
+        if unknown:
+            raise ControlError(f"Unknown fault keys: {', '.join(sorted(unknown))}")
+        if "jwt_lifetime" in body:
+            lifetime = body["jwt_lifetime"]
+            if not isinstance(lifetime, int) or isinstance(lifetime, bool):
+                raise ControlError("jwt_lifetime must be an integer number of seconds")
+            with self.state.lock:
+                self.state.jwt_lifetime = lifetime
+        if body.get("expire_jwts"):
+            self.state.expire_jwts()
+        if not set(body) - {"jwt_lifetime", "expire_jwts"}:
+            return json_response(201, {"fault": None})
+        fault = Fault(
+            path=_string(body, "path", default="/"),
+            method=(_string(body, "method").upper() if body.get("method") else None),
+            count=_integer(body, "count", 1),
+            status=_integer(body, "status", None),
+            retry_after=_integer(body, "retry_after", None),
+            delay_ms=_integer(body, "delay_ms", 0) or 0,
+            drop=body.get("drop"),
+        )
+        if fault.drop not in (None, "before", "after"):
+            raise ControlError('drop must be "before" or "after"')
+        if fault.status is not None and not 400 <= fault.status <= 599:
+            raise ControlError("status must be an HTTP error status")
+        if fault.count < 1:
+            raise ControlError("count must be at least 1")
+        self.state.add_fault(fault)
+        return json_response(201, {"fault": fault.as_json()})
+
+    def list_faults(self, body: dict[str, Any]) -> Response:
+        with self.state.lock:
+            return json_response(200, [fault.as_json() for fault in self.state.faults])
+
+    def clear_faults(self, body: dict[str, Any]) -> Response:
+        with self.state.lock:
+            self.state.faults.clear()
+        return empty_response(204)
+
+    def stats(self, body: dict[str, Any]) -> Response:
+        with self.state.lock:
+            return json_response(200, self.state.stats.as_json())
+
+    def reset_stats(self, body: dict[str, Any]) -> Response:
+        with self.state.lock:
+            self.state.stats = Stats()
+        return empty_response(204)
+
+    def reset(self, body: dict[str, Any]) -> Response:
+        self.state.reset()
+        return empty_response(204)
+
+    def health(self, body: dict[str, Any]) -> Response:
+        return json_response(200, {"status": "ok"})
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    if not request.body.strip():
+        return {}
+    try:
+        document = json.loads(request.body)
+    except ValueError:
+        raise ControlError("The body is not JSON") from None
+    if not isinstance(document, dict):
+        raise ControlError("The body must be a JSON object")
+    return document
+
+
+def _string(body: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise ControlError(f"{key} must be a string")
+    return value
+
+
+def _integer(body: dict[str, Any], key: str, default: int | None) -> Any:
+    value = body.get(key, default)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ControlError(f"{key} must be an integer")
+    return value

@@ -1,0 +1,127 @@
+"""A small client for the sandbox's control API, for tests and the demo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class SandboxApplication:
+    """An OAuth application registered in the sandbox."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SandboxAccount:
+    """A sandbox account: its database and its first API token."""
+
+    account_id: str
+    database_id: str
+    api_token: str = field(repr=False)
+
+
+class SandboxControl:
+    """Drives a running sandbox through ``/__sandbox__/`` (DESIGN.md, "The sandbox contract").
+
+    ``base_url`` is the sandbox's root (``http://127.0.0.1:8765``); the Copernica URLs of
+    that sandbox are :attr:`api_url`, :attr:`rest_url`, :attr:`auth_url`,
+    :attr:`authorize_url` and :attr:`token_url`.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=f"{self.base_url}/__sandbox__/", timeout=timeout)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/v4"
+
+    @property
+    def rest_url(self) -> str:
+        return f"{self.base_url}/rest/v4"
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.base_url}/authenticate"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.base_url}/en/authorize"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/v4/token"
+
+    def register_application(self, name: str, redirect_uri: str) -> SandboxApplication:
+        """Register an OAuth application with its one redirect URI."""
+        document = self._call("POST", "applications", {"name": name, "redirect_uri": redirect_uri})
+        return SandboxApplication(document["client_id"], document["client_secret"])
+
+    def create_account(self, name: str, profiles: int = 0) -> SandboxAccount:
+        """Create an account with one database of ``profiles`` generated profiles."""
+        document = self._call("POST", "accounts", {"name": name, "profiles": profiles})
+        return SandboxAccount(
+            document["account_id"], document["database_id"], document["api_token"]
+        )
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account of the sandbox."""
+        return list(self._call("GET", "accounts"))
+
+    def revoke(self, token: str) -> None:
+        """Revoke an API token (or OAuth access token), as a user would in Copernica."""
+        self._call("POST", "revoke", {"access_token": token})
+
+    def fault(self, **spec: Any) -> dict[str, Any]:
+        """Inject a fault: ``path``, ``method``, ``count``, ``status``, ``retry_after``,
+        ``delay_ms``, ``drop`` ("before"/"after"), ``jwt_lifetime``, ``expire_jwts``."""
+        return dict(self._call("POST", "faults", spec))
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults still pending."""
+        return list(self._call("GET", "faults"))
+
+    def clear_faults(self) -> None:
+        """Drop every pending fault."""
+        self._call("DELETE", "faults")
+
+    def stats(self) -> dict[str, Any]:
+        """The request counters (``auth_calls``, ``api_calls``, ``requests``...)."""
+        return dict(self._call("GET", "stats"))
+
+    def reset_stats(self) -> None:
+        """Zero the request counters."""
+        self._call("POST", "stats/reset")
+
+    def reset(self) -> None:
+        """Back to the start state: no accounts, applications, tokens, faults or counts."""
+        self._call("POST", "reset")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SandboxControl:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._http.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise RuntimeError(
+                f"Sandbox control call {method} {path} failed: {response.status_code} "
+                f"{response.text[:200]}"
+            )
+        return response.json() if response.content else None

@@ -1,0 +1,311 @@
+"""Everything the sandbox remembers: accounts, tokens, OAuth, JWTs, faults and counters.
+
+One :class:`SandboxState` per server; every read and write holds ``state.lock``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import random
+import secrets
+import threading
+import time
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .names import COMPANY_SUFFIXES
+from .store import Database, default_fields, default_interests, now_timestamp, timestamp
+
+DEFAULT_JWT_LIFETIME = 86_400
+CODE_LIFETIME = 600
+
+
+@dataclass
+class Account:
+    id: int
+    name: str
+    company: str
+    database: Database
+    api_tokens: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ApiToken:
+    token: str
+    account_id: int
+    revoked: bool = False
+    via_client_id: str | None = None
+
+
+@dataclass
+class Application:
+    name: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+
+@dataclass
+class AuthorizationCode:
+    code: str
+    client_id: str
+    redirect_uri: str
+    account_id: int
+    expires_at: float
+
+
+@dataclass
+class IssuedJwt:
+    api_token: str
+    account_id: int
+    expires_at: int
+    force_expired: bool = False
+
+
+@dataclass
+class Fault:
+    """A pending injected failure (see DESIGN.md, "The sandbox contract")."""
+
+    path: str = "/"
+    method: str | None = None
+    count: int = 1
+    status: int | None = None
+    retry_after: int | None = None
+    delay_ms: int = 0
+    drop: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return path.startswith(self.path) and (self.method is None or self.method == method)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "method": self.method,
+            "count": self.count,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "delay_ms": self.delay_ms,
+            "drop": self.drop,
+        }
+
+
+class Stats:
+    """Request counters, for tests to assert on."""
+
+    def __init__(self) -> None:
+        self.counters: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()
+        self.by_method: Counter[str] = Counter()
+        self.by_prefix: Counter[str] = Counter()
+        self.api_calls_by_account: Counter[str] = Counter()
+        self.auth_calls_by_account: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+
+    def as_json(self) -> dict[str, object]:
+        keys = (
+            "auth_calls",
+            "token_calls",
+            "api_calls",
+            "authorize_calls",
+            "auth_failures",
+            "jwts_issued",
+            "faults_applied",
+            "profiles_created",
+            "profiles_updated",
+            "profiles_deleted",
+        )
+        document: dict[str, object] = {key: self.counters[key] for key in keys}
+        document.update(
+            requests=dict(self.requests),
+            by_method=dict(self.by_method),
+            by_prefix=dict(self.by_prefix),
+            statuses=dict(self.statuses),
+            api_calls_by_account=dict(self.api_calls_by_account),
+            auth_calls_by_account=dict(self.auth_calls_by_account),
+        )
+        return document
+
+
+class JwtError(Exception):
+    """A Bearer JWT the API refuses; ``message`` is Copernica's."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SandboxState:
+    """The in-memory world of one sandbox server."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.lock = threading.RLock()
+        self._jwt_key = secrets.token_bytes(32)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the start state: no accounts, applications, tokens, faults or counts."""
+        with self.lock:
+            self.random = random.Random(self.seed)
+            self.accounts: dict[int, Account] = {}
+            self.databases: dict[int, Database] = {}
+            self.tokens: dict[str, ApiToken] = {}
+            self.applications: dict[str, Application] = {}
+            self.codes: dict[str, AuthorizationCode] = {}
+            self.jwts: dict[str, IssuedJwt] = {}
+            self.faults: list[Fault] = []
+            self.jwt_lifetime = DEFAULT_JWT_LIFETIME
+            self.stats = Stats()
+            self.next_account_id = 1001
+            self.next_database_id = 501
+            self.next_schema_id = 1
+            self.next_profile_id = 100_001
+            self._range_bases: list[int] = []
+            self._range_databases: list[Database] = []
+            self._created_owner: dict[int, Database] = {}
+
+    # ------------------------------------------------------------------ accounts
+
+    def create_account(self, name: str, profiles: int) -> Account:
+        with self.lock:
+            account_id = self.next_account_id
+            self.next_account_id += 1
+            database_id = self.next_database_id
+            self.next_database_id += 1
+            fields = default_fields(self.next_schema_id)
+            interests = default_interests(self.next_schema_id + len(fields))
+            collection_id = self.next_schema_id + len(fields) + len(interests)
+            self.next_schema_id = collection_id + 1
+            base = self.next_profile_id
+            self.next_profile_id += profiles
+            created = timestamp(1_451_606_400 + self.random.randrange(200_000_000))
+            database = Database(
+                id=database_id,
+                name=f"{name} contacts" if name else "Contacts",
+                account_id=account_id,
+                seed=self.seed,
+                base=base,
+                size=profiles,
+                created=created,
+                fields=fields,
+                interests=interests,
+                collections=[
+                    {
+                        "ID": str(collection_id),
+                        "name": "orders",
+                        "database": str(database_id),
+                        "fields": {"start": 0, "limit": 100, "count": 0, "data": [], "total": 0},
+                    }
+                ],
+            )
+            company = f"{name} {self.random.choice(COMPANY_SUFFIXES)}"
+            account = Account(account_id, name, company, database)
+            self.accounts[account_id] = account
+            self.databases[database_id] = database
+            self._range_bases.append(base)
+            self._range_databases.append(database)
+            self.issue_api_token(account_id)
+            return account
+
+    def issue_api_token(self, account_id: int, via_client_id: str | None = None) -> str:
+        with self.lock:
+            token = self.random.getrandbits(128).to_bytes(16, "big").hex()
+            self.tokens[token] = ApiToken(token, account_id, via_client_id=via_client_id)
+            self.accounts[account_id].api_tokens.append(token)
+            return token
+
+    def allocate_profile(self, database: Database) -> int:
+        with self.lock:
+            profile_id = self.next_profile_id
+            self.next_profile_id += 1
+            self._created_owner[profile_id] = database
+            return profile_id
+
+    def database_of_profile(self, profile_id: int) -> Database | None:
+        with self.lock:
+            index = bisect_right(self._range_bases, profile_id) - 1
+            if index >= 0:
+                database = self._range_databases[index]
+                if profile_id < database.base + database.size:
+                    return database
+            return self._created_owner.get(profile_id)
+
+    # ------------------------------------------------------------------ JWTs
+
+    def issue_jwt(self, api_token: ApiToken) -> str:
+        with self.lock:
+            issued_at = int(time.time())
+            expires_at = issued_at + self.jwt_lifetime
+            jti = secrets.token_hex(16)
+            self.jwts[jti] = IssuedJwt(api_token.token, api_token.account_id, expires_at)
+            self.stats.counters["jwts_issued"] += 1
+        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        payload = _b64(
+            json.dumps(
+                {
+                    "iat": issued_at,
+                    "exp": expires_at,
+                    "sub": str(api_token.account_id),
+                    "jti": jti,
+                }
+            ).encode()
+        )
+        signature = hmac.new(self._jwt_key, f"{header}.{payload}".encode(), hashlib.sha256)
+        return f"{header}.{payload}.{_b64(signature.digest())}"
+
+    def check_jwt(self, token: str) -> Account:
+        """The account a Bearer JWT opens, or :class:`JwtError` with Copernica's message."""
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise JwtError("Invalid access token")
+        expected = hmac.new(self._jwt_key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256)
+        if not hmac.compare_digest(_b64(expected.digest()), parts[2]):
+            raise JwtError("Invalid access token")
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            jti = str(claims["jti"])
+        except (ValueError, KeyError, TypeError):
+            raise JwtError("Invalid access token") from None
+        with self.lock:
+            issued = self.jwts.get(jti)
+            if issued is None:
+                raise JwtError("Invalid access token")
+            api_token = self.tokens.get(issued.api_token)
+            if api_token is None or api_token.revoked:
+                raise JwtError("Invalid access token")
+            if issued.force_expired or issued.expires_at <= time.time():
+                raise JwtError("Access token expired")
+            return self.accounts[issued.account_id]
+
+    def expire_jwts(self) -> None:
+        with self.lock:
+            for issued in self.jwts.values():
+                issued.force_expired = True
+
+    # ------------------------------------------------------------------ faults
+
+    def add_fault(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self.faults.remove(fault)
+                    self.stats.counters["faults_applied"] += 1
+                    return fault
+            return None
+
+    def now(self) -> str:
+        return now_timestamp()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")

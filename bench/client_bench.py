@@ -1,0 +1,180 @@
+"""Benchmark the sandbox and the Copernica client's read modes.
+
+    uv run python bench/client_bench.py [--profiles 100000]
+
+Starts a sandbox subprocess, creates an account, measures the sandbox's page-serve rate with a
+raw httpx client, then runs each client read mode in a fresh child process so that each peak
+RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+MODES = {
+    "offset-100": "offset paging, limit 100",
+    "offset-1000": "offset paging, limit 1000",
+    "keyset-1000": "keyset paging (id>N), limit 1000",
+    "stream": "streaming rest host, one chunked answer",
+}
+
+
+def run_mode(mode: str, url: str, token: str, database_id: str) -> dict[str, float]:
+    """Run one read mode in this (child) process; return count, seconds and peak RSS."""
+    from api_client import CopernicaClient
+
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with CopernicaClient(
+        token, api_url=f"{url}/v4", auth_url=f"{url}/authenticate", rest_url=f"{url}/rest/v4"
+    ) as client:
+        client.identity()  # exchange the JWT outside the timing
+        started = time.perf_counter()
+        count = 0
+        if mode.startswith("offset"):
+            size = int(mode.split("-")[1])
+            path = f"database/{database_id}/profiles"
+            for _ in client.paginate(path, page_size=size):
+                count += 1
+        elif mode == "keyset-1000":
+            for page in client.paginate_keyset(database_id):
+                count += page.count
+        else:
+            for _ in client.stream_profiles(database_id, limit=1_000_000):
+                count += 1
+        seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"count": count, "seconds": seconds, "peak_kb": peak, "baseline_kb": baseline}
+
+
+def serve_rate(url: str, token: str, database_id: str, pages: int = 60) -> tuple[float, float]:
+    """Pages of 1000 profiles per second from the sandbox, over one keep-alive connection."""
+    jwt = httpx.post(f"{url}/authenticate", data={"access_token": token}).text
+    with httpx.Client(headers={"Authorization": f"Bearer {jwt}"}, timeout=30) as http:
+        path = f"{url}/v4/database/{database_id}/profiles"
+        http.get(path, params={"limit": 1000})
+        started = time.perf_counter()
+        for number in range(pages):
+            response = http.get(
+                path, params={"start": (number * 1597) % 99_000, "limit": 1000, "total": "false"}
+            )
+            assert response.json()["count"] == 1000
+        seconds = time.perf_counter() - started
+    return pages / seconds, seconds / pages * 1000
+
+
+def render_cost(profiles: int, pages: int = 60) -> float:
+    """Milliseconds the sandbox spends answering one page of 1000, measured in-process."""
+    from api_client.sandbox.http import Request
+    from api_client.sandbox.state import SandboxState
+    from api_client.sandbox.surface import CopernicaSurface
+
+    state = SandboxState(1)
+    account = state.create_account("Bench", profiles)
+    jwt = state.issue_jwt(state.tokens[account.api_tokens[0]])
+    surface = CopernicaSurface(state)
+    started = time.perf_counter()
+    for number in range(pages):
+        start = (number * 1597) % (profiles - 1000)
+        request = Request(
+            "GET",
+            f"/v4/database/{account.database.id}/profiles",
+            [("start", str(start)), ("limit", "1000"), ("total", "false")],
+            {"authorization": f"Bearer {jwt}"},
+            b"",
+            "http://bench",
+        )
+        assert surface.handle(request).status == 200
+    return (time.perf_counter() - started) / pages * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profiles", type=int, default=100_000)
+    parser.add_argument("--child", choices=sorted(MODES))
+    parser.add_argument("--url")
+    parser.add_argument("--token")
+    parser.add_argument("--database")
+    options = parser.parse_args()
+    if options.child:
+        result = run_mode(options.child, options.url, options.token, options.database)
+        print(json.dumps(result))
+        return
+
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "api_client.sandbox", "--port", "0", "--seed", "1"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sandbox.stdout is not None
+        match = re.search(r"(http://\S+)", sandbox.stdout.readline())
+        if match is None:
+            raise SystemExit("The sandbox did not start.")
+        url = match.group(1)
+        started = time.perf_counter()
+        account = httpx.post(
+            f"{url}/__sandbox__/accounts",
+            json={"name": "Bench", "profiles": options.profiles},
+            timeout=60,
+        ).json()
+        created = time.perf_counter() - started
+        print(f"sandbox at {url}; account of {options.profiles:,} profiles in {created:.2f} s\n")
+
+        rate, per_page = serve_rate(url, account["api_token"], account["database_id"])
+        print(f"sandbox page serve: {rate:.0f} pages of 1000/s, {per_page:.1f} ms per page")
+        print("(raw httpx, one connection, client-side JSON decode included)")
+        cost = render_cost(options.profiles)
+        print(f"sandbox render cost in-process: {cost:.1f} ms per page of 1000\n")
+
+        print(
+            f"{'mode':<44}{'profiles':>10}{'seconds':>9}{'profiles/s':>12}"
+            f"{'peak RSS':>11}{'at start':>11}"
+        )
+        for mode, label in MODES.items():
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--child",
+                    mode,
+                    "--url",
+                    url,
+                    "--token",
+                    account["api_token"],
+                    "--database",
+                    account["database_id"],
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+            per_second = result["count"] / result["seconds"]
+            peak_mb = result["peak_kb"] / 1024
+            start_mb = result["baseline_kb"] / 1024
+            print(
+                f"{label:<44}{int(result['count']):>10,}{result['seconds']:>9.2f}"
+                f"{per_second:>12,.0f}{peak_mb:>8.1f} MB{start_mb:>8.1f} MB"
+            )
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
