@@ -65,5 +65,6 @@ if [ "$private" = 1 ] || ! redis_answers 6379; then
   fi
 fi
 
-echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/linker"
-echo "export REDIS_URL=redis://127.0.0.1:$redis_port/9"
+# Names can be overridden so that two suites can run side by side on one machine.
+echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/${LINKER_DB_NAME:-linker}"
+echo "export REDIS_URL=redis://127.0.0.1:$redis_port/${LINKER_REDIS_DB:-9}"
