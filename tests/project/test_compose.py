@@ -61,7 +61,7 @@ def test_env_example_lists_only_variables_something_reads() -> None:
 
 
 @pytest.mark.parametrize("service", sorted(_compose()["services"]))
-def test_service_command_names_a_real_entry_point(service: str) -> None:
+def test_service_command_names_a_real_entry_point(service: str, db: None) -> None:
     definition = _compose()["services"][service]
     command = definition.get("command")
     if command is None:
