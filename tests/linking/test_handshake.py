@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -162,6 +164,7 @@ def test_access_denied_shows_a_retry_and_stores_nothing(linking: Linking) -> Non
     ("fault", "expected"),
     [
         ({"status": 503}, "HTTP 503"),
+        ({"status": 500}, "HTTP 500"),
         ({"status": 502}, "HTTP 502"),
         ({"drop": "before"}, "could not be reached"),
     ],
@@ -257,3 +260,30 @@ def test_linking_an_account_another_tenant_holds_needs_confirmation(linking: Lin
     linking.client.post(reverse("link_confirm", kwargs={"tenant_id": linking.world.tenant_a2.pk}))
     second.refresh_from_db()
     assert second.state == LinkState.ACTIVE
+
+
+def test_malformed_answer_of_the_token_endpoint_stores_nothing(linking: Linking) -> None:
+    class Garbage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>not json</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Garbage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        linking.application.token_url = f"http://127.0.0.1:{server.server_port}/v4/token"
+        linking.application.save()
+        response = linking.callback(linking.consent(linking.start()))
+    finally:
+        server.shutdown()
+    page = linking.client.get(response["Location"]).content.decode()
+    assert "Copernica did not hand over access" in page
+    assert not Link.objects.exists()
