@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 
 from accounts.models import Agency, Membership, Role, Tenant, User
-from linker.models import Link, LinkState
+from api_client.sandbox.control import SandboxControl
+from linker.models import ApiApplication, Link, LinkState
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery staple"
@@ -68,3 +69,27 @@ def make_link(
     link.token_fingerprint = vault.fingerprint(api_token)
     link.save()
     return link
+
+
+def make_sandbox_application(
+    *, sandbox: SandboxControl, agency: Agency, redirect_uri: str
+) -> ApiApplication:
+    """Register an application at the sandbox and here, as an agency's default."""
+    from linker.applications import Hosts, application_register
+
+    registered = sandbox.register_application("Copernica Linker", redirect_uri)
+    return application_register(
+        name="Sandbox",
+        client_id=registered.client_id,
+        client_secret=registered.client_secret,
+        redirect_uri=redirect_uri,
+        agency=agency,
+        hosts=Hosts(
+            authorize_url=sandbox.authorize_url,
+            token_url=sandbox.token_url,
+            auth_url=sandbox.auth_url,
+            api_url=sandbox.api_url,
+            rest_url=sandbox.rest_url,
+        ),
+        is_default=True,
+    )

@@ -11,9 +11,9 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from api_client.sandbox.control import SandboxAccount, SandboxControl
-from linker.applications import Hosts, application_register
 from linker.models import ApiApplication
 from tests.conftest import World
+from tests.factories import make_sandbox_application
 
 REDIRECT_URI = "http://testserver/oauth/callback"
 
@@ -62,21 +62,8 @@ class Linking:
 
 @pytest.fixture
 def linking(world: World, sandbox: SandboxControl) -> Linking:
-    registered = sandbox.register_application("Linker tests", REDIRECT_URI)
-    application = application_register(
-        name="Sandbox",
-        client_id=registered.client_id,
-        client_secret=registered.client_secret,
-        redirect_uri=REDIRECT_URI,
-        agency=world.agency_a,
-        hosts=Hosts(
-            authorize_url=sandbox.authorize_url,
-            token_url=sandbox.token_url,
-            auth_url=sandbox.auth_url,
-            api_url=sandbox.api_url,
-            rest_url=sandbox.rest_url,
-        ),
-        is_default=True,
+    application = make_sandbox_application(
+        sandbox=sandbox, agency=world.agency_a, redirect_uri=REDIRECT_URI
     )
     account = sandbox.create_account("Fietsen BV", profiles=3)
     client = Client()
