@@ -85,6 +85,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "linker.urls"
+# URL fields assume https when no scheme is typed (Django 6's default, adopted now).
+FORMS_URLFIELD_ASSUME_HTTPS = True
 WSGI_APPLICATION = "linker.wsgi.application"
 
 TEMPLATES = [
@@ -282,6 +284,8 @@ if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
 # A sync task does this many pages or seconds, then re-enqueues itself (well inside the
 # visibility timeout, and other accounts get a turn in between).
 LINKER_SYNC_PAGES_PER_TASK = env.int("LINKER_SYNC_PAGES_PER_TASK", default=100)
+# Profiles per page: Copernica's maximum; smaller only for tests that need many pages.
+LINKER_SYNC_PAGE_SIZE = env.int("LINKER_SYNC_PAGE_SIZE", default=1000)
 LINKER_SYNC_SECONDS_PER_TASK = env.float("LINKER_SYNC_SECONDS_PER_TASK", default=60.0)
 # A run whose heartbeat is older than this lost its worker and is taken over.
 LINKER_SYNC_STALE_SECONDS = env.int("LINKER_SYNC_STALE_SECONDS", default=180)

@@ -58,7 +58,6 @@ from linker.ratelimit import BudgetExhaustedError, RequestBudget, account_key_fo
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 1000
 #: Copernica's ``modified`` has one-second resolution and a write may land a moment late.
 INCREMENTAL_OVERLAP = timedelta(minutes=2)
 #: A removal of more than this share of the mirror waits for a second full run that agrees.
@@ -261,7 +260,7 @@ def sync_runs_reconcile(*, stale_after: timedelta | None = None) -> list[int]:
     failed after ``LINKER_SYNC_MAX_ATTEMPTS``.
     """
     now = timezone.now()
-    cutoff = now - (stale_after or _stale_after())
+    cutoff = now - (stale_after if stale_after is not None else _stale_after())
     stale = (
         SyncRun.objects.filter(state__in=ACTIVE_SYNC_STATES)
         .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at=None, queued_at__lt=cutoff))
@@ -271,7 +270,7 @@ def sync_runs_reconcile(*, stale_after: timedelta | None = None) -> list[int]:
     enqueued: list[int] = []
     for run_id in list(stale):
         with transaction.atomic():
-            run = SyncRun.objects.select_for_update(skip_locked=True).filter(pk=run_id).first()
+            run = SyncRun.objects.select_for_update().filter(pk=run_id).first()
             if run is None or not run.is_active:
                 continue
             if run.heartbeat_at is not None and run.heartbeat_at >= cutoff:
@@ -597,7 +596,6 @@ class _Engine:
                 "db_index": 0,
                 "after_id": 0,
                 "since": since,
-                "tails": {},
             }
             self._commit()
 
@@ -613,7 +611,10 @@ class _Engine:
             if self.run.mode == SyncMode.INCREMENTAL and since:
                 params["fields[]"] = [f"modified>={since}"]
             source = self.client.paginate_keyset(
-                database.copernica_id, params, page_size=PAGE_SIZE, after_id=self.cp["after_id"]
+                database.copernica_id,
+                params,
+                page_size=settings.LINKER_SYNC_PAGE_SIZE,
+                after_id=self.cp["after_id"],
             )
             prefetch = _Prefetcher(source, max_pages=pages_left, deadline=deadline)
             try:
@@ -621,7 +622,6 @@ class _Engine:
                     with transaction.atomic():
                         created, updated = self._write_page(database, page.items)
                         self.cp["after_id"] = page.last_id
-                        self.cp.setdefault("tails", {})[str(database.pk)] = page.last_id
                         self._commit(
                             pages=1,
                             fetched=page.count,
@@ -672,18 +672,20 @@ class _Engine:
         local_total = 0
         blocked = ""
         for database in databases:
-            remote = {int(value) for value in self.client.profile_ids(database.copernica_id)}
-            # Profiles created while we paged: walk the tail again (their ids are higher).
-            tail = int(self.cp.get("tails", {}).get(str(database.pk), 0))
+            # Profiles created or changed while we paged (behind the cursor, or new).
+            started = self.run.started_at or timezone.now()
+            changed = {"fields[]": [f"modified>={format_timestamp(started - INCREMENTAL_OVERLAP)}"]}
             for page in self.client.paginate_keyset(
-                database.copernica_id, page_size=PAGE_SIZE, after_id=tail
+                database.copernica_id, changed, page_size=settings.LINKER_SYNC_PAGE_SIZE
             ):
                 with transaction.atomic():
                     created, updated = self._write_page(database, page.items)
-                    self.cp.setdefault("tails", {})[str(database.pk)] = page.last_id
                     self._commit(
                         pages=1, fetched=page.count, created_count=created, updated_count=updated
                     )
+            # The id list after the walk: a profile created in between is merely not counted
+            # yet, while the other order could take it for a removal.
+            remote = {int(value) for value in self.client.profile_ids(database.copernica_id)}
             live = RemoteProfile.objects.filter(database=database, removed_at=None)
             local_count = live.count()
             local_total += local_count

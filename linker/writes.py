@@ -232,8 +232,8 @@ def _enqueue(change_id: int, countdown: float = 0.0) -> None:
         tasks.profile_change_send.apply_async(
             args=(change_id,),
             countdown=countdown or 0.0,
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0.1, "interval_step": 0.2},
+            # Fail fast when the broker is down: the row is committed and the relay sends it.
+            retry=False,
         )
     except Exception:
         logger.warning("Could not enqueue profile change %s; the relay will send it", change_id)
@@ -331,8 +331,16 @@ def _send(client: CopernicaClient, change: ProfileChange) -> tuple[int | None, s
     return change.copernica_profile_id, ""
 
 
-def _log(change: ProfileChange, outcome: str) -> None:
-    entry = {"at": timezone.now().isoformat(), "attempt": change.attempts, "outcome": outcome}
+def _log(change: ProfileChange, outcome: str, retry_in: float | None = None) -> None:
+    entry: dict[str, object] = {
+        "at": timezone.now().isoformat(),
+        "attempt": change.attempts,
+        "outcome": outcome,
+    }
+    if change.sending_since is not None:
+        entry["sent_at"] = change.sending_since.isoformat()
+    if retry_in is not None:
+        entry["retry_in"] = round(retry_in, 3)
     change.attempt_log = [*list(change.attempt_log or []), entry][-20:]
 
 
@@ -342,6 +350,7 @@ def _close(change: ProfileChange, state: str, message: str) -> SendOutcome:
     change.error_message = message[:500]
     change.finished_at = timezone.now()
     _log(change, message or state)
+    change.sending_since = None
     change.save()
     next_ids = _next_for_profile(change)
     for next_id in next_ids:
@@ -359,7 +368,6 @@ def _finish(
         if result_id is not None:
             current.copernica_profile_id = result_id
         current.in_doubt = False
-        current.sending_since = None
         if state == State.DONE:
             _mirror_apply(current)
         return _close(current, state, message if state != State.DONE else message or "")
@@ -388,10 +396,10 @@ def _retry_later(change: ProfileChange, error: BaseException, budget: RequestBud
             if isinstance(error, RateLimitedError):
                 budget.hold_off(float(retry_after))
         current.state = State.QUEUED
-        current.sending_since = None
         current.next_attempt_at = timezone.now() + timedelta(seconds=wait)
         current.error_message = message
-        _log(current, f"{type(error).__name__}: {message}; retry in {wait:.2f} s")
+        _log(current, f"{type(error).__name__}: {message}; retry in {wait:.2f} s", wait)
+        current.sending_since = None
         current.save()
         change_id = current.pk
         transaction.on_commit(lambda: _enqueue(change_id, countdown=wait))
@@ -468,7 +476,11 @@ def profile_changes_relay(
     sent again.
     """
     now = timezone.now()
-    stale = stale_after or timedelta(seconds=settings.LINKER_WRITE_STALE_SECONDS)
+    stale = (
+        stale_after
+        if stale_after is not None
+        else timedelta(seconds=settings.LINKER_WRITE_STALE_SECONDS)
+    )
     with transaction.atomic():
         stuck = ProfileChange.objects.select_for_update(skip_locked=True).filter(
             state=State.SENDING, sending_since__lt=now - stale

@@ -35,168 +35,337 @@ def drop_postgres_indexes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('linker', '0001_links'),
+        ("linker", "0001_links"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RemoteDatabase',
+            name="RemoteDatabase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('copernica_id', models.BigIntegerField()),
-                ('name', models.CharField(max_length=300)),
-                ('fields', models.JSONField(default=list)),
-                ('interests', models.JSONField(default=list)),
-                ('collections', models.JSONField(default=list)),
-                ('synced_at', models.DateTimeField(blank=True, null=True)),
-                ('removed_at', models.DateTimeField(blank=True, null=True)),
-                ('link', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='remote_databases', to='linker.link')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("copernica_id", models.BigIntegerField()),
+                ("name", models.CharField(max_length=300)),
+                ("fields", models.JSONField(default=list)),
+                ("interests", models.JSONField(default=list)),
+                ("collections", models.JSONField(default=list)),
+                ("synced_at", models.DateTimeField(blank=True, null=True)),
+                ("removed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "link",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="remote_databases",
+                        to="linker.link",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('link', 'copernica_id'),
+                "ordering": ("link", "copernica_id"),
             },
         ),
         migrations.CreateModel(
-            name='ProfileChange',
+            name="ProfileChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('create', 'Create'), ('update', 'Update'), ('delete', 'Delete')], max_length=10)),
-                ('copernica_profile_id', models.BigIntegerField(blank=True, null=True)),
-                ('fields', models.JSONField(blank=True, default=dict)),
-                ('interests', models.JSONField(blank=True, null=True)),
-                ('state', models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('in_doubt', models.BooleanField(default=False)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('sending_since', models.DateTimeField(blank=True, null=True)),
-                ('attempt_log', models.JSONField(blank=True, default=list)),
-                ('error_message', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('link', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='profile_changes', to='linker.link')),
-                ('database', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='linker.remotedatabase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("create", "Create"), ("update", "Update"), ("delete", "Delete")],
+                        max_length=10,
+                    ),
+                ),
+                ("copernica_profile_id", models.BigIntegerField(blank=True, null=True)),
+                ("fields", models.JSONField(blank=True, default=dict)),
+                ("interests", models.JSONField(blank=True, null=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sending", "Sending"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("in_doubt", models.BooleanField(default=False)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("sending_since", models.DateTimeField(blank=True, null=True)),
+                ("attempt_log", models.JSONField(blank=True, default=list)),
+                ("error_message", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "link",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="profile_changes",
+                        to="linker.link",
+                    ),
+                ),
+                (
+                    "database",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="linker.remotedatabase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('id',),
+                "ordering": ("id",),
             },
         ),
         migrations.CreateModel(
-            name='RequestLedger',
+            name="RequestLedger",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account_key', models.CharField(max_length=64)),
-                ('day', models.DateField()),
-                ('requests', models.PositiveBigIntegerField(default=0)),
-                ('errors', models.PositiveBigIntegerField(default=0)),
-                ('rate_limited', models.PositiveBigIntegerField(default=0)),
-                ('link', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='linker.link')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("account_key", models.CharField(max_length=64)),
+                ("day", models.DateField()),
+                ("requests", models.PositiveBigIntegerField(default=0)),
+                ("errors", models.PositiveBigIntegerField(default=0)),
+                ("rate_limited", models.PositiveBigIntegerField(default=0)),
+                (
+                    "link",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="linker.link",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('full', 'Full'), ('incremental', 'Incremental')], max_length=12)),
-                ('state', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('skipped', 'Skipped')], default='queued', max_length=10)),
-                ('trigger', models.CharField(default='manual', max_length=20)),
-                ('checkpoint', models.JSONField(default=dict)),
-                ('fetched', models.PositiveIntegerField(default=0)),
-                ('created_count', models.PositiveIntegerField(default=0)),
-                ('updated_count', models.PositiveIntegerField(default=0)),
-                ('removed_count', models.PositiveIntegerField(default=0)),
-                ('pages', models.PositiveIntegerField(default=0)),
-                ('requests', models.PositiveIntegerField(default=0)),
-                ('chunks', models.PositiveIntegerField(default=0)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('failures', models.PositiveIntegerField(default=0)),
-                ('claim', models.CharField(blank=True, max_length=32)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('not_before', models.DateTimeField(blank=True, null=True)),
-                ('queued_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('error_class', models.CharField(blank=True, max_length=100)),
-                ('error_message', models.CharField(blank=True, max_length=500)),
-                ('remote_count', models.PositiveIntegerField(blank=True, null=True)),
-                ('local_count', models.PositiveIntegerField(blank=True, null=True)),
-                ('pending_removals', models.PositiveIntegerField(default=0)),
-                ('link', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sync_runs', to='linker.link')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("full", "Full"), ("incremental", "Incremental")], max_length=12
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("trigger", models.CharField(default="manual", max_length=20)),
+                ("checkpoint", models.JSONField(default=dict)),
+                ("fetched", models.PositiveIntegerField(default=0)),
+                ("created_count", models.PositiveIntegerField(default=0)),
+                ("updated_count", models.PositiveIntegerField(default=0)),
+                ("removed_count", models.PositiveIntegerField(default=0)),
+                ("pages", models.PositiveIntegerField(default=0)),
+                ("requests", models.PositiveIntegerField(default=0)),
+                ("chunks", models.PositiveIntegerField(default=0)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("failures", models.PositiveIntegerField(default=0)),
+                ("claim", models.CharField(blank=True, max_length=32)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("not_before", models.DateTimeField(blank=True, null=True)),
+                ("queued_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("error_class", models.CharField(blank=True, max_length=100)),
+                ("error_message", models.CharField(blank=True, max_length=500)),
+                ("remote_count", models.PositiveIntegerField(blank=True, null=True)),
+                ("local_count", models.PositiveIntegerField(blank=True, null=True)),
+                ("pending_removals", models.PositiveIntegerField(default=0)),
+                (
+                    "link",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sync_runs",
+                        to="linker.link",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-queued_at', '-id'),
+                "ordering": ("-queued_at", "-id"),
             },
         ),
         migrations.CreateModel(
-            name='RemoteProfile',
+            name="RemoteProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('copernica_id', models.BigIntegerField()),
-                ('fields', models.JSONField(default=dict)),
-                ('interests', models.JSONField(default=list)),
-                ('created', models.DateTimeField(blank=True, null=True)),
-                ('modified', models.DateTimeField(blank=True, null=True)),
-                ('removed_at', models.DateTimeField(blank=True, null=True)),
-                ('database', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='profiles', to='linker.remotedatabase')),
-                ('link', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='linker.link')),
-                ('last_run', models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='linker.syncrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("copernica_id", models.BigIntegerField()),
+                ("fields", models.JSONField(default=dict)),
+                ("interests", models.JSONField(default=list)),
+                ("created", models.DateTimeField(blank=True, null=True)),
+                ("modified", models.DateTimeField(blank=True, null=True)),
+                ("removed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "database",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="profiles",
+                        to="linker.remotedatabase",
+                    ),
+                ),
+                (
+                    "link",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="linker.link",
+                    ),
+                ),
+                (
+                    "last_run",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="linker.syncrun",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SyncSchedule',
+            name="SyncSchedule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=True)),
-                ('incremental_minutes', models.PositiveIntegerField(default=15)),
-                ('full_hour', models.PositiveSmallIntegerField(default=2, help_text='Hour of the nightly run.')),
-                ('next_incremental_at', models.DateTimeField(blank=True, null=True)),
-                ('next_full_at', models.DateTimeField(blank=True, null=True)),
-                ('last_full_at', models.DateTimeField(blank=True, null=True)),
-                ('last_success_at', models.DateTimeField(blank=True, null=True)),
-                ('pending_removal_fingerprint', models.CharField(blank=True, max_length=64)),
-                ('pending_removal_count', models.PositiveIntegerField(default=0)),
-                ('link', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='sync_schedule', to='linker.link')),
-                ('pending_removal_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='linker.syncrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("incremental_minutes", models.PositiveIntegerField(default=15)),
+                (
+                    "full_hour",
+                    models.PositiveSmallIntegerField(
+                        default=2, help_text="Hour of the nightly run."
+                    ),
+                ),
+                ("next_incremental_at", models.DateTimeField(blank=True, null=True)),
+                ("next_full_at", models.DateTimeField(blank=True, null=True)),
+                ("last_full_at", models.DateTimeField(blank=True, null=True)),
+                ("last_success_at", models.DateTimeField(blank=True, null=True)),
+                ("pending_removal_fingerprint", models.CharField(blank=True, max_length=64)),
+                ("pending_removal_count", models.PositiveIntegerField(default=0)),
+                (
+                    "link",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sync_schedule",
+                        to="linker.link",
+                    ),
+                ),
+                (
+                    "pending_removal_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="linker.syncrun",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='remotedatabase',
-            constraint=models.UniqueConstraint(fields=('link', 'copernica_id'), name='remote_database_unique_per_link'),
+            model_name="remotedatabase",
+            constraint=models.UniqueConstraint(
+                fields=("link", "copernica_id"), name="remote_database_unique_per_link"
+            ),
         ),
         migrations.AddIndex(
-            model_name='profilechange',
-            index=models.Index(fields=['state', 'next_attempt_at'], name='profile_change_due'),
+            model_name="profilechange",
+            index=models.Index(fields=["state", "next_attempt_at"], name="profile_change_due"),
         ),
         migrations.AddIndex(
-            model_name='profilechange',
-            index=models.Index(fields=['link', 'copernica_profile_id', 'id'], name='profile_change_order'),
+            model_name="profilechange",
+            index=models.Index(
+                fields=["link", "copernica_profile_id", "id"], name="profile_change_order"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='requestledger',
-            constraint=models.UniqueConstraint(fields=('link', 'day'), name='request_ledger_link_day'),
+            model_name="requestledger",
+            constraint=models.UniqueConstraint(
+                fields=("link", "day"), name="request_ledger_link_day"
+            ),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['state', 'heartbeat_at'], name='sync_run_state_heartbeat'),
+            model_name="syncrun",
+            index=models.Index(fields=["state", "heartbeat_at"], name="sync_run_state_heartbeat"),
         ),
         migrations.AddConstraint(
-            model_name='syncrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('state__in', ['queued', 'running'])), fields=('link',), name='one_active_sync_run_per_link'),
+            model_name="syncrun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state__in", ["queued", "running"])),
+                fields=("link",),
+                name="one_active_sync_run_per_link",
+            ),
         ),
         migrations.AddIndex(
-            model_name='remoteprofile',
-            index=models.Index(fields=['link', '-modified'], name='remote_profile_link_modified'),
+            model_name="remoteprofile",
+            index=models.Index(fields=["link", "-modified"], name="remote_profile_link_modified"),
         ),
         migrations.AddIndex(
-            model_name='remoteprofile',
-            index=models.Index(fields=['database', 'modified'], name='remote_profile_db_modified'),
+            model_name="remoteprofile",
+            index=models.Index(fields=["database", "modified"], name="remote_profile_db_modified"),
         ),
         migrations.AddConstraint(
-            model_name='remoteprofile',
-            constraint=models.UniqueConstraint(fields=('database', 'copernica_id'), name='remote_profile_unique_per_database'),
+            model_name="remoteprofile",
+            constraint=models.UniqueConstraint(
+                fields=("database", "copernica_id"), name="remote_profile_unique_per_database"
+            ),
         ),
         migrations.RunPython(create_postgres_indexes, drop_postgres_indexes),
     ]

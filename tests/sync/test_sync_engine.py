@@ -1,0 +1,303 @@
+"""The sync engine in this process, against PostgreSQL and the sandbox over HTTP.
+
+Reliability cases 30-33 and the incremental run; the worker-level cases are in test_workers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from django.db import connection
+
+from linker import sync
+from linker.models import RemoteProfile, SyncRun, SyncSchedule
+from tests.sync.conftest import Linked, profile_page_requests
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def full_sync(account: Linked, **step: Any) -> SyncRun:
+    run, created = sync.sync_run_request(link=account.link, mode="full", enqueue=False)
+    assert created
+    if step:
+        sync.sync_run_step(run_id=run.pk, **step)
+        run.refresh_from_db()
+        return run
+    return sync.sync_run_foreground(run=run)
+
+
+def row_versions(account: Linked) -> dict[int, str]:
+    """Each mirror row's PostgreSQL row version (xmin): it changes on any write to the row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT copernica_id, xmin::text FROM linker_remoteprofile WHERE link_id = %s",
+            [account.link.pk],
+        )
+        return dict(cursor.fetchall())
+
+
+@contextmanager
+def rewritten_profile_ids(
+    monkeypatch: pytest.MonkeyPatch, rewrite: Callable[[list[str]], list[str]]
+) -> Iterator[None]:
+    """Make Copernica's profile id list come back rewritten (empty, truncated...)."""
+
+    class Rewriting(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = super().handle_request(request)
+            if request.url.path.endswith("/profileids"):
+                response.read()
+                ids = rewrite(response.json())
+                return httpx.Response(200, json=ids, headers={"Content-Type": "application/json"})
+            return response
+
+    original = sync.link_session
+
+    def session(link, **options):  # type: ignore[no-untyped-def]
+        return original(link, transport=Rewriting(), **options)
+
+    monkeypatch.setattr(sync, "link_session", session)
+    yield
+    monkeypatch.setattr(sync, "link_session", original)
+
+
+def test_full_sync_mirrors_every_profile_once(linked: Callable[..., Linked], sandbox) -> None:
+    account = linked(profiles=5000)
+
+    run = full_sync(account)
+    page_requests = profile_page_requests(sandbox)
+    all_requests = sum(sandbox.stats()["requests"].values())
+
+    assert run.state == "succeeded"
+    assert (run.fetched, run.created_count, run.updated_count, run.removed_count) == (
+        5000,
+        5000,
+        0,
+        0,
+    )
+    assert account.mirror() == account.remote()
+    assert RemoteProfile.objects.filter(link=account.link).count() == 5000
+    assert run.in_sync_label == "in sync: 5000 / 5000"
+    # Keyset at limit=1000: 5 pages, the empty one that ends the walk, the changed-since walk.
+    assert page_requests == 7
+    assert run.requests == all_requests
+
+
+def test_three_full_syncs_without_changes_change_no_rows(
+    linked: Callable[..., Linked],
+) -> None:
+    """Case 33."""
+    account = linked(profiles=3000)
+    full_sync(account)
+    before = row_versions(account)
+
+    again = [full_sync(account) for _ in range(2)]
+
+    assert [(r.created_count, r.updated_count, r.removed_count) for r in again] == [(0, 0, 0)] * 2
+    assert [r.fetched for r in again] == [3000, 3000]
+    assert row_versions(account) == before
+
+
+def test_37_profiles_deleted_at_copernica_are_marked_removed(
+    linked: Callable[..., Linked],
+) -> None:
+    """Case 31."""
+    account = linked(profiles=5000)
+    full_sync(account)
+    ids = sorted(account.remote())
+    deleted = set(ids[5::131][:37])
+    assert len(deleted) == 37
+    with account.client() as client:
+        for profile_id in deleted:
+            client.delete_profile(profile_id)
+
+    run = full_sync(account)
+
+    removed = set(
+        RemoteProfile.objects.filter(link=account.link)
+        .exclude(removed_at=None)
+        .values_list("copernica_id", flat=True)
+    )
+    assert run.removed_count == 37
+    assert removed == deleted  # exactly those: 0 false removals
+    assert account.mirror() == account.remote()
+    assert run.in_sync_label == "in sync: 4963 / 4963"
+
+
+def test_profiles_created_and_deleted_during_a_full_sync_end_up_mirrored(
+    linked: Callable[..., Linked], settings
+) -> None:
+    """Case 30."""
+    settings.LINKER_SYNC_PAGE_SIZE = 500
+    account = linked(profiles=5000)
+    full_sync(account)
+    run, _ = sync.sync_run_request(link=account.link, mode="full", enqueue=False)
+    sync.sync_run_step(run_id=run.pk, max_pages=4)  # half way through
+    ids = sorted(account.remote())
+    behind, ahead = ids[100:105], ids[4000:4005]
+    with account.client() as client:
+        for profile_id in behind + ahead:
+            client.delete_profile(profile_id)
+        created = [
+            client.create_profile(account.account.database_id, {"email": f"new{n}@example.com"})
+            for n in range(7)
+        ]
+        client.update_profile(ids[50], {"city": "Zwolle"})
+
+    run = sync.sync_run_foreground(run=run)
+
+    mirror = account.mirror()
+    assert run.state == "succeeded"
+    assert mirror == account.remote()
+    assert {int(i) for i in created} <= set(mirror)
+    assert not set(behind + ahead) & set(mirror)
+    assert mirror[ids[50]][0]["city"] == "Zwolle"
+
+
+def test_an_empty_id_list_removes_nothing(
+    linked: Callable[..., Linked], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 32: Copernica answers the id list with []."""
+    account = linked(profiles=2000)
+    full_sync(account)
+
+    with rewritten_profile_ids(monkeypatch, lambda ids: []):
+        run = full_sync(account)
+
+    assert run.state == "succeeded"
+    assert run.removed_count == 0
+    assert RemoteProfile.objects.filter(link=account.link, removed_at=None).count() == 2000
+    assert "nothing was removed" in run.error_message
+
+
+def test_a_truncated_id_list_removes_nothing_until_a_second_run_agrees(
+    linked: Callable[..., Linked], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 32: a truncated list (30% missing) is a mass removal; it waits for agreement."""
+    account = linked(profiles=2000)
+    full_sync(account)
+
+    with rewritten_profile_ids(monkeypatch, lambda ids: ids[: int(len(ids) * 0.7)]):
+        first = full_sync(account)
+    live_after_first = RemoteProfile.objects.filter(link=account.link, removed_at=None).count()
+    honest = full_sync(account)  # Copernica's real list: no agreement, nothing pending
+
+    assert (first.removed_count, first.pending_removals) == (0, 600)
+    assert live_after_first == 2000
+    assert (honest.removed_count, honest.pending_removals) == (0, 0)
+    assert SyncSchedule.objects.get(link=account.link).pending_removal_fingerprint == ""
+
+
+def test_a_mass_deletion_at_copernica_is_applied_by_the_second_agreeing_run(
+    linked: Callable[..., Linked],
+) -> None:
+    """Case 32: 20% deleted for real: the first run holds back, the second applies."""
+    account = linked(profiles=1000)
+    full_sync(account)
+    with account.client() as client:
+        for profile_id in sorted(account.remote())[:200]:
+            client.delete_profile(profile_id)
+
+    first = full_sync(account)
+    second = full_sync(account)
+
+    assert (first.removed_count, first.pending_removals) == (0, 200)
+    assert (second.removed_count, second.pending_removals) == (200, 0)
+    assert account.mirror() == account.remote()
+
+
+def test_an_auth_error_mid_run_removes_nothing(linked: Callable[..., Linked], settings) -> None:
+    """Case 32: access revoked half way; the run fails and the mirror keeps every profile."""
+    settings.LINKER_SYNC_PAGE_SIZE = 500
+    account = linked(profiles=3000)
+    full_sync(account)
+    with account.client() as client:
+        for profile_id in sorted(account.remote())[:10]:
+            client.delete_profile(profile_id)
+    run = full_sync(account, max_pages=2)
+    account.sandbox.revoke(account.account.api_token)
+    from django.core.cache import cache
+
+    cache.clear()  # the JWT cached by the first steps would outlive the revocation
+
+    run = sync.sync_run_foreground(run=run)
+
+    assert run.state == "failed"
+    assert run.removed_count == 0
+    assert RemoteProfile.objects.filter(link=account.link, removed_at=None).count() == 3000
+    account.link.refresh_from_db()
+    assert account.link.state == "needs_reconnect"
+
+
+def test_incremental_run_fetches_only_changed_profiles(
+    linked: Callable[..., Linked], sandbox
+) -> None:
+    account = linked(profiles=5000)
+    full_sync(account)
+    changed = sorted(account.remote())[::100]  # 1%
+    with account.client() as client:
+        for profile_id in changed:
+            client.update_profile(profile_id, {"city": "Incrementalstad"})
+    sandbox.reset_stats()
+
+    run, _ = sync.sync_run_request(link=account.link, mode="incremental", enqueue=False)
+    run = sync.sync_run_foreground(run=run)
+    page_requests = profile_page_requests(sandbox)
+
+    assert run.state == "succeeded"
+    assert run.updated_count == len(changed) == 50
+    assert run.fetched < 100
+    assert page_requests == 1
+    assert account.mirror() == account.remote()
+
+
+def test_the_same_sync_requested_ten_times_at_once_makes_one_run(
+    linked: Callable[..., Linked],
+) -> None:
+    """Case 24 (the database side): 10 requests and two beats racing for one link."""
+    account = linked(profiles=10)
+    barrier = threading.Barrier(12)
+    runs: list[int] = []
+
+    def request() -> None:
+        try:
+            barrier.wait()
+            run, _ = sync.sync_run_request(link=account.link, mode="full", enqueue=False)
+            runs.append(run.pk)
+        finally:
+            connection.close()
+
+    def beat() -> None:
+        try:
+            barrier.wait()
+            sync.sync_schedule_due()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(10)]
+    threads += [threading.Thread(target=beat) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert SyncRun.objects.filter(link=account.link).count() == 1
+    assert set(runs) == {SyncRun.objects.get(link=account.link).pk}
+
+
+def test_a_link_that_is_not_usable_gets_a_skipped_run(linked: Callable[..., Linked]) -> None:
+    account = linked(profiles=10)
+    account.link.state = "needs_reconnect"
+    account.link.save()
+
+    run, created = sync.sync_run_request(link=account.link, mode="full", enqueue=False)
+
+    assert created
+    assert run.state == "skipped"
+    assert "needs reconnect" in run.error_message
+    assert account.sandbox.stats()["api_calls"] == 0
