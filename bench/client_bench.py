@@ -75,8 +75,9 @@ def serve_rate(url: str, token: str, database_id: str, pages: int = 60) -> tuple
     return pages / seconds, seconds / pages * 1000
 
 
-def render_cost(profiles: int, pages: int = 60) -> float:
-    """Milliseconds the sandbox spends answering one page of 1000, measured in-process."""
+def render_cost(profiles: int, pages: int = 60) -> tuple[float, float]:
+    """Milliseconds the sandbox spends answering one page of 1000, measured in-process: on a
+    fresh sandbox (every profile generated), then the same pages again (from its cache)."""
     from api_client.sandbox.http import Request
     from api_client.sandbox.state import SandboxState
     from api_client.sandbox.surface import CopernicaSurface
@@ -85,19 +86,34 @@ def render_cost(profiles: int, pages: int = 60) -> float:
     account = state.create_account("Bench", profiles)
     jwt = state.issue_jwt(state.tokens[account.api_tokens[0]])
     surface = CopernicaSurface(state)
-    started = time.perf_counter()
-    for number in range(pages):
-        start = (number * 1597) % (profiles - 1000)
-        request = Request(
-            "GET",
-            f"/v4/database/{account.database.id}/profiles",
-            [("start", str(start)), ("limit", "1000"), ("total", "false")],
-            {"authorization": f"Bearer {jwt}"},
-            b"",
-            "http://bench",
-        )
-        assert surface.handle(request).status == 200
-    return (time.perf_counter() - started) / pages * 1000
+    costs = []
+    for _ in range(2):
+        started = time.perf_counter()
+        for number in range(pages):
+            start = (number * 1597) % (profiles - 1000)
+            request = Request(
+                "GET",
+                f"/v4/database/{account.database.id}/profiles",
+                [("start", str(start)), ("limit", "1000"), ("total", "false")],
+                {"authorization": f"Bearer {jwt}"},
+                b"",
+                "http://bench",
+            )
+            assert surface.handle(request).status == 200
+        costs.append((time.perf_counter() - started) / pages * 1000)
+    return costs[0], costs[1]
+
+
+def _child(*arguments: str) -> dict[str, float]:
+    """Run this script with ``arguments`` in a fresh process; its last line of JSON."""
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(child.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
@@ -107,7 +123,12 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--token")
     parser.add_argument("--database")
+    parser.add_argument("--render", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.render:
+        cold, warm = render_cost(options.profiles)
+        print(json.dumps({"cold": cold, "warm": warm}))
+        return
     if options.child:
         result = run_mode(options.child, options.url, options.token, options.database)
         print(json.dumps(result))
@@ -136,34 +157,31 @@ def main() -> None:
 
         rate, per_page = serve_rate(url, account["api_token"], account["database_id"])
         print(f"sandbox page serve: {rate:.0f} pages of 1000/s, {per_page:.1f} ms per page")
+        rate, per_page = serve_rate(url, account["api_token"], account["database_id"])
+        print(f"  the same, cached: {rate:.0f} pages of 1000/s, {per_page:.1f} ms per page")
         print("(raw httpx, one connection, client-side JSON decode included)")
-        cost = render_cost(options.profiles)
-        print(f"sandbox render cost in-process: {cost:.1f} ms per page of 1000\n")
+        # In a child process, so that the RSS figures below are the client's own.
+        cost = _child("--render", "--profiles", str(options.profiles))
+        print(
+            f"sandbox render cost in-process: {cost['cold']:.2f} ms per page of 1000 generated, "
+            f"{cost['warm']:.2f} ms cached\n"
+        )
 
         print(
             f"{'mode':<44}{'profiles':>10}{'seconds':>9}{'profiles/s':>12}"
             f"{'peak RSS':>11}{'at start':>11}"
         )
         for mode, label in MODES.items():
-            child = subprocess.run(
-                [
-                    sys.executable,
-                    str(Path(__file__).resolve()),
-                    "--child",
-                    mode,
-                    "--url",
-                    url,
-                    "--token",
-                    account["api_token"],
-                    "--database",
-                    account["database_id"],
-                ],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
+            result = _child(
+                "--child",
+                mode,
+                "--url",
+                url,
+                "--token",
+                account["api_token"],
+                "--database",
+                account["database_id"],
             )
-            result = json.loads(child.stdout.strip().splitlines()[-1])
             per_second = result["count"] / result["seconds"]
             peak_mb = result["peak_kb"] / 1024
             start_mb = result["baseline_kb"] / 1024

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -16,6 +17,7 @@ from linker.models import ApiApplication, Link, LinkEvent
 
 
 class ApiApplicationForm(forms.ModelForm):
+    redirect_uri = forms.URLField(max_length=500, assume_scheme="https")
     client_secret = forms.CharField(
         widget=forms.PasswordInput, help_text="Stored encrypted; never shown again."
     )
@@ -27,6 +29,7 @@ class ApiApplicationForm(forms.ModelForm):
 
 @admin.register(ApiApplication)
 class ApiApplicationAdmin(ScopedAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "agency", "client_id", "client_secret_fingerprint", "is_default")
     readonly_fields = (
         "client_secret_fingerprint",

@@ -85,8 +85,6 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "linker.urls"
-# URL fields assume https when no scheme is typed (Django 6's default, adopted now).
-FORMS_URLFIELD_ASSUME_HTTPS = True
 WSGI_APPLICATION = "linker.wsgi.application"
 
 TEMPLATES = [

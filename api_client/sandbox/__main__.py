@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .server import SandboxServer
+from .store import DEFAULT_CACHE_PROFILES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,6 +29,12 @@ def main(argv: list[str] | None = None) -> None:
         help="also accept a JSON body or a GET at the auth service",
     )
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    parser.add_argument(
+        "--profile-cache",
+        type=int,
+        default=DEFAULT_CACHE_PROFILES,
+        help="how many serialized generated profiles to keep in memory (0: none; ~0.6 KB each)",
+    )
     options = parser.parse_args(argv)
     server = SandboxServer(
         options.host,
@@ -37,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         legacy_auth_errors=options.legacy_auth_errors,
         lenient_auth=options.lenient_auth,
         verbose=options.verbose,
+        profile_cache=options.profile_cache,
     )
     print(f"Copernica sandbox listening on {server.url}", flush=True)
     try:

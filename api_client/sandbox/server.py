@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import logging
 import sys
 import threading
@@ -17,6 +18,7 @@ from .admin import PREFIX, ControlApi
 from .http import Request, Response, error_response, html_response
 from .pages import loadbalancer_error_page
 from .state import Fault, SandboxState
+from .store import DEFAULT_CACHE_PROFILES
 from .surface import CopernicaSurface
 
 logger = logging.getLogger("api_client.sandbox")
@@ -116,21 +118,47 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _send(self, response: Response) -> None:
         with self.server.state.lock:
             self.server.state.stats.statuses[str(response.status)] += 1
-        self.send_response(response.status)
+        self.log_request(response.status)
+        status = response.status
+        phrase = self.responses[status][0] if status in self.responses else ""
+        lines = [
+            f"{self.protocol_version} {status} {phrase}",
+            f"Server: {self.version_string()}",
+            f"Date: {_http_date()}",
+        ]
+        lines.extend(f"{name}: {value}" for name, value in response.headers)
         for name, value in response.headers:
-            self.send_header(name, value)
+            if name.lower() == "connection":
+                self.close_connection = value.lower() == "close"
         if response.chunks is None:
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
+            lines.append(f"Content-Length: {len(response.body)}")
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            # Status line, headers and body in one write.
             if self.command != "HEAD" and response.body:
-                self.wfile.write(response.body)
+                self.wfile.write(head + response.body)
+            else:
+                self.wfile.write(head)
             return
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        lines.append("Transfer-Encoding: chunked")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        # The head goes out with the first chunk; each chunk is one write.
         for chunk in response.chunks:
             if chunk:
-                self.wfile.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-        self.wfile.write(b"0\r\n\r\n")
+                self.wfile.write(b"%b%x\r\n%b\r\n" % (head, len(chunk), chunk))
+                head = b""
+        self.wfile.write(head + b"0\r\n\r\n")
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The ``Date`` header value, formatted once per second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
 
 
 def _fault_response(fault: Fault) -> Response:
@@ -190,8 +218,9 @@ class SandboxServer:
         legacy_auth_errors: bool = False,
         lenient_auth: bool = False,
         verbose: bool = False,
+        profile_cache: int = DEFAULT_CACHE_PROFILES,
     ) -> None:
-        self.state = SandboxState(seed)
+        self.state = SandboxState(seed, profile_cache=profile_cache)
         surface = CopernicaSurface(
             self.state,
             allow_url_token=allow_url_token,

@@ -18,7 +18,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .names import COMPANY_SUFFIXES
-from .store import Database, default_fields, default_interests, now_timestamp, timestamp
+from .store import (
+    DEFAULT_CACHE_PROFILES,
+    Database,
+    ProfileCache,
+    default_fields,
+    default_interests,
+    now_timestamp,
+    timestamp,
+)
 
 DEFAULT_JWT_LIFETIME = 86_400
 CODE_LIFETIME = 600
@@ -141,8 +149,10 @@ class JwtError(Exception):
 class SandboxState:
     """The in-memory world of one sandbox server."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, profile_cache: int = DEFAULT_CACHE_PROFILES) -> None:
+        """``profile_cache``: how many serialized generated profiles to keep (0: none)."""
         self.seed = seed
+        self.profile_cache_size = profile_cache
         self.lock = threading.RLock()
         self._jwt_key = secrets.token_bytes(32)
         self.reset()
@@ -167,6 +177,8 @@ class SandboxState:
             self._range_bases: list[int] = []
             self._range_databases: list[Database] = []
             self._created_owner: dict[int, Database] = {}
+            # Shared by the databases: profile IDs are unique within the state.
+            self.profile_cache = ProfileCache(self.profile_cache_size)
 
     # ------------------------------------------------------------------ accounts
 
@@ -201,6 +213,7 @@ class SandboxState:
                         "fields": {"start": 0, "limit": 100, "count": 0, "data": [], "total": 0},
                     }
                 ],
+                cache=self.profile_cache,
             )
             company = f"{name} {self.random.choice(COMPANY_SUFFIXES)}"
             account = Account(account_id, name, company, database)

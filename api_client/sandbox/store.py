@@ -10,11 +10,17 @@ ranking and slicing by ID cost O(log n) plus the page, whatever the size of the 
 from __future__ import annotations
 
 import calendar
+import json
 import re
+import sys
 import time
 import unicodedata
+from array import array
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .names import CITIES, EMAIL_DOMAINS, FIRST_NAMES, INTERESTS, LAST_NAMES
 
@@ -23,6 +29,12 @@ _CREATED_START = calendar.timegm((2016, 1, 1, 0, 0, 0, 0, 0, 0))
 _CREATED_SPAN = calendar.timegm((2023, 12, 31, 0, 0, 0, 0, 0, 0)) - _CREATED_START
 _MODIFIED_END = calendar.timegm((2024, 12, 31, 23, 0, 0, 0, 0, 0))
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+#: How many serialized generated profiles a :class:`ProfileCache` keeps by default. An entry
+#: costs ~0.4 KB (a ~290-byte full profile or ~200-byte ``dataonly`` one, plus the bytes
+#: object and the LRU's slot), so the default bounds the cache at roughly 100 MB whatever the
+#: size of the databases: an account of 100,000 profiles fits in it in both shapes.
+DEFAULT_CACHE_PROFILES = 250_000
 
 
 def splitmix64(value: int) -> int:
@@ -34,17 +46,20 @@ def splitmix64(value: int) -> int:
 
 
 _DAYS: dict[int, str] = {}
+#: ``" hh:mm:"`` for each minute of a day, and ``"ss"`` for each second of a minute.
+_MINUTES = tuple(f" {minute // 60:02d}:{minute % 60:02d}:" for minute in range(1440))
+_SECONDS = tuple(f"{second:02d}" for second in range(60))
+
+
+def _day(day: int) -> str:
+    date = _DAYS[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
+    return date
 
 
 def timestamp(seconds: float) -> str:
     """Copernica's ``YYYY-MM-DD hh:mm:ss`` (UTC in the sandbox)."""
     day, rest = divmod(int(seconds), 86_400)
-    date = _DAYS.get(day)
-    if date is None:
-        date = _DAYS[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{date} {hours:02d}:{minutes:02d}:{secs:02d}"
+    return (_DAYS.get(day) or _day(day)) + _MINUTES[rest // 60] + _SECONDS[rest % 60]
 
 
 def now_timestamp() -> str:
@@ -59,6 +74,124 @@ def _slug(name: str) -> str:
 
 _FIRST_SLUGS = tuple(_slug(name) for name in FIRST_NAMES)
 _LAST_SLUGS = tuple(_slug(name) for name in LAST_NAMES)
+
+# The generated values as JSON string literals, for building profile JSON without json.dumps.
+_N_FIRST = len(FIRST_NAMES)
+_N_LAST = len(LAST_NAMES)
+_N_CITIES = len(CITIES)
+_N_DOMAINS = len(EMAIL_DOMAINS)
+_FIRST_JSON = tuple(json.dumps(name, ensure_ascii=False) for name in FIRST_NAMES)
+_LAST_JSON = tuple(json.dumps(name, ensure_ascii=False) for name in LAST_NAMES)
+_CITY_JSON = tuple(json.dumps(name, ensure_ascii=False) for name in CITIES)
+#: ``{"email":"first.last`` for every (first, last) pair: slugs are plain ``[a-z]``.
+_EMAIL_HEADS = tuple(f'{{"email":"{first}.{last}' for first in _FIRST_SLUGS for last in _LAST_SLUGS)
+#: ``","firstname":...,"lastname":...,"city":`` (closing the email) for every pair.
+_NAME_PAIRS = tuple(
+    f'","firstname":{first},"lastname":{last},"city":'
+    for first in _FIRST_JSON
+    for last in _LAST_JSON
+)
+_AGES = tuple(str(18 + age) for age in range(63))
+#: The email's domain and closing quote, then the names, for every (domain, first, last).
+_DOMAIN_NAMES = tuple(f"{domain}{names}" for domain in EMAIL_DOMAINS for names in _NAME_PAIRS)
+#: The city, the age and the start of the interests, for every (city, age).
+_CITY_AGES = tuple(f'{city},"age":"{age}"}},"interests":' for city in _CITY_JSON for age in _AGES)
+_GAMMA = 0x9E3779B97F4A7C15
+
+
+@lru_cache(maxsize=1)
+def _generated_days() -> tuple[str, ...]:
+    """``YYYY-MM-DD`` of every day a generated ``created`` or ``modified`` can fall on."""
+    return tuple(
+        time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
+        for day in range(_CREATED_START // 86_400, _MODIFIED_END // 86_400 + 1)
+    )
+
+
+@lru_cache(maxsize=32)
+def _lane_constants(count: int) -> tuple[int, int]:
+    """The 64-bit mask and the SplitMix64 increment repeated in ``count`` 128-bit lanes."""
+    mask = array("Q", [_MASK, 0] * count).tobytes()
+    gamma = array("Q", [_GAMMA, 0] * count).tobytes()
+    return int.from_bytes(mask, "little"), int.from_bytes(gamma, "little")
+
+
+def _splitmix_chains(key: int, indices: Sequence[int]) -> tuple[Sequence[int], ...]:
+    """``h1 = splitmix64(key ^ index)``, ``h2 = splitmix64(h1)``, ``h3 = splitmix64(h2)``
+    for every index, as three sequences.
+
+    Many at once, the values sit in 128-bit lanes of one big integer so that each step of
+    the hash is a handful of big-integer operations for the whole batch (about three times
+    faster than one index at a time); the lanes never overflow into each other, as every
+    value is masked to 64 bits before a shift, and a 64-bit product fits in 128.
+    """
+    count = len(indices)
+    if count < 16 or sys.byteorder != "little" or array("Q").itemsize != 8:
+        h1s = [splitmix64(key ^ index) for index in indices]
+        h2s = [splitmix64(value) for value in h1s]
+        return h1s, h2s, [splitmix64(value) for value in h2s]
+    lanes = array("Q", bytes(16 * count))
+    lanes[0::2] = array("Q", [key ^ index for index in indices])
+    value = int.from_bytes(lanes.tobytes(), "little")
+    mask, gamma = _lane_constants(count)
+    chains: list[Sequence[int]] = []
+    for _ in range(3):
+        value = (value + gamma) & mask
+        value = ((value ^ ((value >> 30) & mask)) * 0xBF58476D1CE4E5B9) & mask
+        value = ((value ^ ((value >> 27) & mask)) * 0x94D049BB133111EB) & mask
+        value ^= (value >> 31) & mask
+        lanes = array("Q", value.to_bytes(16 * count, "little"))
+        chains.append(lanes[0::2])
+    return tuple(chains)
+
+
+@lru_cache(maxsize=16)
+def _interest_tables(names: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]:
+    """For each 15-bit pattern: the interests that are on, and the same as a JSON list.
+
+    Interest k is on when bits 3k..3k+1 of a profile's hash are zero (one in four).
+    """
+    sets = tuple(
+        tuple(name for bit, name in enumerate(names[:5]) if (pattern >> (bit * 3)) & 3 == 0)
+        for pattern in range(1 << 15)
+    )
+    encoded: dict[tuple[str, ...], str] = {}
+    lists = tuple(
+        encoded.get(chosen) or encoded.setdefault(chosen, _json(list(chosen))) for chosen in sets
+    )
+    return sets, lists
+
+
+def _json(document: object) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+class ProfileCache:
+    """A bounded LRU of the JSON of generated profiles, shared by a state's databases.
+
+    It holds only profiles exactly as generated: a profile that is changed, removed or
+    created lives in its database's overlay, is always serialized afresh, and its entries
+    are dropped here when it enters the overlay (:meth:`Database.materialise`,
+    :meth:`Database.add`). Profile IDs are unique within a sandbox state, so the key is
+    ``2 * ID + dataonly``; the generated content is a pure function of (seed, database,
+    ID), which makes "as generated" the one version an entry can have.
+    """
+
+    def __init__(self, capacity: int = DEFAULT_CACHE_PROFILES) -> None:
+        self.capacity = max(0, capacity)
+        self.items: OrderedDict[int, bytes] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def discard(self, profile_id: int) -> None:
+        self.items.pop(2 * profile_id, None)
+        self.items.pop(2 * profile_id + 1, None)
+
+    def clear(self) -> None:
+        self.items.clear()
 
 
 @dataclass(frozen=True)
@@ -136,19 +269,22 @@ class Database:
     removed_generated: list[int] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     overlay: dict[int, ProfileRecord] = field(default_factory=dict)
+    cache: ProfileCache = field(default_factory=ProfileCache, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._key = splitmix64((self.seed * 1_000_003 + self.id) & _MASK)
         self._field_index = {item.name.lower(): item for item in self.fields}
         self._interest_index = {item.name.lower(): item for item in self.interests}
-        # Interest k is on when bits 3k..3k+1 of a profile's hash are zero (one in four).
-        self._interest_sets = [
-            tuple(
-                item.name
-                for bit, item in enumerate(self.interests[:5])
-                if (pattern >> (bit * 3)) & 3 == 0
-            )
-            for pattern in range(1 << 15)
+        self._interest_sets, self._interest_json = _interest_tables(
+            tuple(item.name for item in self.interests)
+        )
+        # The generated JSON can be built from tables only for the default schema.
+        self._fast_json = [(item.name, item.type) for item in self.fields] == [
+            ("email", "email"),
+            ("firstname", "text"),
+            ("lastname", "text"),
+            ("city", "text"),
+            ("age", "integer"),
         ]
 
     # ------------------------------------------------------------------ schema
@@ -208,11 +344,13 @@ class Database:
         if record is None:
             record = self.generate(profile_id - self.base)
             self.overlay[profile_id] = record
+            self.cache.discard(profile_id)
         return record
 
     def add(self, profile_id: int, record: ProfileRecord) -> None:
         self.overlay[profile_id] = record
         self.created_ids.append(profile_id)
+        self.cache.discard(profile_id)
 
     def remove(self, profile_id: int, when: str) -> None:
         record = self.materialise(profile_id)
@@ -266,15 +404,18 @@ class Database:
         if start < live_generated:
             removed = self.removed_generated
             profile_id = self.at(start)
-            next_removed = bisect_left(removed, profile_id)
             wanted = min(stop, live_generated) - start
+            # Whole runs between removed IDs at a time.
+            next_removed = bisect_left(removed, profile_id)
             while wanted:
-                if next_removed < len(removed) and removed[next_removed] == profile_id:
-                    next_removed += 1
+                if next_removed < len(removed):
+                    run = min(wanted, removed[next_removed] - profile_id)
                 else:
-                    ids.append(profile_id)
-                    wanted -= 1
-                profile_id += 1
+                    run = wanted
+                ids.extend(range(profile_id, profile_id + run))
+                wanted -= run
+                profile_id += run + 1  # past the removed ID (if any is left to read)
+                next_removed += 1
         if stop > live_generated:
             ids.extend(self.created_ids[max(start - live_generated, 0) : stop - live_generated])
         return ids
@@ -288,6 +429,143 @@ class Database:
         return ids
 
     # ------------------------------------------------------------------ JSON
+
+    def profiles_json(self, ids: Sequence[int], dataonly: bool) -> list[bytes]:
+        """The JSON (UTF-8) of each profile of ``ids`` in this database, as in a list answer.
+
+        Profiles as generated come from the cache (or are built from tables and cached);
+        changed, removed and created ones are serialized from their overlay record. IDs
+        that are not in this database are skipped.
+        """
+        if not ids:
+            return []
+        base = self.base
+        if (
+            (self.overlay and not self.overlay.keys().isdisjoint(ids))
+            or min(ids) < base
+            or max(ids) >= base + self.size
+        ):
+            return self._mixed_profiles_json(ids, dataonly)
+        # The common case, every profile as generated: cache look-ups and updates in bulk.
+        cache = self.cache
+        items = cache.items
+        variant = 1 if dataonly else 0
+        keys = [2 * profile_id + variant for profile_id in ids]
+        texts: list[bytes | None] = list(map(items.get, keys))
+        missing = [position for position, text in enumerate(texts) if text is None]
+        if len(missing) < len(keys):
+            hit_keys = keys if not missing else [keys[i] for i, t in enumerate(texts) if t]
+            deque(map(items.move_to_end, hit_keys), maxlen=0)
+        if missing:
+            indices = [ids[position] - base for position in missing]
+            generated = self._generated_json(indices, dataonly)
+            for position, text in zip(missing, generated, strict=True):
+                texts[position] = text
+            if cache.capacity:
+                items.update(zip([keys[position] for position in missing], generated, strict=True))
+                for _ in range(len(items) - cache.capacity):
+                    items.popitem(last=False)
+        cache.misses += len(missing)
+        cache.hits += len(keys) - len(missing)
+        return texts  # type: ignore[return-value]
+
+    def _mixed_profiles_json(self, ids: Iterable[int], dataonly: bool) -> list[bytes]:
+        """:meth:`profiles_json` when some of ``ids`` are in the overlay or not generated."""
+        overlay = self.overlay
+        cache = self.cache
+        items = cache.items
+        get = items.get
+        touch = items.move_to_end
+        base = self.base
+        end = base + self.size
+        variant = 1 if dataonly else 0
+        result: list[bytes] = []
+        append = result.append
+        # Positions in ``result`` still to fill with generated profiles, and their indices.
+        missing: list[int] = []
+        indices: list[int] = []
+        for profile_id in ids:
+            record = overlay.get(profile_id)
+            if record is not None:
+                append(_json(self.profile_json(profile_id, record, dataonly)).encode())
+                continue
+            if not base <= profile_id < end:
+                continue
+            key = 2 * profile_id + variant
+            text = get(key)
+            if text is not None:
+                touch(key)
+                append(text)
+                continue
+            missing.append(len(result))
+            indices.append(profile_id - base)
+            append(b"")
+        if indices:
+            texts = self._generated_json(indices, dataonly)
+            for position, index, text in zip(missing, indices, texts, strict=True):
+                result[position] = text
+                if cache.capacity:
+                    items[2 * (base + index) + variant] = text
+            for _ in range(len(items) - cache.capacity):
+                items.popitem(last=False)
+        cache.misses += len(indices)
+        cache.hits += len(result) - len(indices)
+        return result
+
+    def _generated_json(self, indices: Sequence[int], dataonly: bool) -> list[bytes]:
+        if self._fast_json:
+            return self.generated_json(indices, dataonly)
+        return [
+            _json(self.profile_json(self.base + index, self.generate(index), dataonly)).encode()
+            for index in indices
+        ]
+
+    def generated_json(self, indices: Sequence[int], dataonly: bool) -> list[bytes]:
+        """``profile_json`` of the profiles ``base + index`` as generated, serialized: the
+        same bytes as ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)``, built
+        from precomputed fragments instead of a :class:`ProfileRecord` and ``json.dumps``.
+        The values are those of :meth:`generate` (the same hashes, tables and ranges)."""
+        h1s, h2s, h3s = _splitmix_chains(self._key, indices)
+        days = _generated_days()
+        first_day = _CREATED_START // 86_400
+        minutes = _MINUTES
+        seconds = _SECONDS
+        email_heads = _EMAIL_HEADS
+        domain_names = _DOMAIN_NAMES
+        city_ages = _CITY_AGES
+        interests = self._interest_json
+        base = self.base
+        n_first, n_last, n_pairs, n_domains = _N_FIRST, _N_LAST, _N_FIRST * _N_LAST, _N_DOMAINS
+        created_start, created_span, modified_end = _CREATED_START, _CREATED_SPAN, _MODIFIED_END
+        database = f',"database":"{self.id}","secret":"'
+        result: list[bytes] = []
+        append = result.append
+        for index, h1, h2, h3 in zip(indices, h1s, h2s, h3s, strict=True):
+            pair = (h1 % n_first) * n_last + (h1 >> 8) % n_last
+            created = created_start + h2 % created_span
+            modified = created + h3 % (modified_end - created)
+            day, rest = divmod(modified, 86_400)
+            head = (
+                f'{{"ID":"{base + index}","fields":{email_heads[pair]}{index}@'
+                f"{domain_names[(h1 >> 32) % n_domains * n_pairs + pair]}"
+                f"{city_ages[(h1 >> 16) % _N_CITIES * 63 + (h1 >> 24) % 63]}"
+                f"{interests[(h3 >> 40) & 0x7FFF]}"
+            )
+            if dataonly:
+                append(
+                    f'{head},"modified":"{days[day - first_day]}'
+                    f'{minutes[rest // 60]}{seconds[rest % 60]}"}}'.encode()
+                )
+                continue
+            created_day, created_rest = divmod(created, 86_400)
+            append(
+                f"{head}{database}{(h2 << 48) | (h3 >> 16):028x}"
+                f'","created":"{days[created_day - first_day]}'
+                f"{minutes[created_rest // 60]}{seconds[created_rest % 60]}"
+                f'","modified":"{days[day - first_day]}'
+                f'{minutes[rest // 60]}{seconds[rest % 60]}","removed":false}}'.encode()
+            )
+        return result
 
     def profile_json(self, profile_id: int, record: ProfileRecord, dataonly: bool) -> dict:
         if record.removed is not None:

@@ -422,41 +422,46 @@ class CopernicaSurface:
             nextid: int | None = None
             if selection.by_id_ascending and count and first + count < selection.total:
                 nextid = selection.ids(first + count, first + count + 1)[0]
-            head: dict[str, Any] = {"start": params.start, "limit": params.limit, "count": count}
+            # The envelope is joined from pre-serialized profiles: same bytes as json.dumps
+            # of {"start", "limit", "count", "data", ["nextid"], ["total"]}.
+            head = b'{"start":%d,"limit":%d,"count":%d,"data":[' % (
+                params.start,
+                params.limit,
+                count,
+            )
+            tail = b"]"
+            if nextid is not None:
+                tail += b',"nextid":%d' % nextid
+            if params.total:
+                tail += b',"total":%d' % selection.total
+            tail += b"}"
             if params.limit <= MAX_LIMIT:
-                head["data"] = [
-                    database.profile_json(profile_id, database.record(profile_id), dataonly)  # type: ignore[arg-type]
-                    for profile_id in selection.ids(first, first + count)
-                ]
-                if nextid is not None:
-                    head["nextid"] = nextid
-                if params.total:
-                    head["total"] = selection.total
-                return json_response(200, head)
-        tail = ""
-        if nextid is not None:
-            tail += f',"nextid":{nextid}'
-        if params.total:
-            tail += f',"total":{selection.total}'
+                data = database.profiles_json(selection.ids(first, first + count), dataonly)
+                return Response(
+                    200,
+                    [("Content-Type", "application/json")],
+                    b"".join((head, b",".join(data), tail)),
+                )
 
         def chunks() -> Iterator[bytes]:
-            yield (json.dumps(head, separators=(",", ":"))[:-1] + ',"data":[').encode()
-            position, stop, separator = first, first + count, ""
+            # One chunk per STREAM_CHUNK profiles (~200-300 KB); the envelope's head and tail
+            # ride along with the first and last of them.
+            position, stop, prefix = first, first + count, head
             while position < stop:
                 with self.state.lock:
                     ids = selection.ids(position, min(position + STREAM_CHUNK, stop))
-                    items = [
-                        database.profile_json(profile_id, record, dataonly)
-                        for profile_id in ids
-                        if (record := database.record(profile_id)) is not None
-                    ]
+                    data = database.profiles_json(ids, dataonly)
                 if not ids:
                     break
                 position += len(ids)
-                text = json.dumps(items, separators=(",", ":"), ensure_ascii=False)[1:-1]
-                yield (separator + text).encode()
-                separator = ","
-            yield ("]" + tail + "}").encode()
+                if data:
+                    text = prefix + b",".join(data)
+                    if position >= stop:
+                        yield text + tail
+                        return
+                    yield text
+                    prefix = b","
+            yield prefix + tail if prefix is head else tail
 
         return Response(200, [("Content-Type", "application/json")], chunks=chunks())
 
