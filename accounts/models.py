@@ -123,12 +123,12 @@ class Membership(models.Model):
                 name="membership_scope_matches_role",
                 condition=(
                     Q(
-                        role__in=[r.value for r in AGENCY_ROLES],
+                        role__in=sorted(r.value for r in AGENCY_ROLES),
                         agency__isnull=False,
                         tenant__isnull=True,
                     )
                     | Q(
-                        role__in=[r.value for r in TENANT_ROLES],
+                        role__in=sorted(r.value for r in TENANT_ROLES),
                         tenant__isnull=False,
                         agency__isnull=True,
                     )

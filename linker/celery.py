@@ -17,7 +17,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
 app = Celery(
     "linker",
     task_cls="celery.contrib.django.task:DjangoTask",
-    include=["linker.link_tasks"],
+    include=["linker.link_tasks", "linker.notification_tasks"],
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -130,6 +130,9 @@ def link_mark_needs_reconnect(*, link: Link, reason: str) -> bool:
         LinkEvent.objects.create(link=locked, kind=LinkEvent.Kind.TOKEN_REJECTED, message=reason)
     link.state = LinkState.NEEDS_RECONNECT
     logger.warning("Link %s needs reconnect: %s", link.pk, reason)
+    from linker.notifications import notify_link_needs_reconnect  # notifications use this module
+
+    notify_link_needs_reconnect(link=link)
     return True
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 
 class ContentSecurityPolicyMiddleware:
@@ -28,3 +30,34 @@ class ContentSecurityPolicyMiddleware:
             policy = policy.replace("form-action 'self'", f"form-action 'self' {extra}", 1)
         response.headers.setdefault("Content-Security-Policy", policy)
         return response
+
+
+class UserTimeZoneMiddleware:
+    """Shows times in the logged-in user's time zone (``User.time_zone``), else TIME_ZONE.
+
+    Goes after AuthenticationMiddleware.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        name = getattr(getattr(request, "user", None), "time_zone", "") or ""
+        zone = _zone(name)
+        if zone is not None:
+            timezone.activate(zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "linker.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -202,6 +203,9 @@ COPERNICA_API_URL = env.str("COPERNICA_API_URL", default=f"{_sandbox}/v4")
 COPERNICA_REST_URL = env.str("COPERNICA_REST_URL", default=f"{_sandbox}/rest/v4")
 COPERNICA_TIMEOUT = env.float("COPERNICA_TIMEOUT", default=30.0)
 
+# The address people reach this deployment at, for links in emails sent outside a request.
+LINKER_BASE_URL = env.str("LINKER_BASE_URL", default="" if PRODUCTION else "http://127.0.0.1:8000")
+
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
@@ -270,6 +274,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "link-verify-daily": {"task": "linker.link_verify_due", "schedule": 24 * 3600.0},
+    "notifications-scan": {"task": "linker.notifications_scan", "schedule": 60.0},
     "sync-schedule-due": {"task": "linker.sync_schedule_due", "schedule": 60.0},
     "sync-runs-reconcile": {"task": "linker.sync_runs_reconcile", "schedule": 60.0},
     "profile-changes-relay": {"task": "linker.profile_changes_relay", "schedule": 60.0},

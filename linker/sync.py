@@ -44,6 +44,7 @@ from api_client import (
 )
 from linker.copernica import LinkNotUsableError, link_session
 from linker.ledger import RequestTally
+from linker.notifications import notify_sync_failed
 from linker.models import (
     Link,
     RemoteDatabase,
@@ -309,6 +310,7 @@ def _mark_failed(run: SyncRun, error_class: str, message: str) -> None:
             "heartbeat_at",
         ]
     )
+    transaction.on_commit(lambda: notify_sync_failed(run=run))
 
 
 # ------------------------------------------------------------------------------ running a step
@@ -429,6 +431,8 @@ def _release(
                 current.state = SyncState.FAILED
                 current.finished_at = now
                 current.save()
+                failed_run = current
+                transaction.on_commit(lambda: notify_sync_failed(run=failed_run))
                 return StepOutcome(run.pk, current.state)
             if countdown is None:
                 countdown = retry_delay(current.failures)

@@ -1,11 +1,47 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from linker.views import applications, health, linking, tenants
+from linker.views import applications, dashboard, health, linking, profiles, tenants
 
 urlpatterns = [
-    path("", tenants.tenant_list_view, name="home"),
+    path("", dashboard.dashboard_view, name="home"),
+    path("tenants.csv", dashboard.dashboard_export_view, name="dashboard_export"),
+    path("tenants/bulk", dashboard.tenant_bulk_view, name="tenant_bulk"),
+    path(
+        "agencies/<int:agency_id>/tenants/new", dashboard.tenant_create_view, name="tenant_create"
+    ),
+    path("invite/<uidb64>/<token>/", dashboard.invite_accept_view, name="invite_accept"),
     path("tenants/<int:tenant_id>/", tenants.tenant_detail_view, name="tenant_detail"),
+    path("tenants/<int:tenant_id>/sync", tenants.sync_now_view, name="sync_now"),
+    path("tenants/<int:tenant_id>/sync/progress", tenants.sync_progress_view, name="sync_progress"),
+    path("tenants/<int:tenant_id>/schedule", tenants.sync_schedule_view, name="sync_schedule"),
+    path(
+        "tenants/<int:tenant_id>/requests.csv",
+        tenants.request_ledger_export_view,
+        name="request_ledger_export",
+    ),
+    path("tenants/<int:tenant_id>/profiles/", profiles.profile_list_view, name="profile_list"),
+    path(
+        "tenants/<int:tenant_id>/profiles.csv", profiles.profile_export_view, name="profile_export"
+    ),
+    path(
+        "tenants/<int:tenant_id>/profiles/new", profiles.profile_create_view, name="profile_create"
+    ),
+    path(
+        "tenants/<int:tenant_id>/profiles/<int:profile_id>/",
+        profiles.profile_detail_view,
+        name="profile_detail",
+    ),
+    path(
+        "tenants/<int:tenant_id>/profiles/<int:profile_id>/delete",
+        profiles.profile_delete_view,
+        name="profile_delete",
+    ),
+    path(
+        "tenants/<int:tenant_id>/changes",
+        profiles.profile_change_states_view,
+        name="profile_change_states",
+    ),
     path("tenants/<int:tenant_id>/connect", linking.connect_start_view, name="connect_start"),
     path("tenants/<int:tenant_id>/token", linking.token_link_view, name="token_link"),
     path("tenants/<int:tenant_id>/confirm", linking.link_confirm_view, name="link_confirm"),

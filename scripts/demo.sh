@@ -50,8 +50,14 @@ cat <<TXT
   Copernica Linker demo is running.
 
     Open:      http://$HOST:$PORT/
-    Log in:    $EMAIL
+    Log in:    $EMAIL   (agency admin: the dashboard of every client)
     Password:  $PASSWORD
+    Or:        partner@example.com / $PASSWORD   (a client's own admin: one tenant)
+
+    Try: the dashboard ("Needs me" shows the bakery that must reconnect), open
+    "Tuincentrum Groen" -> Connect Copernica -> Allow -> Sync now (live progress),
+    Browse profiles -> edit one -> watch it go queued -> done; Disconnect.
+    Emails (invites, notices) are printed on this console.
 
     Sandbox:   http://$HOST:$SANDBOX_PORT/   (the simulated Copernica)
     Logs:      var/log/ (sandbox, worker, beat)

@@ -193,7 +193,7 @@ class Migration(migrations.Migration):
                 condition=models.Q(
                     models.Q(
                         ("agency__isnull", False),
-                        ("role__in", ["agency_staff", "agency_admin"]),
+                        ("role__in", ["agency_admin", "agency_staff"]),
                         ("tenant__isnull", True),
                     ),
                     models.Q(

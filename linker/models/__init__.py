@@ -18,6 +18,7 @@ from linker.models.mirror import (
     SyncSchedule,
     SyncState,
 )
+from linker.models.notifications import Notification
 
 __all__ = [
     "ApiApplication",
@@ -25,6 +26,7 @@ __all__ = [
     "Link",
     "LinkEvent",
     "LinkState",
+    "Notification",
     "OAuthState",
     "ProfileChange",
     "RemoteDatabase",

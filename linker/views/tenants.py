@@ -1,38 +1,45 @@
+"""The tenant page: the link card, syncing (history, live progress, chart, schedule), the
+request ledger and the link history."""
+
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils import timezone
-from django.views.decorators.http import require_GET
+import csv
 
-from accounts.selectors import (
-    agency_list,
-    can_link_tenant,
-    can_manage_tenant,
-    tenant_get,
-    tenant_list,
-)
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.selectors import can_edit_profiles, can_link_tenant, can_manage_tenant, tenant_get
 from linker.applications import consent_origin
 from linker.connect_links import connect_link_list
 from linker.forms import ApiTokenForm
 from linker.links import link_get_for_tenant
+from linker.notifications import notification_list
+from linker.page_forms import ScheduleForm
+from linker.sync_controls import sync_now, sync_schedule_get, sync_schedule_set
+from linker.tenant_activity import (
+    request_ledger_days,
+    sync_charts,
+    sync_progress,
+    sync_run_active,
+    sync_run_list,
+)
 
 
-@require_GET
-@login_required
-def tenant_list_view(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
-    tenants = tenant_list(user=request.user).select_related("agency").order_by("name", "id")
-    if query:
-        tenants = tenants.filter(name__icontains=query)
-    page = Paginator(tenants, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "tenants/list.html",
-        {"page": page, "query": query, "agencies": agency_list(user=request.user)},
-    )
+def _see_other(url: str) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _tenant_url(tenant_id: int) -> str:
+    return reverse("tenant_detail", kwargs={"tenant_id": tenant_id})
 
 
 @require_GET
@@ -41,6 +48,15 @@ def tenant_detail_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
     link = link_get_for_tenant(tenant=tenant)
     can_manage = can_manage_tenant(user=request.user, tenant=tenant)
+    schedule = sync_schedule_get(link=link) if link else None
+    schedule_form = ScheduleForm(
+        initial={
+            "enabled": schedule.enabled if schedule else True,
+            "incremental_minutes": schedule.incremental_minutes if schedule else 15,
+            "full_hour": schedule.full_hour if schedule else 2,
+        }
+    )
+    active_run = sync_run_active(link=link) if link else None
     response = render(
         request,
         "tenants/detail.html",
@@ -50,10 +66,103 @@ def tenant_detail_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
             "events": link.events.select_related("actor")[:50] if link else [],
             "can_link": can_link_tenant(user=request.user, tenant=tenant),
             "can_manage": can_manage,
+            "can_edit": can_edit_profiles(user=request.user, tenant=tenant),
             "connect_links": connect_link_list(tenant=tenant)[:10] if can_manage else [],
             "token_form": ApiTokenForm(),
             "now": timezone.now(),
+            "runs": list(sync_run_list(link=link)) if link else [],
+            "active_run": active_run,
+            "progress": sync_progress(link=link) if active_run and link else None,
+            "charts": sync_charts(link=link) if link else {},
+            "ledger": request_ledger_days(link=link) if link else [],
+            "schedule": schedule,
+            "schedule_form": schedule_form,
+            "notifications": [
+                n for n in notification_list(user=request.user) if n.tenant_id == tenant.pk
+            ],
         },
     )
     response.csp_form_action = consent_origin(agency=tenant.agency)  # type: ignore[attr-defined]
+    return response
+
+
+@require_POST
+@login_required
+def sync_now_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    try:
+        run, created = sync_now(
+            user=request.user, tenant=tenant, full=request.POST.get("mode") == "full"
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if created and run.is_active:
+            messages.success(request, f"{run.get_mode_display()} sync started.")
+        elif run.is_active:
+            messages.info(request, "A sync is already running; follow it below.")
+        else:
+            messages.error(request, run.error_message or "The sync could not start.")
+    return _see_other(_tenant_url(tenant.pk) + "#sync")
+
+
+@require_GET
+@login_required
+@never_cache
+def sync_progress_view(request: HttpRequest, tenant_id: int) -> JsonResponse:
+    """The running sync's progress, polled by static/js/app.js."""
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    link = link_get_for_tenant(tenant=tenant)
+    if link is None:
+        raise Http404("Not linked.")
+    run_id = request.GET.get("run")
+    return JsonResponse(
+        sync_progress(link=link, run_id=int(run_id) if run_id and run_id.isdigit() else None)
+    )
+
+
+@require_POST
+@login_required
+def sync_schedule_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    if not can_manage_tenant(user=request.user, tenant=tenant):
+        raise PermissionDenied("Only agency staff can change the sync schedule.")
+    form = ScheduleForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{form.fields[k].label}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()
+        )
+        messages.error(request, f"Schedule not saved. {problems}")
+        return _see_other(_tenant_url(tenant.pk) + "#schedule")
+    try:
+        schedule = sync_schedule_set(user=request.user, tenant=tenant, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, f"Schedule not saved. {' '.join(exc.messages)}")
+    else:
+        if schedule.enabled:
+            messages.success(
+                request,
+                f"Schedule saved: changed profiles every {schedule.incremental_minutes} minutes, "
+                f"a full sync daily at {schedule.full_hour}:00.",
+            )
+        else:
+            messages.success(
+                request, "Scheduled syncs are off for this tenant. Sync now still works."
+            )
+    return _see_other(_tenant_url(tenant.pk) + "#schedule")
+
+
+@require_GET
+@login_required
+def request_ledger_export_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    link = link_get_for_tenant(tenant=tenant)
+    if link is None:
+        raise Http404("Not linked.")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="requests.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["day", "requests", "errors", "rate_limited"])
+    for day in request_ledger_days(link=link, days=90):
+        writer.writerow([day.day.isoformat(), day.requests, day.errors, day.rate_limited])
     return response

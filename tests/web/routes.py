@@ -23,11 +23,24 @@ class Route:
 
 
 # Pages anyone may open, logged in or not.
-PUBLIC = {"login", "logout", "healthz", "oauth_callback", "connect_done", "connect_link_open"}
+PUBLIC = {
+    "login",
+    "logout",
+    "healthz",
+    "oauth_callback",
+    "connect_done",
+    "connect_link_open",
+    # The invited partner admin's set-password page: guarded by Django's signed reset token.
+    "invite_accept",
+}
 
 # Pages that show only the user's own objects and take no object id: checked for leaks in
 # their content rather than for a 404.
-LISTS = {"home"}
+LISTS = {"home", "dashboard_export", "tenant_bulk"}
+
+# What agency B's mirrored profile holds: it must never show up for agency A.
+FOREIGN_EMAIL = "hidden.customer@beta-foods.example"
+FOREIGN_PROFILE_ID = 990001
 
 
 def _tenant_b(w: World) -> dict[str, Any]:
@@ -43,6 +56,41 @@ def _connect_link_b(w: World) -> dict[str, Any]:
     return {"tenant_id": w.tenant_b1.pk, "link_id": cl.pk}
 
 
+def _profile_b(w: World) -> dict[str, Any]:
+    """Agency B's tenant linked, with a database and a profile in the mirror."""
+    from linker.models import Link, LinkState, RemoteDatabase, RemoteProfile
+
+    link, _ = Link.objects.get_or_create(
+        tenant=w.tenant_b1,
+        defaults={
+            "state": LinkState.ACTIVE,
+            "copernica_account_id": "b-1",
+            "copernica_account_name": "Beta Foods Copernica",
+            "access_token_encrypted": "not-a-real-token",
+        },
+    )
+    database, _ = RemoteDatabase.objects.get_or_create(
+        link=link,
+        copernica_id=77,
+        defaults={
+            "name": "Beta customers",
+            "fields": [{"name": "email", "type": "email"}, {"name": "age", "type": "integer"}],
+        },
+    )
+    RemoteProfile.objects.get_or_create(
+        link=link,
+        database=database,
+        copernica_id=FOREIGN_PROFILE_ID,
+        defaults={"fields": {"email": FOREIGN_EMAIL, "age": "41"}},
+    )
+    return {"tenant_id": w.tenant_b1.pk, "profile_id": FOREIGN_PROFILE_ID}
+
+
+def _tenant_b_linked(w: World) -> dict[str, Any]:
+    _profile_b(w)
+    return {"tenant_id": w.tenant_b1.pk}
+
+
 ROUTES: dict[str, Route] = {
     "tenant_detail": Route(_tenant_b),
     "connect_start": Route(_tenant_b, methods=("POST",)),
@@ -52,4 +100,27 @@ ROUTES: dict[str, Route] = {
     "connect_link_create": Route(_tenant_b, methods=("POST",)),
     "connect_link_revoke": Route(_connect_link_b, methods=("POST",)),
     "applications": Route(lambda w: {"agency_id": w.agency_b.pk}, methods=("GET", "POST")),
+    "tenant_create": Route(
+        lambda w: {"agency_id": w.agency_b.pk},
+        methods=("GET", "POST"),
+        data={"name": "Planted tenant", "admin_email": "planted@example.com"},
+    ),
+    "sync_now": Route(_tenant_b_linked, methods=("POST",), data={"mode": "full"}),
+    "sync_progress": Route(_tenant_b_linked),
+    "sync_schedule": Route(
+        _tenant_b_linked,
+        methods=("POST",),
+        data={"enabled": "on", "incremental_minutes": "5", "full_hour": "3"},
+    ),
+    "request_ledger_export": Route(_tenant_b_linked),
+    "profile_list": Route(_tenant_b_linked),
+    "profile_export": Route(_tenant_b_linked),
+    "profile_create": Route(
+        _tenant_b_linked, methods=("GET", "POST"), data={"f_email": "new@example.com", "f_age": "3"}
+    ),
+    "profile_detail": Route(
+        _profile_b, methods=("GET", "POST"), data={"f_email": "changed@example.com", "f_age": "1"}
+    ),
+    "profile_delete": Route(_profile_b, methods=("POST",)),
+    "profile_change_states": Route(_tenant_b_linked),
 }

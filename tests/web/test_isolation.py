@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.conftest import World
-from tests.web.routes import LISTS, PUBLIC, ROUTES
+from tests.web.routes import FOREIGN_EMAIL, LISTS, PUBLIC, ROUTES
 
 
 def _named_urls(patterns: list[URLPattern | URLResolver] | None = None) -> set[str]:
@@ -37,6 +37,7 @@ def test_agency_staff_get_404_for_another_agencys_objects(world: World, name: st
         response = getattr(client, method.lower())(url, data=route.data)
         assert response.status_code == 404, (method, url, response.status_code)
         assert world.tenant_b1.name not in response.content.decode()
+        assert FOREIGN_EMAIL not in response.content.decode()
 
 
 @pytest.mark.parametrize("name", sorted(ROUTES))
@@ -99,15 +100,33 @@ def test_admin_changelist_is_scoped_for_non_superusers(world: World) -> None:
 
 
 def test_foreign_posts_write_nothing(world: World) -> None:
-    from linker.models import ApiApplication, ConnectLink, Link, OAuthState
+    from accounts.models import Membership, Tenant
+    from linker.models import (
+        ApiApplication,
+        ConnectLink,
+        Link,
+        OAuthState,
+        ProfileChange,
+        SyncRun,
+        SyncSchedule,
+    )
 
+    kwargs = {name: route.foreign_kwargs(world) for name, route in ROUTES.items()}
+    links_before = list(Link.objects.values_list("pk", "state", "token_version"))
+    tenants_before = Tenant.objects.count()
+    members_before = Membership.objects.count()
     client = Client()
     client.force_login(world.staff_a)
     for name, route in ROUTES.items():
         if "POST" in route.methods:
-            client.post(reverse(name, kwargs=route.foreign_kwargs(world)), data=route.data)
+            client.post(reverse(name, kwargs=kwargs[name]), data=route.data)
     assert not OAuthState.objects.exists()
-    assert not Link.objects.exists()
+    assert list(Link.objects.values_list("pk", "state", "token_version")) == links_before
     assert not ApiApplication.objects.exists()
     assert ConnectLink.objects.filter(revoked_at__isnull=False).count() == 0
     assert ConnectLink.objects.count() == 1  # only the fixture's own
+    assert not SyncRun.objects.exists()
+    assert not SyncSchedule.objects.exists()
+    assert not ProfileChange.objects.exists()
+    assert Tenant.objects.count() == tenants_before
+    assert Membership.objects.count() == members_before

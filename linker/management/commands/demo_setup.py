@@ -19,7 +19,12 @@ from linker import vault
 from linker.applications import application_register, configured_hosts, secret_context
 from linker.copernica import link_mark_needs_reconnect
 from linker.links import Endpoints, Identity, link_store_token
-from linker.models import ApiApplication, Link
+from linker.models import ApiApplication, Link, SyncMode
+from linker.notifications import notifications_scan
+from linker.sync import sync_run_foreground, sync_run_request
+
+# The client company's own admin (a tenant admin of the first tenant), to show that view too.
+PARTNER_EMAIL = "partner@example.com"
 
 # (tenant, Copernica account, profiles, how the demo leaves it)
 DEMO_TENANTS = (
@@ -108,6 +113,21 @@ class Command(BaseCommand):
                     reason="Copernica rejected the stored API token (revoked in the demo).",
                 )
         Link.objects.filter(tenant__agency=agency).update(last_verified_at=timezone.now())
+        partner, _ = user_get_or_create(email=PARTNER_EMAIL)
+        partner.set_password(options["password"])
+        partner.save()
+        first = Tenant.objects.get(name=DEMO_TENANTS[0][0], agency=agency)
+        membership_add(user=partner, role=Role.TENANT_ADMIN, tenant=first)
+        # The linked tenant starts synced, so the dashboard, charts and profile browser have
+        # something to show; the worker keeps it fresh from here on.
+        for link in Link.objects.filter(tenant__agency=agency, state="active"):
+            run, _ = sync_run_request(link=link, mode=SyncMode.FULL, trigger="demo", enqueue=False)
+            if run.is_active:
+                self.stdout.write(f"Syncing {link.tenant.name} ...")
+                run = sync_run_foreground(run=run)
+                self.stdout.write(f"  {run.state}: {run.fetched} profiles in {run.pages} pages.")
+        # Announce what needs the agency (the reconnect): one email, printed on the console.
+        notifications_scan()
         self.stdout.write(
             f"Demo agency {agency.name!r} with {agency.tenants.count()} tenants is ready."
         )

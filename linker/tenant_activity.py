@@ -1,0 +1,194 @@
+"""What the tenant page shows about a link's work: sync runs, live progress, a chart of profile
+counts and durations, and the request ledger. Selectors only; the caller reached the link
+through ``tenant_get``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from linker.models import Link, RemoteProfile, RequestLedger, SyncMode, SyncRun, SyncState
+from linker.models.mirror import ACTIVE_SYNC_STATES
+
+CHART_RUNS = 30
+LEDGER_DAYS = 14
+
+
+def sync_run_list(*, link: Link, limit: int = 15) -> QuerySet[SyncRun]:
+    return SyncRun.objects.filter(link=link).order_by("-queued_at", "-id")[:limit]
+
+
+def sync_run_active(*, link: Link) -> SyncRun | None:
+    return SyncRun.objects.filter(link=link, state__in=ACTIVE_SYNC_STATES).first()
+
+
+def _expected_total(run: SyncRun) -> int | None:
+    """How many profiles a full run will fetch: Copernica's count at the last full run, else
+    what the mirror held before this run. Incremental runs fetch an unknown share, and a first
+    run has nothing to go by: no estimate."""
+    if run.mode != SyncMode.FULL:
+        return None
+    previous = (
+        SyncRun.objects.filter(
+            link_id=run.link_id, state=SyncState.SUCCEEDED, remote_count__isnull=False
+        )
+        .exclude(pk=run.pk)
+        .order_by("-finished_at")
+        .values_list("remote_count", flat=True)
+        .first()
+    )
+    if previous:
+        return int(previous)
+    held = RemoteProfile.objects.filter(link_id=run.link_id, removed_at=None).count()
+    before = held - run.created_count
+    return before if before > 0 else None
+
+
+def sync_progress(*, link: Link, run_id: int | None = None) -> dict[str, Any]:
+    """The running (or the given) run of ``link`` as the progress bar shows it."""
+    runs = SyncRun.objects.filter(link=link)
+    run = (
+        runs.filter(pk=run_id).first()
+        if run_id is not None
+        else runs.filter(state__in=ACTIVE_SYNC_STATES).first()
+    )
+    if run is None:
+        return {"active": False}
+    now = timezone.now()
+    elapsed = ((run.finished_at or now) - run.started_at).total_seconds() if run.started_at else 0.0
+    rate = run.fetched / elapsed if elapsed > 0 else 0.0
+    expected = _expected_total(run)
+    percent: float | None = None
+    eta: float | None = None
+    if run.state == SyncState.SUCCEEDED:
+        percent = 100.0
+    elif expected:
+        percent = min(99.0, 100.0 * run.fetched / expected)
+        if rate > 0:
+            eta = max(0.0, (expected - run.fetched) / rate)
+    return {
+        "active": run.is_active,
+        "id": run.pk,
+        "state": run.state,
+        "state_label": run.get_state_display(),
+        "mode": run.get_mode_display(),
+        "phase": str((run.checkpoint or {}).get("phase", "")),
+        "pages": run.pages,
+        "fetched": run.fetched,
+        "created": run.created_count,
+        "updated": run.updated_count,
+        "removed": run.removed_count,
+        "expected": expected,
+        "percent": round(percent, 1) if percent is not None else None,
+        "rate": round(rate, 1),
+        "eta_seconds": round(eta) if eta is not None else None,
+        "elapsed_seconds": round(elapsed),
+        "error": run.error_message if run.state == SyncState.FAILED else "",
+    }
+
+
+@dataclass
+class Chart:
+    """A small server-rendered SVG line chart."""
+
+    points: str
+    dots: list[tuple[float, float, str]]
+    max_label: str
+    min_label: str
+    first_label: str
+    last_label: str
+    width: int = 600
+    height: int = 140
+
+
+def _chart(
+    values: list[tuple[str, float]], unit: str, *, width: int = 600, height: int = 140
+) -> Chart | None:
+    if not values:
+        return None
+    top = max(v for _, v in values) or 1.0
+    pad = 10.0
+    inner_w, inner_h = width - 2 * pad, height - 2 * pad
+    step = inner_w / max(len(values) - 1, 1)
+    coords = [
+        (
+            round(pad + i * step, 1),
+            round(pad + inner_h * (1 - v / top), 1),
+            f"{label}: {v:,.0f}{unit}",
+        )
+        for i, (label, v) in enumerate(values)
+    ]
+    return Chart(
+        points=" ".join(f"{x},{y}" for x, y, _ in coords),
+        dots=coords,
+        max_label=f"{top:,.0f}{unit}",
+        min_label=f"0{unit}",
+        first_label=values[0][0],
+        last_label=values[-1][0],
+        width=width,
+        height=height,
+    )
+
+
+def sync_charts(*, link: Link) -> dict[str, Chart | None]:
+    """Profile count and duration of the last successful runs, oldest first."""
+    runs = list(
+        SyncRun.objects.filter(link=link, state=SyncState.SUCCEEDED, started_at__isnull=False)
+        .order_by("-finished_at")
+        .values("finished_at", "started_at", "local_count", "remote_count")[:CHART_RUNS]
+    )[::-1]
+
+    def label(moment: Any) -> str:
+        return timezone.localtime(moment).strftime("%-d %b %H:%M")
+
+    counts = [
+        (label(r["finished_at"]), float(r["local_count"]))
+        for r in runs
+        if r["local_count"] is not None
+    ]
+    durations = [
+        (label(r["finished_at"]), (r["finished_at"] - r["started_at"]).total_seconds())
+        for r in runs
+        if r["finished_at"] is not None and r["started_at"] is not None
+    ]
+    return {"profiles": _chart(counts, ""), "duration": _chart(durations, " s")}
+
+
+@dataclass
+class LedgerDay:
+    day: date
+    requests: int
+    errors: int
+    rate_limited: int
+    percent: float
+
+
+def request_ledger_days(*, link: Link, days: int = LEDGER_DAYS) -> list[LedgerDay]:
+    """Requests per day for the last ``days`` days (days without requests show as 0)."""
+    today = timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    rows = {
+        row.day: row
+        for row in RequestLedger.objects.filter(link=link, day__gte=first, day__lte=today)
+    }
+    top = max((row.requests for row in rows.values()), default=0) or 1
+    result = []
+    for offset in range(days):
+        day = today - timedelta(days=offset)
+        row = rows.get(day)
+        requests = row.requests if row else 0
+        result.append(
+            LedgerDay(
+                day=day,
+                requests=requests,
+                errors=row.errors if row else 0,
+                rate_limited=row.rate_limited if row else 0,
+                percent=round(100.0 * requests / top, 1),
+            )
+        )
+    return result

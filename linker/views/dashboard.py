@@ -1,0 +1,214 @@
+"""The agency dashboard (``/``), its bulk actions and export, and creating a tenant."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.selectors import agency_get, agency_list, tenant_list
+from accounts.services import AccountsError
+from linker.dashboard import SORTS, Status, dashboard_get
+from linker.invitations import connect_link_send, tenant_create_and_invite
+from linker.notifications import notification_list
+from linker.page_forms import BulkForm, TenantCreateForm
+from linker.sync_controls import sync_now_bulk
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/")
+
+
+@require_GET
+@login_required
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    dashboard = dashboard_get(
+        user=request.user,
+        query=request.GET.get("q", ""),
+        filter=request.GET.get("filter", ""),
+        sort=request.GET.get("sort", "name"),
+        page=request.GET.get("page", 1),
+    )
+    return render(
+        request,
+        "dashboard/index.html",
+        {
+            "dashboard": dashboard,
+            "labels": Status.LABELS,
+            "sorts": SORTS,
+            "agencies": list(agency_list(user=request.user)),
+            "notifications": list(notification_list(user=request.user)),
+        },
+    )
+
+
+@require_GET
+@login_required
+def dashboard_export_view(request: HttpRequest) -> StreamingHttpResponse:
+    """Every tenant the user may see (as searched and filtered) as CSV."""
+    dashboard = dashboard_get(
+        user=request.user,
+        query=request.GET.get("q", ""),
+        filter=request.GET.get("filter", ""),
+        sort=request.GET.get("sort", "name"),
+    )
+    rows = dashboard.page.paginator.object_list
+
+    class Echo:
+        def write(self, value: str) -> str:
+            return value
+
+    writer = csv.writer(Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(
+            [
+                "tenant",
+                "status",
+                "copernica_account",
+                "profiles_mirrored",
+                "copernica_count",
+                "last_success",
+                "requests_today",
+            ]
+        )
+        for tenant in rows.iterator(chunk_size=500):  # type: ignore[attr-defined]
+            link = getattr(tenant, "link", None)
+            yield writer.writerow(
+                [
+                    tenant.name,
+                    Status.LABELS.get(tenant.status, tenant.status),
+                    link.copernica_account_name if link else "",
+                    tenant.profiles_mirrored,
+                    tenant.copernica_count if tenant.copernica_count is not None else "",
+                    timezone.localtime(tenant.last_success_at).isoformat()
+                    if tenant.last_success_at
+                    else "",
+                    tenant.requests_today,
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="tenants.csv"'
+    return response
+
+
+@require_POST
+@login_required
+def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
+    back = request.POST.get("back", "")
+    back_url = reverse("home") + (f"?{back}" if back and "//" not in back else "")
+    ids = []
+    for value in request.POST.getlist("tenants"):
+        try:
+            ids.append(int(value))
+        except ValueError:
+            continue
+    # Only the user's own tenants are choices: a foreign id fails validation like a typo.
+    own = list(tenant_list(user=request.user).filter(pk__in=ids).values_list("pk", flat=True))
+    form = BulkForm(request.POST, tenant_ids=own)
+    if not ids:
+        messages.warning(request, "Tick one or more tenants first.")
+        return _see_other(back_url)
+    if not form.is_valid():
+        messages.error(request, "Choose an action for tenants you manage.")
+        return _see_other(back_url)
+    tenants = list(
+        tenant_list(user=request.user)
+        .select_related("agency")
+        .filter(pk__in=form.cleaned_data["tenants"])
+    )
+    if form.cleaned_data["action"] == "sync":
+        outcome = sync_now_bulk(user=request.user, tenants=tenants)
+        if outcome.started:
+            messages.success(request, f"Sync started for {', '.join(outcome.started)}.")
+        if outcome.busy:
+            messages.info(request, f"Already syncing: {', '.join(outcome.busy)}.")
+        if outcome.skipped:
+            messages.warning(
+                request,
+                f"Not synced (not linked, or not yours to manage): {', '.join(outcome.skipped)}.",
+            )
+        return _see_other(back_url)
+    emailed, to_send = [], []
+    for tenant in tenants:
+        try:
+            invitation = connect_link_send(
+                user=request.user, tenant=tenant, base_url=_base_url(request)
+            )
+        except PermissionDenied:
+            messages.warning(request, f"{tenant.name}: only agency staff send connect links.")
+            continue
+        if invitation.emailed_to:
+            emailed.append(f"{tenant.name} ({', '.join(invitation.emailed_to)})")
+        else:
+            to_send.append(f"{tenant.name}: {invitation.connect_url}")
+    if emailed:
+        messages.success(request, f"Connect link emailed for {'; '.join(emailed)}.")
+    for line in to_send:
+        messages.info(request, f"No partner admin to email — send this link yourself. {line}")
+    return _see_other(back_url)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def tenant_create_view(request: HttpRequest, agency_id: int) -> HttpResponse:
+    agency = agency_get(user=request.user, id=agency_id)
+    form = TenantCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation = tenant_create_and_invite(
+                user=request.user,
+                agency=agency,
+                name=form.cleaned_data["name"],
+                admin_email=form.cleaned_data["admin_email"],
+                base_url=_base_url(request),
+            )
+        except AccountsError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if invitation.emailed_to:
+                messages.success(
+                    request,
+                    f"{invitation.tenant.name} created. We emailed {invitation.emailed_to[0]} a "
+                    "connect link.",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"{invitation.tenant.name} created. Send the client this connect link: "
+                    f"{invitation.connect_url}",
+                )
+            return _see_other(reverse("tenant_detail", kwargs={"tenant_id": invitation.tenant.pk}))
+    return render(request, "dashboard/tenant_create.html", {"agency": agency, "form": form})
+
+
+class InviteAcceptView(auth_views.PasswordResetConfirmView):
+    """The invited partner admin chooses a password (Django's reset-confirm flow)."""
+
+    template_name = "registration/invite_accept.html"
+    success_url = reverse_lazy("login")
+    post_reset_login = False
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        messages.success(self.request, "Password set. Log in with your email and new password.")
+        return super().form_valid(form)
+
+
+invite_accept_view = InviteAcceptView.as_view()

@@ -1,0 +1,229 @@
+"""The profile browser and editor over a tenant's mirror; changes go through the outbox."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Tenant
+from accounts.selectors import can_edit_profiles, tenant_get
+from linker.page_forms import ProfileForm, service_errors
+from linker.profiles import (
+    ProfileBrowser,
+    database_list,
+    field_names,
+    profile_browse,
+    profile_change_list,
+    profile_change_states,
+    profile_get,
+    profile_link_get,
+)
+from linker.writes import profile_change_submit
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _profile_url(tenant: Tenant, copernica_id: int) -> str:
+    return reverse("profile_detail", kwargs={"tenant_id": tenant.pk, "profile_id": copernica_id})
+
+
+def _browse(request: HttpRequest, tenant: Tenant, page: object = 1) -> ProfileBrowser:
+    return profile_browse(
+        tenant=tenant,
+        database_id=request.GET.get("db"),
+        query=request.GET.get("q", ""),
+        field=request.GET.get("field", ""),
+        sort=request.GET.get("sort", "id"),
+        page=page,
+    )
+
+
+def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {
+            name: [str(m) for e in errors for m in e.messages]
+            for name, errors in exc.error_dict.items()
+        }
+    return {"__all__": list(exc.messages)}
+
+
+@require_GET
+@login_required
+def profile_list_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    browser = _browse(request, tenant, request.GET.get("page", 1))
+    return render(
+        request,
+        "profiles/list.html",
+        {
+            "tenant": tenant,
+            "browser": browser,
+            "can_edit": can_edit_profiles(user=request.user, tenant=tenant),
+            "changes": list(profile_change_list(tenant=tenant, limit=10)),
+        },
+    )
+
+
+@require_GET
+@login_required
+def profile_export_view(request: HttpRequest, tenant_id: int) -> StreamingHttpResponse:
+    """The searched profiles of one database as CSV."""
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    browser = _browse(request, tenant)
+    names = field_names(browser.database) if browser.database else []
+    rows = browser.page.paginator.object_list if browser.page else []
+
+    class Echo:
+        def write(self, value: str) -> str:
+            return value
+
+    writer = csv.writer(Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(["id", *names, "interests", "modified"])
+        for profile in rows.iterator(chunk_size=1000) if browser.page else []:  # type: ignore[union-attr]
+            yield writer.writerow(
+                [
+                    profile.copernica_id,
+                    *[profile.fields.get(name, "") for name in names],
+                    ";".join(profile.interests or []),
+                    profile.modified.isoformat() if profile.modified else "",
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="profiles.csv"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    profile = profile_get(tenant=tenant, copernica_id=profile_id)
+    can_edit = can_edit_profiles(user=request.user, tenant=tenant)
+    form = ProfileForm(request.POST or None, database=profile.database, profile=profile)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied("Your role does not allow editing profiles.")
+        if form.is_valid():
+            try:
+                profile_change_submit(
+                    user=request.user,
+                    tenant=tenant,
+                    kind="update",
+                    profile=profile,
+                    fields=form.changed_fields(),
+                    interests=form.interest_changes(),
+                )
+            except ValidationError as exc:
+                form.add_service_errors(service_errors(exc))
+            else:
+                messages.success(
+                    request, "Change queued for Copernica. Its state shows below as it goes."
+                )
+                return _see_other(_profile_url(tenant, profile.copernica_id))
+    return render(
+        request,
+        "profiles/detail.html",
+        {
+            "tenant": tenant,
+            "profile": profile,
+            "form": form,
+            "can_edit": can_edit,
+            "changes": list(profile_change_list(tenant=tenant, copernica_id=profile.copernica_id)),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def profile_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    link = profile_link_get(tenant=tenant)
+    if not can_edit_profiles(user=request.user, tenant=tenant):
+        raise PermissionDenied("Your role does not allow creating profiles.")
+    databases = database_list(link=link)
+    wanted = request.POST.get("db") or request.GET.get("db")
+    database = next((d for d in databases if str(d.copernica_id) == str(wanted)), None)
+    if wanted and database is None:
+        raise Http404("No such database.")  # another account's database, or a typo
+    database = database or (databases[0] if databases else None)
+    if database is None:
+        messages.info(request, "Sync the account first: there is no database to add profiles to.")
+        return _see_other(reverse("tenant_detail", kwargs={"tenant_id": tenant.pk}))
+    form = ProfileForm(request.POST or None, database=database)
+    if request.method == "POST" and form.is_valid():
+        values = {name: value for name, value in form.field_values().items() if value}
+        if not values:
+            form.add_error(None, "Fill in at least one field.")
+        else:
+            try:
+                change = profile_change_submit(
+                    user=request.user,
+                    tenant=tenant,
+                    kind="create",
+                    database=database,
+                    fields=values,
+                    interests=form.interests_chosen() or None,
+                )
+            except ValidationError as exc:
+                form.add_service_errors(service_errors(exc))
+            else:
+                messages.success(
+                    request,
+                    f"New profile queued for Copernica (change #{change.pk}). It appears in the "
+                    "list once Copernica has made it.",
+                )
+                return _see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
+    return render(
+        request,
+        "profiles/create.html",
+        {"tenant": tenant, "form": form, "database": database, "databases": databases},
+    )
+
+
+@require_POST
+@login_required
+def profile_delete_view(request: HttpRequest, tenant_id: int, profile_id: int) -> HttpResponse:
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    profile = profile_get(tenant=tenant, copernica_id=profile_id)
+    if not can_edit_profiles(user=request.user, tenant=tenant):
+        raise PermissionDenied("Your role does not allow deleting profiles.")
+    try:
+        profile_change_submit(user=request.user, tenant=tenant, kind="delete", profile=profile)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return _see_other(_profile_url(tenant, profile.copernica_id))
+    messages.success(request, f"Deletion of profile {profile.copernica_id} queued for Copernica.")
+    return _see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
+
+
+@require_GET
+@login_required
+@never_cache
+def profile_change_states_view(request: HttpRequest, tenant_id: int) -> JsonResponse:
+    """The states of the given changes of this tenant, polled by static/js/app.js."""
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    ids = [int(v) for v in request.GET.get("ids", "").split(",") if v.strip().isdigit()]
+    return JsonResponse({"changes": profile_change_states(tenant=tenant, ids=ids)})
