@@ -44,7 +44,6 @@ from api_client import (
 )
 from linker.copernica import LinkNotUsableError, link_session
 from linker.ledger import RequestTally
-from linker.notifications import notify_sync_failed
 from linker.models import (
     Link,
     RemoteDatabase,
@@ -55,6 +54,7 @@ from linker.models import (
     SyncState,
 )
 from linker.models.mirror import ACTIVE_SYNC_STATES
+from linker.notifications import notify_sync_failed
 from linker.ratelimit import BudgetExhaustedError, RequestBudget, account_key_for
 
 logger = logging.getLogger(__name__)
