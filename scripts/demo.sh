@@ -19,16 +19,24 @@ export COPERNICA_SANDBOX_URL="http://$HOST:$SANDBOX_PORT"
 mkdir -p var/log
 
 pids=()
+# Each background service runs in a process group of its own, so that stopping the demo stops
+# the uv wrapper, celery and its pool processes together.
+background() { setsid "$@" & pids+=($!); }
 cleanup() {
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT INT TERM
 
-uv run --frozen python -m api_client.sandbox --host "$HOST" --port "$SANDBOX_PORT" \
-  >var/log/sandbox.log 2>&1 &
-pids+=($!)
+background uv run --frozen python -m api_client.sandbox --host "$HOST" --port "$SANDBOX_PORT" \
+  >var/log/sandbox.log 2>&1
 
 for _ in $(seq 100); do
   curl -fsS "http://$HOST:$SANDBOX_PORT/__sandbox__/stats" >/dev/null 2>&1 && break
@@ -38,12 +46,10 @@ uv run --frozen python manage.py migrate --noinput -v0
 uv run --frozen python manage.py demo_setup --email "$EMAIL" --password "$PASSWORD" \
   --redirect-uri "http://$HOST:$PORT/oauth/callback"
 
-uv run --frozen celery -A linker worker -Q default,writes --concurrency 2 --loglevel INFO \
-  >var/log/worker.log 2>&1 &
-pids+=($!)
-uv run --frozen celery -A linker beat --loglevel INFO --schedule var/celerybeat-schedule \
-  >var/log/beat.log 2>&1 &
-pids+=($!)
+background uv run --frozen celery -A linker worker -Q default,writes --concurrency 2 --loglevel INFO \
+  >var/log/worker.log 2>&1
+background uv run --frozen celery -A linker beat --loglevel INFO --schedule var/celerybeat-schedule \
+  >var/log/beat.log 2>&1
 
 cat <<TXT
 
