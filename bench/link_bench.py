@@ -104,7 +104,6 @@ def main() -> None:
         print(f"{PROCESSES} processes x {CALLS} calls on one link ({elapsed:.1f} s):")
         print(f"  exchanges at the auth service: {stats['auth_calls']} (goal 1)")
         print(f"  API calls: {stats['api_calls']}")
-        print({k: v for k, v in stats.items() if "auth" in k or k == "requests"})
 
         shared = LinkTokenCache(link)
         key = jwt_cache_key(link)
