@@ -1,5 +1,5 @@
 # The two commands: `make demo` and `make test`. See README.md.
-.PHONY: demo test bench lint format check-deploy clean
+.PHONY: demo test bench chaos lint format clean
 
 demo:
 	@scripts/demo.sh
@@ -9,6 +9,10 @@ test:
 
 bench:
 	@scripts/bench.sh
+
+# The reliability harness: the kill -9 cases at their full count (20 kills of a syncing worker).
+chaos:
+	@LINKER_CHAOS_KILLS=20 scripts/test.sh tests/sync/test_workers.py -k killed -s
 
 lint:
 	uv run ruff check . && uv run ruff format --check . && uv run mypy
