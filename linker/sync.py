@@ -66,6 +66,11 @@ MASS_REMOVAL_SHARE = 0.10
 #: Up to this many missing profiles are each confirmed with Copernica before removal.
 CONFIRM_REMOVALS_UP_TO = 200
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: Publishing from a request or a beat task: one reconnect (a pooled connection may be stale
+#: after a Redis restart), then give up at once; the row is committed and the reconciler or
+#: the relay enqueues it later. (``retry=False`` alone still waits ~6 s on a refused broker:
+#: kombu retries the connection for ``broker_connection_timeout``.)
+FAIL_FAST_PUBLISH = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 
 
 class ClaimLostError(Exception):
@@ -166,7 +171,9 @@ def _enqueue_step_on_commit(run_id: int, countdown: float = 0.0) -> None:
 
     def send() -> None:
         try:
-            tasks.sync_run_step.apply_async(args=(run_id,), countdown=countdown)
+            tasks.sync_run_step.apply_async(
+                args=(run_id,), countdown=countdown, retry=True, retry_policy=FAIL_FAST_PUBLISH
+            )
         except Exception:
             # The broker is down: the run stays queued and the reconciler enqueues it later.
             logger.warning("Could not enqueue sync run %s; the reconciler will retry", run_id)

@@ -39,7 +39,7 @@ from linker.copernica import LinkNotUsableError, link_session
 from linker.ledger import RequestTally
 from linker.models import Link, ProfileChange, RemoteDatabase, RemoteProfile
 from linker.ratelimit import BudgetExhaustedError, RequestBudget, account_key_for
-from linker.sync import format_timestamp, retry_delay
+from linker.sync import FAIL_FAST_PUBLISH, format_timestamp, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,8 @@ def _enqueue(change_id: int, countdown: float = 0.0) -> None:
             args=(change_id,),
             countdown=countdown or 0.0,
             # Fail fast when the broker is down: the row is committed and the relay sends it.
-            retry=False,
+            retry=True,
+            retry_policy=FAIL_FAST_PUBLISH,
         )
     except Exception:
         logger.warning("Could not enqueue profile change %s; the relay will send it", change_id)

@@ -1,0 +1,556 @@
+"""Sync and write-back benchmarks (issue 6), each figure next to its baseline from the same run.
+
+    uv run python bench/sync_bench.py [--big 1000000]
+    (DATABASE_URL and REDIS_URL from scripts/services.sh; the database is replaced by
+    ``linker_syncbench``, created and migrated if missing)
+
+Against a sandbox subprocess and PostgreSQL. Every sync measurement runs in a fresh child
+process (its own peak RSS) that drives the run with ``sync_run_foreground``, the loop a worker
+runs one step per task; the mirror table is emptied (TRUNCATE) before each full run.
+
+1. Full sync of 50,000 profiles: the engine against the obvious first version (offset paging
+   at ``limit=100``, ``update_or_create`` per row, measured on its first 10,000 rows) and
+   against two floors: (a) fetching the same pages and discarding them, (b) COPY of the same
+   rows into the emptied mirror table with all its indexes.
+2. Peak RSS of a process syncing ``--big`` profiles against one syncing 100,000.
+3. Incremental run after 1% of 100,000 profiles changed at Copernica, against the full run.
+4. 200 links x 500 profiles on a real Celery worker with 2 processes, against one link of
+   100,000 on the same worker.
+5. 1,000 queued profile updates sent by a real Celery worker (2 processes): changes/s reaching
+   the sandbox, with the default per-account request budget and with the budget off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BENCH_DB = "linker_syncbench"
+BASELINE_ROWS = 10_000
+CHANGES = 1_000
+BENCH_MAIL = "bench.invalid"
+
+
+# ------------------------------------------------------------------------------------ set-up
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_ENV", "test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linker")
+    os.environ["DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{BENCH_DB}", url)
+    import django
+    import psycopg
+
+    admin = re.sub(r"/[^/]*$", "/postgres", os.environ["DATABASE_URL"])
+    with psycopg.connect(admin.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
+        if not exists.fetchone():
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    django.setup()
+
+
+def _start_sandbox() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api_client.sandbox", "--port", "0", "--seed", "6"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    match = re.search(r"(http://\S+)", proc.stdout.readline())
+    if match is None:
+        raise SystemExit("The sandbox did not start.")
+    return proc, match.group(1)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _truncate_mirror() -> None:
+    from django.db import connection
+
+    from linker.models import RemoteProfile
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {RemoteProfile._meta.db_table}")
+
+
+# ------------------------------------------------------------------------- child processes
+
+
+def child_engine(link_id: int, mode: str) -> dict[str, Any]:
+    """A run of the sync engine, driven to its end as a worker would (one step after another)."""
+    from linker.models import Link
+    from linker.sync import sync_run_foreground, sync_run_request
+
+    link = Link.objects.get(pk=link_id)
+    run, _ = sync_run_request(link=link, mode=mode, trigger="bench", enqueue=False)
+    started = time.perf_counter()
+    run = sync_run_foreground(run=run)
+    seconds = time.perf_counter() - started
+    return {
+        "state": run.state,
+        "rows": run.fetched,
+        "created": run.created_count,
+        "updated": run.updated_count,
+        "seconds": seconds,
+        "peak_mb": _peak_mb(),
+    }
+
+
+def _database(link_id: int) -> Any:
+    from linker.models import RemoteDatabase
+
+    return RemoteDatabase.objects.filter(link_id=link_id).order_by("copernica_id").first()
+
+
+def child_fetch(link_id: int) -> dict[str, Any]:
+    """Floor (a): the engine's pages (keyset, same page size), fetched and discarded."""
+    from django.conf import settings
+
+    from linker.copernica import client_for
+    from linker.models import Link
+
+    link = Link.objects.get(pk=link_id)
+    database = _database(link_id)
+    rows = 0
+    started = time.perf_counter()
+    with client_for(link) as client:
+        for page in client.paginate_keyset(
+            database.copernica_id, page_size=settings.LINKER_SYNC_PAGE_SIZE
+        ):
+            rows += page.count
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": seconds, "peak_mb": _peak_mb()}
+
+
+def child_copy(link_id: int) -> dict[str, Any]:
+    """Floor (b): COPY of the same rows into the emptied mirror table, indexes and all.
+
+    The rows are fetched and turned into COPY text first, outside the timing: this is the cost
+    of the database write alone.
+    """
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    from linker.copernica import client_for
+    from linker.models import Link, RemoteProfile
+
+    link = Link.objects.get(pk=link_id)
+    database = _database(link_id)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    rows: list[tuple[object, ...]] = []
+    with client_for(link) as client:
+        for page in client.paginate_keyset(
+            database.copernica_id, page_size=settings.LINKER_SYNC_PAGE_SIZE
+        ):
+            for item in page.items:
+                rows.append(
+                    (
+                        link.pk,
+                        database.pk,
+                        int(item["ID"]),
+                        dumps(item.get("fields") or {}),
+                        dumps(item.get("interests") or []),
+                        f"{item['created']}+00",
+                        f"{item['modified']}+00",
+                    )
+                )
+    _truncate_mirror()
+    columns = "link_id, database_id, copernica_id, fields, interests, created, modified"
+    table = RemoteProfile._meta.db_table
+    started = time.perf_counter()
+    with transaction.atomic():
+        connection.ensure_connection()
+        raw = connection.connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    seconds = time.perf_counter() - started
+    return {"rows": len(rows), "seconds": seconds, "peak_mb": _peak_mb()}
+
+
+def child_baseline(link_id: int, rows: int) -> dict[str, Any]:
+    """The obvious first version: offset pages of 100, ``update_or_create`` per row."""
+    from linker.copernica import client_for
+    from linker.models import Link, RemoteProfile
+    from linker.sync import parse_timestamp
+
+    link = Link.objects.get(pk=link_id)
+    database = _database(link_id)
+    done = 0
+    started = time.perf_counter()
+    with client_for(link) as client:
+        path = f"database/{database.copernica_id}/profiles"
+        for item in client.paginate(path, page_size=100):
+            RemoteProfile.objects.update_or_create(
+                database=database,
+                copernica_id=int(item["ID"]),
+                defaults={
+                    "link": link,
+                    "fields": item.get("fields") or {},
+                    "interests": item.get("interests") or [],
+                    "created": parse_timestamp(item.get("created")),
+                    "modified": parse_timestamp(item.get("modified")),
+                    "removed_at": None,
+                },
+            )
+            done += 1
+            if done >= rows:
+                break
+    seconds = time.perf_counter() - started
+    return {"rows": done, "seconds": seconds, "peak_mb": _peak_mb()}
+
+
+CHILDREN: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "full": lambda o: child_engine(o.link, "full"),
+    "incremental": lambda o: child_engine(o.link, "incremental"),
+    "fetch": lambda o: child_fetch(o.link),
+    "copy": lambda o: child_copy(o.link),
+    "baseline": lambda o: child_baseline(o.link, o.rows),
+}
+
+
+# ------------------------------------------------------------------------------- the parent
+
+
+class Bench:
+    def __init__(self, url: str) -> None:
+        from api_client.sandbox.control import SandboxControl
+
+        self.url = url
+        self.sandbox = SandboxControl(url, timeout=600)
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def link(self, name: str, profiles: int) -> Any:
+        from accounts.models import Role
+        from tests.factories import make_link, make_member, make_tenant, make_user
+
+        account = self.sandbox.create_account(name, profiles)
+        tenant = make_tenant(name=name)
+        link = make_link(
+            tenant=tenant,
+            api_token=account.api_token,
+            sandbox_url=self.url,
+            account_id=account.account_id,
+            account_name=name,
+        )
+        link.bench_account = account
+        user = make_user(email=f"{uuid.uuid4().hex[:12]}@{BENCH_MAIL}")
+        link.bench_editor = make_member(role=Role.TENANT_ADMIN, tenant=tenant, user=user)
+        return link
+
+    def child(self, mode: str, link_id: int, *, rows: int = 0) -> dict[str, Any]:
+        """Run ``mode`` in a fresh process; its figures plus the requests the sandbox saw."""
+        self.sandbox.reset_stats()
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                mode,
+                "--link",
+                str(link_id),
+                "--rows",
+                str(rows),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode:
+            raise SystemExit(f"child {mode} failed:\n{result.stderr[-3000:]}")
+        figures = dict(json.loads(result.stdout.strip().splitlines()[-1]))
+        figures["requests"] = sum(self.sandbox.stats()["requests"].values())
+        figures["per_second"] = figures["rows"] / figures["seconds"]
+        return figures
+
+    def add(self, measure: str, figure: str, against: str, verdict: str = "") -> None:
+        self.rows.append((measure, figure, against, verdict))
+        print(f"  {measure}: {figure}  |  {against}  {verdict}", flush=True)
+
+
+def _met(ok: bool) -> str:
+    return "goal met" if ok else "goal NOT met"
+
+
+def full_sync(bench: Bench) -> None:
+    print("\n1. Full sync of 50,000 profiles", flush=True)
+    link = bench.link("Fifty", 50_000)
+    _truncate_mirror()
+    engine = bench.child("full", link.pk)
+    assert engine["state"] == "succeeded", engine
+    assert engine["rows"] >= 50_000, engine
+    fetch = bench.child("fetch", link.pk)
+    copy = bench.child("copy", link.pk)
+    _truncate_mirror()
+    base = bench.child("baseline", link.pk, rows=BASELINE_ROWS)
+    print(f"   engine {engine}\n   fetch {fetch}\n   copy {copy}\n   baseline {base}")
+
+    speedup = engine["per_second"] / base["per_second"]
+    slower_floor = max(fetch["seconds"], copy["seconds"])
+    floor_name = "(a) fetch" if fetch["seconds"] >= copy["seconds"] else "(b) COPY"
+    to_floor = engine["seconds"] / slower_floor
+    bench.add(
+        "full sync 50k: engine",
+        f"{engine['per_second']:,.0f} profiles/s, {engine['seconds']:.2f} s, "
+        f"{engine['requests']} requests, peak {engine['peak_mb']:.0f} MB",
+        f"baseline (first {base['rows']:,} rows): {base['per_second']:,.0f} profiles/s, "
+        f"{base['requests']} requests, peak {base['peak_mb']:.0f} MB",
+        f"{speedup:,.0f}x (goal >= 100x): {_met(speedup >= 100)}",
+    )
+    bench.add(
+        "floor (a) fetch + discard",
+        f"{fetch['per_second']:,.0f} profiles/s, {fetch['seconds']:.2f} s, "
+        f"{fetch['requests']} requests, peak {fetch['peak_mb']:.0f} MB",
+        f"engine / floor: {engine['seconds'] / fetch['seconds']:.2f}x",
+        f"floor / baseline: {fetch['per_second'] / base['per_second']:,.0f}x",
+    )
+    bench.add(
+        "floor (b) COPY into emptied table",
+        f"{copy['per_second']:,.0f} profiles/s, {copy['seconds']:.2f} s",
+        f"engine / floor: {engine['seconds'] / copy['seconds']:.2f}x",
+        f"floor / baseline: {copy['per_second'] / base['per_second']:,.0f}x",
+    )
+    bench.add(
+        "engine against the slower floor",
+        f"{to_floor:.2f}x of {floor_name}",
+        "goal <= 1.3x",
+        _met(to_floor <= 1.3),
+    )
+
+
+def memory_and_incremental(bench: Bench, big: int) -> dict[str, Any]:
+    print(f"\n2-3. Peak RSS at 100,000 and {big:,}; incremental after 1% changed", flush=True)
+    from api_client import CopernicaClient
+
+    hundred = bench.link("Hundred", 100_000)
+    _truncate_mirror()
+    small = bench.child("full", hundred.pk)
+    assert small["state"] == "succeeded", small
+
+    account = hundred.bench_account
+    with CopernicaClient(
+        account.api_token, api_url=f"{bench.url}/v4", auth_url=f"{bench.url}/authenticate"
+    ) as client:
+        ids = sorted(int(value) for value in client.profile_ids(account.database_id))
+        changed = ids[:: len(ids) // 1000][:1000]
+        for number, profile_id in enumerate(changed):
+            client.update_profile(profile_id, {"city": f"Moved {number}"})
+    incremental = bench.child("incremental", hundred.pk)
+    assert incremental["state"] == "succeeded", incremental
+    bench.add(
+        "incremental, 1% of 100k changed",
+        f"{incremental['seconds']:.2f} s, {incremental['requests']} requests, "
+        f"{incremental['updated']} rows updated",
+        f"full run of 100k: {small['seconds']:.2f} s, {small['requests']} requests",
+        f"{small['seconds'] / incremental['seconds']:.0f}x faster, "
+        f"{small['requests'] / max(incremental['requests'], 1):.0f}x fewer requests",
+    )
+
+    large_link = bench.link("Large", big)
+    _truncate_mirror()
+    large = bench.child("full", large_link.pk)
+    assert large["state"] == "succeeded", large
+    ratio = large["peak_mb"] / small["peak_mb"]
+    bench.add(
+        f"peak RSS syncing {big:,}",
+        f"{large['peak_mb']:.0f} MB ({large['per_second']:,.0f} profiles/s, "
+        f"{large['seconds']:.0f} s)",
+        f"at 100,000: {small['peak_mb']:.0f} MB ({small['per_second']:,.0f} profiles/s)",
+        f"{ratio:.2f}x (goal <= 1.2x): {_met(ratio <= 1.2)}",
+    )
+    _truncate_mirror()
+    return small
+
+
+def many_links(bench: Bench, hundred_full: dict[str, Any]) -> None:
+    print("\n4. 200 links x 500 profiles, real Celery worker with 2 processes", flush=True)
+    from linker.models import SyncRun
+    from linker.sync import sync_run_request
+    from tests.workers import wait_for
+
+    links = [bench.link(f"Small {n}", 500) for n in range(200)]
+    one = bench.link("One", 100_000)
+    _truncate_mirror()
+
+    def all_done(run_ids: list[int]) -> bool:
+        return not SyncRun.objects.filter(pk__in=run_ids, state__in=["queued", "running"]).exists()
+
+    with celery_worker(concurrency=2):
+        started = time.perf_counter()
+        single = sync_run_request(link=one, mode="full", trigger="bench")[0].pk
+        wait_for(lambda: all_done([single]), timeout=300, interval=0.1)
+        one_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        runs = [sync_run_request(link=link, mode="full", trigger="bench")[0].pk for link in links]
+        wait_for(lambda: all_done(runs), timeout=600, interval=0.1)
+        many_seconds = time.perf_counter() - started
+    states = set(SyncRun.objects.filter(pk__in=[*runs, single]).values_list("state", flat=True))
+    assert states == {"succeeded"}, states
+    bench.add(
+        "200 links x 500 (2 worker processes)",
+        f"{many_seconds:.1f} s ({100_000 / many_seconds:,.0f} profiles/s)",
+        f"one link of 100k on the same worker: {one_seconds:.1f} s "
+        f"(foreground: {hundred_full['seconds']:.1f} s)",
+        f"{many_seconds / one_seconds:.1f}x the time of one link",
+    )
+
+
+def changes(bench: Bench) -> None:
+    print(f"\n5. {CHANGES:,} queued profile changes, real Celery worker (2 processes)", flush=True)
+    from django.db.models import Max
+
+    from linker.models import ProfileChange, RemoteProfile
+    from linker.sync import sync_run_foreground, sync_run_request
+    from linker.writes import profile_change_submit
+    from tests.workers import wait_for
+
+    link = bench.link("Writes", CHANGES)
+    run, _ = sync_run_request(link=link, mode="full", enqueue=False)
+    sync_run_foreground(run=run)
+    targets = list(RemoteProfile.objects.filter(link=link).order_by("copernica_id")[:CHANGES])
+
+    for label, extra in (
+        ("default budget (50/s, burst 100)", {}),
+        ("budget off", {"LINKER_ACCOUNT_REQUESTS_PER_SECOND": "0"}),
+    ):
+        ids = [
+            profile_change_submit(
+                user=link.bench_editor,
+                tenant=link.tenant,
+                kind="update",
+                profile=profile,
+                fields={"city": f"{label[:7]} {profile.copernica_id}"},
+            ).pk
+            for profile in targets
+        ]
+        bench.sandbox.reset_stats()
+        with celery_worker(concurrency=2, **extra):
+            wait_for(
+                lambda ids=ids: (
+                    not ProfileChange.objects.filter(
+                        pk__in=ids, state__in=["queued", "sending"]
+                    ).exists()
+                ),
+                timeout=300,
+                interval=0.1,
+            )
+        changes_qs = ProfileChange.objects.filter(pk__in=ids)
+        done = changes_qs.filter(state="done").count()
+        last = changes_qs.aggregate(last=Max("finished_at"))["last"]
+        seconds = (last - _first_send(ids)).total_seconds()
+        updated = bench.sandbox.stats()["profiles_updated"]
+        bench.add(
+            f"{CHANGES:,} queued changes, {label}",
+            f"{updated / seconds:,.0f} changes/s reaching the sandbox ({seconds:.1f} s)",
+            f"{done} done, {updated} updates counted at the sandbox",
+        )
+
+
+@contextmanager
+def celery_worker(*, concurrency: int, **settings: str) -> Iterator[None]:
+    """A real ``celery -A linker worker`` on the bench database (its output in var/)."""
+    from django.core.cache import cache
+
+    from linker.tasks import worker_ping
+    from tests.workers import wait_for, worker_env
+
+    log = (ROOT / "var" / "sync_bench_worker.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "linker", "worker", "-Q", "default,writes",
+            "-c", str(concurrency), "-n", f"bench-{uuid.uuid4().hex[:8]}@%h",
+            "--without-mingle", "--without-gossip", "--loglevel", "WARNING",
+        ],
+        cwd=ROOT,
+        env=worker_env(**settings),
+        stdout=log,
+        stderr=log,
+    )  # fmt: skip
+    try:
+        nonce = uuid.uuid4().hex
+        worker_ping.apply_async(args=[nonce], queue="default")
+        wait_for(lambda: cache.get(f"worker-ping:{nonce}") == "pong", timeout=60)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
+def _first_send(ids: list[int]) -> Any:
+    from datetime import datetime
+
+    from linker.models import ProfileChange
+
+    sent = [
+        datetime.fromisoformat(entry["sent_at"])
+        for log in ProfileChange.objects.filter(pk__in=ids).values_list("attempt_log", flat=True)
+        for entry in log
+        if "sent_at" in entry
+    ]
+    return min(sent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--child", choices=sorted(CHILDREN))
+    parser.add_argument("--link", type=int)
+    parser.add_argument("--rows", type=int, default=0)
+    options = parser.parse_args()
+    _setup_django()
+    if options.child:
+        print(json.dumps(CHILDREN[options.child](options)))
+        return
+
+    from django.core.management import call_command
+
+    from accounts.models import Tenant, User
+    from linker.models import Link
+
+    call_command("migrate", verbosity=0)
+    _truncate_mirror()
+    Link.objects.all().delete()
+    Tenant.objects.filter(name__in=["Fifty", "Hundred", "Large", "One", "Writes"]).delete()
+    Tenant.objects.filter(name__startswith="Small ").delete()
+    User.objects.filter(email__endswith=f"@{BENCH_MAIL}").delete()
+    proc, url = _start_sandbox()
+    started = time.perf_counter()
+    try:
+        bench = Bench(url)
+        full_sync(bench)
+        hundred = memory_and_incremental(bench, options.big)
+        many_links(bench, hundred)
+        changes(bench)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    print(f"\n=== sync_bench ({time.perf_counter() - started:.0f} s)")
+    widths = [max(len(row[i]) for row in bench.rows) for i in range(3)]
+    for measure, figure, against, verdict in bench.rows:
+        print(f"{measure:<{widths[0]}}  {figure:<{widths[1]}}  {against:<{widths[2]}}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
