@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts.views import account_settings_view
+
 urlpatterns = [
     path(
         "login/",
@@ -8,4 +10,5 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("settings/", account_settings_view, name="account_settings"),
 ]

@@ -36,7 +36,7 @@ PUBLIC = {
 
 # Pages that show only the user's own objects and take no object id: checked for leaks in
 # their content rather than for a 404.
-LISTS = {"home", "dashboard_export", "tenant_bulk"}
+LISTS = {"account_settings", "home", "dashboard_export", "tenant_bulk"}
 
 # What agency B's mirrored profile holds: it must never show up for agency A.
 FOREIGN_EMAIL = "hidden.customer@beta-foods.example"
