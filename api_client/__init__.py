@@ -28,7 +28,7 @@ from .errors import (
 )
 from .oauth import CopernicaOAuth, authorization_url, callback_code, exchange_code
 from .redaction import redact_url
-from .streaming import EnvelopeStream
+from .streaming import EnvelopeStream, IdArrayStream
 from .tokens import CachedJwt, MemoryTokenCache, TokenCache
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "CopernicaError",
     "CopernicaOAuth",
     "EnvelopeStream",
+    "IdArrayStream",
     "KeysetPage",
     "MemoryTokenCache",
     "NotFoundError",

@@ -32,7 +32,7 @@ from .errors import (
 )
 from .filters import filter_expressions, unsafe_expressions
 from .redaction import install_httpx_log_filter, redact_url
-from .streaming import EnvelopeStream
+from .streaming import EnvelopeStream, IdArrayStream
 from .tokens import CachedJwt, MemoryTokenCache, TokenCache, clean_jwt_body, jwt_claims
 
 logger = logging.getLogger("api_client.client")
@@ -296,11 +296,30 @@ class CopernicaClient:
                 return
 
     def profile_ids(self, database_id: str | int) -> list[str]:
-        """The IDs (strings) of every profile in a database; not paged by Copernica."""
-        ids = self.get(f"database/{database_id}/profileids")
-        if not isinstance(ids, list):
-            raise UnexpectedResponseError("Copernica's profile ID list is not a JSON array.")
-        return [str(profile_id) for profile_id in ids]
+        """The IDs (strings) of every profile in a database; not paged by Copernica.
+
+        A big database lists a million IDs; prefer :meth:`iter_profile_ids` there.
+        """
+        return [profile_id for block in self.iter_profile_ids(database_id) for profile_id in block]
+
+    def iter_profile_ids(self, database_id: str | int) -> Iterator[list[str]]:
+        """The IDs (strings) of every profile in a database, in blocks as the answer arrives.
+
+        Copernica answers with one JSON array of every ID; it is parsed while the body is
+        still arriving, so memory stays flat however big the database. A body that is not such
+        an array, or that breaks off, raises :class:`UnexpectedResponseError` (or a transport
+        error) rather than ending the iteration early.
+        """
+        path = self._api(f"database/{database_id}/profileids")
+        response = self._send("GET", path, stream=True)
+        try:
+            yield from IdArrayStream(response.iter_bytes())
+        except httpx.TimeoutException as exc:
+            raise RequestTimeoutError("The profile ID list stalled.") from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(f"The profile ID list broke off: {exc}") from exc
+        finally:
+            response.close()
 
     def get_profile(self, profile_id: str | int) -> dict[str, Any]:
         """One profile. A removed profile comes back with ``removed`` set to a timestamp."""

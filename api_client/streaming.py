@@ -7,6 +7,9 @@
 :class:`EnvelopeStream` yields the items of ``data`` one at a time from an iterator of byte
 chunks (e.g. ``httpx.Response.iter_bytes()``) and holds only the unparsed tail of the body,
 never the whole list. The other envelope keys end up in :attr:`EnvelopeStream.envelope`.
+
+:class:`IdArrayStream` does the same for Copernica's bare array of profile IDs
+(``["1","2",...]``, a million entries on a big database), a block of IDs at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ from .errors import UnexpectedResponseError
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _COMPACT_AFTER = 1 << 16
+# One array element and the separator after it: a quoted or bare non-negative integer.
+_ID_ITEMS = re.compile(rb'(?:[ \t\n\r]*(?:"[0-9]+"|[0-9]+)[ \t\n\r]*,)*')
+_ID_LAST = re.compile(rb'[ \t\n\r]*(?:"[0-9]+"|[0-9]+)[ \t\n\r]*\][ \t\n\r]*')
+_ID_EMPTY = re.compile(rb"[ \t\n\r]*\][ \t\n\r]*")
+_ID_START = re.compile(rb"[ \t\n\r]*\[")
+_DIGITS = re.compile(rb"[0-9]+")
 
 
 class EnvelopeStream:
@@ -132,3 +141,53 @@ class EnvelopeStream:
             if end < len(self._buffer) or not self._fill():
                 self._position = end
                 return value
+
+
+class IdArrayStream:
+    """Iterate the IDs of a JSON array of integers or integer strings read from ``chunks``.
+
+    Yields blocks (lists) of IDs as ``str``, one block per chunk or so, and holds only the
+    unparsed tail of the body, so a million IDs never sit in memory at once. Anything but such
+    an array, or a body that ends before its ``]``, raises
+    :class:`~api_client.errors.UnexpectedResponseError`.
+    """
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self.items_seen = 0
+
+    def __iter__(self) -> Iterator[list[str]]:
+        buffer = b""
+        started = False
+        for chunk in self._chunks:
+            buffer += chunk
+            if not started:
+                opening = _ID_START.match(buffer)
+                if opening is None:
+                    if buffer.strip():
+                        raise UnexpectedResponseError(_NOT_AN_ID_ARRAY)
+                    continue
+                buffer = buffer[opening.end() :]
+                started = True
+            # Everything up to the last comma is complete: elements followed by separators.
+            cut = buffer.rfind(b",") + 1
+            if not cut:
+                continue
+            block, buffer = buffer[:cut], buffer[cut:]
+            if _ID_ITEMS.fullmatch(block) is None:
+                raise UnexpectedResponseError(_NOT_AN_ID_ARRAY)
+            ids = [value.decode() for value in _DIGITS.findall(block)]
+            self.items_seen += len(ids)
+            yield ids
+        if not started:
+            raise UnexpectedResponseError(_NOT_AN_ID_ARRAY)
+        if self.items_seen == 0 and _ID_EMPTY.fullmatch(buffer):
+            return
+        if _ID_LAST.fullmatch(buffer) is None:
+            raise UnexpectedResponseError(_NOT_AN_ID_ARRAY)
+        last = [value.decode() for value in _DIGITS.findall(buffer)]
+        self.items_seen += len(last)
+        yield last
+
+
+_NOT_AN_ID_ARRAY = "Copernica's profile ID list is not a JSON array of IDs, or it ended early."

@@ -1,6 +1,6 @@
 """Sync and write-back benchmarks (issue 6), each figure next to its baseline from the same run.
 
-    uv run python bench/sync_bench.py [--big 1000000]
+    uv run python bench/sync_bench.py [--big 1000000] [--parts full,memory,links,changes]
     (DATABASE_URL and REDIS_URL from scripts/services.sh; the database is replaced by
     ``linker_syncbench``, created and migrated if missing)
 
@@ -40,7 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-BENCH_DB = "linker_syncbench"
+#: The database the bench replaces ``DATABASE_URL``'s with (``SYNC_BENCH_DB`` to use another, e.g.
+#: when two people bench on one server); child processes inherit it through the environment.
+BENCH_DB = os.environ.get("SYNC_BENCH_DB", "linker_syncbench")
 BASELINE_ROWS = 10_000
 CHANGES = 1_000
 BENCH_MAIL = "bench.invalid"
@@ -515,6 +517,12 @@ def _first_send(ids: list[int]) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument(
+        "--parts",
+        default="full,memory,links,changes",
+        help="which measurements to run, comma-separated: full (1), memory (2-3), links (4), "
+        "changes (5); links needs memory",
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--link", type=int)
     parser.add_argument("--rows", type=int, default=0)
@@ -539,10 +547,15 @@ def main() -> None:
     started = time.perf_counter()
     try:
         bench = Bench(url)
-        full_sync(bench)
-        hundred = memory_and_incremental(bench, options.big)
-        many_links(bench, hundred)
-        changes(bench)
+        parts = set(options.parts.split(","))
+        if "full" in parts:
+            full_sync(bench)
+        if parts & {"memory", "links"}:
+            hundred = memory_and_incremental(bench, options.big)
+            if "links" in parts:
+                many_links(bench, hundred)
+        if "changes" in parts:
+            changes(bench)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -271,6 +271,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Write-back has its own queue, so a long sync backlog never delays a user's change.
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    "linker.profile_change_send": {"queue": "writes"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "link-verify-daily": {"task": "linker.link_verify_due", "schedule": 24 * 3600.0},

@@ -50,9 +50,12 @@ def sync_runs_reconcile() -> None:
 # --- Write-back --------------------------------------------------------------------------------
 
 
-@shared_task(name="linker.profile_change_send", ignore_result=True, queue="writes")
+@shared_task(name="linker.profile_change_send", ignore_result=True)
 def profile_change_send(change_id: int) -> None:
-    """Send one queued profile change to Copernica (a duplicate delivery is a no-op)."""
+    """Send one queued profile change to Copernica (a duplicate delivery is a no-op).
+
+    Routed to the ``writes`` queue by ``CELERY_TASK_ROUTES``.
+    """
     from linker import writes
 
     writes.profile_change_send(change_id=change_id)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from api_client import CopernicaClient, KeysetPage, NotFoundError
+from api_client import CopernicaClient, KeysetPage, NotFoundError, UnexpectedResponseError
 from api_client.sandbox.control import SandboxControl
 
 MakeClient = Callable[..., CopernicaClient]
@@ -169,6 +169,59 @@ def test_profile_ids_and_get_profile(sandbox: SandboxControl, make_client: MakeC
     profile = client.get_profile(ids[3])
     assert profile["ID"] == ids[3]
     assert profile["removed"] is False
+
+
+def test_iter_profile_ids_streams_every_id_in_blocks(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
+    account = sandbox.create_account("Many ids", 20_000)
+    client = make_client(account.api_token)
+
+    blocks = list(client.iter_profile_ids(account.database_id))
+
+    streamed = [value for block in blocks for value in block]
+    assert len(blocks) > 1  # parsed while the body arrived, not in one piece
+    assert streamed == client.profile_ids(account.database_id)
+    assert len(set(streamed)) == 20_000
+    assert all(value.isdigit() for value in streamed)
+
+
+class BodyReplacingTransport(httpx.HTTPTransport):
+    """Answers the profile id list with ``body`` instead of the sandbox's own answer."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.endswith("/profileids"):
+            response.read()
+            return httpx.Response(200, content=self.body)
+        return response
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'["1","2","3"', b'{"error":"nope"}', b'["1",,"2"]', b'["1","x"]', b"", b"[1,2]trailing"],
+)
+def test_iter_profile_ids_refuses_a_body_that_is_not_a_whole_id_array(
+    sandbox: SandboxControl, make_client: MakeClient, body: bytes
+) -> None:
+    account = sandbox.create_account("Broken ids", 3)
+    client = make_client(account.api_token, transport=BodyReplacingTransport(body))
+
+    with pytest.raises(UnexpectedResponseError):
+        list(client.iter_profile_ids(account.database_id))
+
+
+def test_iter_profile_ids_of_an_empty_list_yields_nothing(
+    sandbox: SandboxControl, make_client: MakeClient
+) -> None:
+    account = sandbox.create_account("No ids", 3)
+    client = make_client(account.api_token, transport=BodyReplacingTransport(b" [ ] "))
+
+    assert list(client.iter_profile_ids(account.database_id)) == []
 
 
 def test_get_unknown_profile_raises_not_found(

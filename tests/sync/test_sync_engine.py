@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from linker import sync
 from linker.models import RemoteProfile, SyncRun, SyncSchedule
+from linker.sync import upserts
 from tests.sync.conftest import Linked, profile_page_requests
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,14 +57,14 @@ def rewritten_profile_ids(
                 return httpx.Response(200, json=ids, headers={"Content-Type": "application/json"})
             return response
 
-    original = sync.link_session
+    original = sync.runs.link_session
 
     def session(link, **options):  # type: ignore[no-untyped-def]
         return original(link, transport=Rewriting(), **options)
 
-    monkeypatch.setattr(sync, "link_session", session)
+    monkeypatch.setattr(sync.runs, "link_session", session)
     yield
-    monkeypatch.setattr(sync, "link_session", original)
+    monkeypatch.setattr(sync.runs, "link_session", original)
 
 
 def test_full_sync_mirrors_every_profile_once(linked: Callable[..., Linked], sandbox) -> None:
@@ -101,6 +102,40 @@ def test_three_full_syncs_without_changes_change_no_rows(
     assert [(r.created_count, r.updated_count, r.removed_count) for r in again] == [(0, 0, 0)] * 2
     assert [r.fetched for r in again] == [3000, 3000]
     assert row_versions(account) == before
+
+
+def test_a_page_copied_straight_in_takes_the_upsert_when_a_row_already_exists(
+    linked: Callable[..., Linked],
+) -> None:
+    """A profile created through the write-back while a first sync COPYs pages into the mirror."""
+    account = linked(profiles=10)
+    run = full_sync(account)
+    existing = RemoteProfile.objects.filter(link=account.link).order_by("copernica_id").first()
+    assert existing is not None
+    stamp = "2024-01-02 03:04:05"
+    items = [
+        {"ID": str(existing.copernica_id), "fields": {"email": "moved@example.com"},
+         "interests": ["news"], "created": stamp, "modified": stamp},
+        {"ID": "987654321", "fields": {"email": "new@example.com"}, "interests": [],
+         "created": stamp, "modified": "0000-00-00 00:00:00"},
+    ]  # fmt: skip
+    page = upserts.page_prepare(
+        items=items,
+        last_id=987654321,
+        link_id=account.link.pk,
+        database_id=existing.database_id,
+        run_id=run.pk,
+    )
+
+    with transaction.atomic():
+        written = upserts.page_write(page=page, straight_in=True)
+
+    existing.refresh_from_db()
+    new = RemoteProfile.objects.get(database_id=existing.database_id, copernica_id=987654321)
+    assert written == (1, 1, False)
+    assert (existing.fields, existing.interests) == ({"email": "moved@example.com"}, ["news"])
+    assert (new.fields, new.modified, new.removed_at) == ({"email": "new@example.com"}, None, None)
+    assert RemoteProfile.objects.filter(link=account.link).count() == 11
 
 
 def test_37_profiles_deleted_at_copernica_are_marked_removed(

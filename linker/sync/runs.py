@@ -1,0 +1,419 @@
+"""Sync runs: requesting, scheduling and reconciling them, and advancing one by a step.
+
+A run is a ``SyncRun`` row and is advanced in *steps*: a step claims the run, pages through
+profiles until it has done ``LINKER_SYNC_PAGES_PER_TASK`` pages or
+``LINKER_SYNC_SECONDS_PER_TASK`` seconds, and gives the worker back; the task then enqueues the
+next step (so one huge account never holds a worker for long, and small accounts get their
+turn in between). What a step does is in :mod:`linker.sync.engine`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from api_client import CopernicaError, RateLimitedError
+from linker.copernica import LinkNotUsableError, link_session
+from linker.ledger import RequestTally
+from linker.models import Link, SyncMode, SyncRun, SyncSchedule, SyncState
+from linker.models.mirror import ACTIVE_SYNC_STATES
+from linker.notifications import notify_sync_failed
+from linker.ratelimit import BudgetExhaustedError, RequestBudget, account_key_for
+from linker.sync.engine import ClaimLostError, Engine
+
+logger = logging.getLogger(__name__)
+
+#: Publishing from a request or a beat task: one reconnect (a pooled connection may be stale
+#: after a Redis restart), then give up at once; the row is committed and the reconciler or
+#: the relay enqueues it later. (``retry=False`` alone still waits ~6 s on a refused broker:
+#: kombu retries the connection for ``broker_connection_timeout``.)
+FAIL_FAST_PUBLISH = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+
+
+@dataclass
+class StepOutcome:
+    """What a step left behind: whether to enqueue another one, and after how long."""
+
+    run_id: int
+    state: str
+    again: bool = False
+    countdown: float = 0.0
+
+
+def retry_delay(failures: int) -> float:
+    """Exponential backoff with jitter: between half and all of ``base * 2**(n-1)``."""
+    ceiling = min(300.0, settings.LINKER_RETRY_BASE_SECONDS * 2 ** max(failures - 1, 0))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _stale_after() -> timedelta:
+    return timedelta(seconds=settings.LINKER_SYNC_STALE_SECONDS)
+
+
+def _error_text(error: BaseException) -> tuple[str, str]:
+    return type(error).__name__[:100], str(error)[:500]
+
+
+# ---------------------------------------------------------------------------- requesting runs
+
+
+def sync_run_request(
+    *, link: Link, mode: str = SyncMode.INCREMENTAL, trigger: str = "manual", enqueue: bool = True
+) -> tuple[SyncRun, bool]:
+    """Queue a sync of ``link`` unless one is queued or running; returns (run, created).
+
+    However many callers ask at once there is at most one active run per link: requests are
+    serialised on the link row, and a partial unique index backs that up. A link that is not
+    usable gets a *skipped* run that says why, and no call is made.
+    """
+    with transaction.atomic():
+        locked = Link.objects.select_for_update().select_related("tenant").get(pk=link.pk)
+        active = SyncRun.objects.filter(link=locked, state__in=ACTIVE_SYNC_STATES).first()
+        if active is not None:
+            return active, False
+        now = timezone.now()
+        if not locked.is_usable:
+            run = SyncRun.objects.create(
+                link=locked,
+                mode=mode,
+                trigger=trigger,
+                state=SyncState.SKIPPED,
+                finished_at=now,
+                error_class="LinkNotUsableError",
+                error_message=str(LinkNotUsableError(locked))[:500],
+            )
+            return run, True
+        try:
+            with transaction.atomic():
+                run = SyncRun.objects.create(
+                    link=locked, mode=mode, trigger=trigger, checkpoint={"phase": "schema"}
+                )
+        except IntegrityError:
+            existing = SyncRun.objects.filter(link=locked, state__in=ACTIVE_SYNC_STATES).first()
+            if existing is None:
+                raise
+            return existing, False
+        if enqueue:
+            _enqueue_step_on_commit(run.pk)
+    return run, True
+
+
+def _enqueue_step_on_commit(run_id: int, countdown: float = 0.0) -> None:
+    from linker import tasks
+
+    def send() -> None:
+        try:
+            tasks.sync_run_step.apply_async(
+                args=(run_id,), countdown=countdown, retry=True, retry_policy=FAIL_FAST_PUBLISH
+            )
+        except Exception:
+            # The broker is down: the run stays queued and the reconciler enqueues it later.
+            logger.warning("Could not enqueue sync run %s; the reconciler will retry", run_id)
+
+    transaction.on_commit(send)
+
+
+def sync_run_cancel(*, run: SyncRun) -> bool:
+    """Cancel a queued or running run; a step in flight stops at its next page."""
+    updated = SyncRun.objects.filter(pk=run.pk, state__in=ACTIVE_SYNC_STATES).update(
+        state=SyncState.CANCELLED, finished_at=timezone.now(), claim=""
+    )
+    return bool(updated)
+
+
+# ------------------------------------------------------------------------------- scheduling
+
+
+def _next_full_at(schedule: SyncSchedule, now: datetime) -> datetime:
+    local = timezone.localtime(now)
+    candidate = local.replace(hour=schedule.full_hour, minute=0, second=0, microsecond=0)
+    if candidate <= local:
+        candidate += timedelta(days=1)
+    return candidate + timedelta(seconds=random.uniform(0, 1800))
+
+
+def _next_incremental_at(schedule: SyncSchedule, now: datetime) -> datetime:
+    return now + timedelta(minutes=schedule.incremental_minutes, seconds=random.uniform(0, 60))
+
+
+def sync_schedule_due(*, now: datetime | None = None) -> list[int]:
+    """Queue the runs that are due (beat, every minute); returns the ids of new runs.
+
+    Schedule rows are locked with SKIP LOCKED, so two beats running at once split the work
+    instead of doubling it; the one-active-run rule covers the rest.
+    """
+    now = now or timezone.now()
+    for link in Link.objects.filter(state="active").exclude(access_token_encrypted=""):
+        if not hasattr(link, "sync_schedule"):
+            SyncSchedule.objects.get_or_create(
+                link=link,
+                defaults={
+                    # Jitter the first run so links linked together don't sync in lockstep.
+                    "next_incremental_at": now + timedelta(seconds=random.uniform(0, 60)),
+                    "next_full_at": None,
+                },
+            )
+    created: list[int] = []
+    due = Q(next_incremental_at__lte=now) | Q(next_full_at__lte=now) | Q(next_full_at=None)
+    ids = list(
+        SyncSchedule.objects.filter(due, enabled=True, link__state="active").values_list(
+            "pk", flat=True
+        )
+    )
+    for schedule_id in ids:
+        with transaction.atomic():
+            schedule = (
+                SyncSchedule.objects.select_for_update(skip_locked=True)
+                .select_related("link")
+                .filter(pk=schedule_id)
+                .first()
+            )
+            if schedule is None:
+                continue
+            full_due = schedule.next_full_at is None or schedule.next_full_at <= now
+            if schedule.next_full_at is None:
+                # First sight of the link: a full run now, then nightly.
+                mode = SyncMode.FULL
+            elif full_due:
+                mode = SyncMode.FULL
+            elif schedule.next_incremental_at is None or schedule.next_incremental_at <= now:
+                mode = SyncMode.INCREMENTAL
+            else:
+                continue
+            run, new = sync_run_request(link=schedule.link, mode=mode, trigger="schedule")
+            if run.is_active and not new:
+                continue  # busy: leave it due, try again next minute
+            if mode == SyncMode.FULL:
+                schedule.next_full_at = _next_full_at(schedule, now)
+            schedule.next_incremental_at = _next_incremental_at(schedule, now)
+            schedule.save(update_fields=["next_full_at", "next_incremental_at"])
+            if new and run.is_active:
+                created.append(run.pk)
+    return created
+
+
+def sync_runs_reconcile(*, stale_after: timedelta | None = None) -> list[int]:
+    """Re-enqueue active runs whose worker vanished or whose message was lost (beat).
+
+    A run whose heartbeat is older than ``stale_after`` lost its worker: its claim is dropped,
+    the loss counts as a failed attempt, and a poison run that keeps losing its worker ends as
+    failed after ``LINKER_SYNC_MAX_ATTEMPTS``.
+    """
+    now = timezone.now()
+    cutoff = now - (stale_after if stale_after is not None else _stale_after())
+    stale = (
+        SyncRun.objects.filter(state__in=ACTIVE_SYNC_STATES)
+        .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at=None, queued_at__lt=cutoff))
+        .filter(Q(not_before=None) | Q(not_before__lte=now))
+        .values_list("pk", flat=True)
+    )
+    enqueued: list[int] = []
+    for run_id in list(stale):
+        with transaction.atomic():
+            run = SyncRun.objects.select_for_update().filter(pk=run_id).first()
+            if run is None or not run.is_active:
+                continue
+            if run.heartbeat_at is not None and run.heartbeat_at >= cutoff:
+                continue
+            if run.claim:
+                run.claim = ""
+                run.failures += 1
+            if run.failures >= settings.LINKER_SYNC_MAX_ATTEMPTS:
+                _mark_failed(
+                    run,
+                    "WorkerLostError",
+                    f"Gave up after {run.failures} attempts: the worker kept stopping.",
+                )
+                continue
+            run.heartbeat_at = now
+            run.save(update_fields=["claim", "failures", "heartbeat_at"])
+            _enqueue_step_on_commit(run.pk)
+            enqueued.append(run.pk)
+    return enqueued
+
+
+def _mark_failed(run: SyncRun, error_class: str, message: str) -> None:
+    run.state = SyncState.FAILED
+    run.finished_at = timezone.now()
+    run.claim = ""
+    run.error_class = error_class[:100]
+    run.error_message = message[:500]
+    run.save(
+        update_fields=[
+            "state",
+            "finished_at",
+            "claim",
+            "error_class",
+            "error_message",
+            "failures",
+            "heartbeat_at",
+        ]
+    )
+    transaction.on_commit(lambda: notify_sync_failed(run=run))
+
+
+# ------------------------------------------------------------------------------ running a step
+
+
+def sync_run_step(
+    *,
+    run_id: int,
+    max_pages: int | None = None,
+    max_seconds: float | None = None,
+    progress: Callable[[SyncRun], None] | None = None,
+) -> StepOutcome:
+    """Advance run ``run_id`` by one chunk. Safe to call twice for the same run at once."""
+    claim = uuid.uuid4().hex
+    now = timezone.now()
+    with transaction.atomic():
+        run = (
+            SyncRun.objects.select_for_update()
+            .select_related("link", "link__tenant")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None:
+            return StepOutcome(run_id, "missing")
+        if not run.is_active:
+            return StepOutcome(run_id, run.state)  # finished: a duplicate delivery
+        if run.claim and run.heartbeat_at and run.heartbeat_at > now - _stale_after():
+            return StepOutcome(run_id, run.state)  # another worker is on it right now
+        if run.not_before and run.not_before > now:
+            return StepOutcome(run_id, run.state)  # early duplicate; the delayed one will come
+        if run.claim:
+            run.failures += 1  # its last holder stopped without a word: a crash
+        if run.failures >= settings.LINKER_SYNC_MAX_ATTEMPTS:
+            _mark_failed(
+                run,
+                "WorkerLostError",
+                f"Gave up after {run.failures} attempts: the worker kept stopping.",
+            )
+            return StepOutcome(run_id, run.state)
+        link = run.link
+        if not link.is_usable:
+            state = SyncState.SKIPPED if run.state == SyncState.QUEUED else SyncState.FAILED
+            run.state = state
+            run.finished_at = now
+            run.claim = ""
+            run.error_class = "LinkNotUsableError"
+            run.error_message = str(LinkNotUsableError(link))[:500]
+            run.save()
+            return StepOutcome(run_id, state)
+        run.state = SyncState.RUNNING
+        run.started_at = run.started_at or now
+        run.attempts += 1
+        run.chunks += 1
+        run.claim = claim
+        run.heartbeat_at = now
+        run.not_before = None
+        run.save()
+
+    account_key = account_key_for(link)
+    tally = RequestTally(link, account_key)
+    budget = RequestBudget(account_key)
+    deadline = time.monotonic() + (
+        max_seconds if max_seconds is not None else settings.LINKER_SYNC_SECONDS_PER_TASK
+    )
+    pages = max_pages if max_pages is not None else settings.LINKER_SYNC_PAGES_PER_TASK
+    try:
+        with link_session(
+            link,
+            on_request=tally.record,
+            before_request=budget.take,
+            max_retries=settings.LINKER_SYNC_CLIENT_RETRIES,
+        ) as client:
+            engine = Engine(run, claim, client, tally, progress)
+            finished = engine.advance(deadline=deadline, max_pages=pages)
+        if finished:
+            return StepOutcome(run_id, SyncState.SUCCEEDED)
+        return _release(run, claim, tally, countdown=0.0, failed=False)
+    except ClaimLostError:
+        return StepOutcome(run_id, "claim-lost")
+    except LinkNotUsableError as error:
+        return _finish_with_error(run, claim, tally, error)
+    except BudgetExhaustedError as error:
+        return _release(run, claim, tally, countdown=error.retry_after, failed=False)
+    except RateLimitedError as error:
+        wait = error.retry_after if error.retry_after is not None else 0.0
+        budget.hold_off(wait)
+        return _release(run, claim, tally, countdown=max(wait, 1.0), failed=True, error=error)
+    except Exception as error:
+        if not isinstance(error, CopernicaError):
+            logger.exception("Sync run %s failed unexpectedly", run_id)
+        return _release(run, claim, tally, countdown=None, failed=True, error=error)
+    finally:
+        tally.flush()
+
+
+def _release(
+    run: SyncRun,
+    claim: str,
+    tally: RequestTally,
+    *,
+    countdown: float | None,
+    failed: bool,
+    error: BaseException | None = None,
+) -> StepOutcome:
+    """Give the run back after a chunk (or a failure) so the next step can claim it."""
+    with transaction.atomic():
+        current = SyncRun.objects.select_for_update().filter(pk=run.pk, claim=claim).first()
+        if current is None or not current.is_active:
+            return StepOutcome(run.pk, current.state if current else "claim-lost")
+        now = timezone.now()
+        current.claim = ""
+        current.heartbeat_at = now
+        if failed:
+            current.failures += 1
+            if error is not None:
+                current.error_class, current.error_message = _error_text(error)
+            if current.failures >= settings.LINKER_SYNC_MAX_ATTEMPTS:
+                current.state = SyncState.FAILED
+                current.finished_at = now
+                current.save()
+                failed_run = current
+                transaction.on_commit(lambda: notify_sync_failed(run=failed_run))
+                return StepOutcome(run.pk, current.state)
+            if countdown is None:
+                countdown = retry_delay(current.failures)
+        wait = countdown or 0.0
+        current.not_before = now + timedelta(seconds=wait) if wait > 0 else None
+        current.save()
+    return StepOutcome(run.pk, SyncState.RUNNING, again=True, countdown=wait)
+
+
+def _finish_with_error(
+    run: SyncRun, claim: str, tally: RequestTally, error: BaseException
+) -> StepOutcome:
+    with transaction.atomic():
+        current = SyncRun.objects.select_for_update().filter(pk=run.pk, claim=claim).first()
+        if current is None or not current.is_active:
+            return StepOutcome(run.pk, "claim-lost")
+        _mark_failed(current, *_error_text(error))
+    return StepOutcome(run.pk, SyncState.FAILED)
+
+
+# ------------------------------------------------------------------------------ foreground
+
+
+def sync_run_foreground(
+    *, run: SyncRun, progress: Callable[[SyncRun], None] | None = None
+) -> SyncRun:
+    """Drive a run to its end in this process (``manage.py sync``), waiting when told to."""
+    while True:
+        outcome = sync_run_step(run_id=run.pk, progress=progress)
+        if not outcome.again:
+            break
+        if outcome.countdown:
+            time.sleep(outcome.countdown)
+    run.refresh_from_db()
+    return run
