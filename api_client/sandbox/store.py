@@ -62,6 +62,10 @@ def timestamp(seconds: float) -> str:
     return (_DAYS.get(day) or _day(day)) + _MINUTES[rest // 60] + _SECONDS[rest % 60]
 
 
+#: No generated profile was modified after this; later ``modified`` values come from changes.
+LATEST_GENERATED_MODIFIED = timestamp(_MODIFIED_END)
+
+
 def now_timestamp() -> str:
     """The current time as a Copernica timestamp, second resolution."""
     return timestamp(time.time())

@@ -148,3 +148,37 @@ def test_created_profiles_are_served_and_the_cache_stays_bounded() -> None:
     assert streamed["count"] == 1501
     assert streamed["data"][-1]["ID"] == str(created)
     assert len(world.state.profile_cache) <= 300
+
+
+@pytest.mark.parametrize(
+    ("expression", "fast"),
+    [
+        ("modified>=2025-02-01 00:00:00", True),
+        ("modified>2025-02-03 04:05:05", True),
+        ("modified==2025-02-03 04:05:06", True),
+        ("modified>=2019-01-01 00:00:00", False),
+        ("modified<2025-02-01 00:00:00", False),
+    ],
+)
+def test_changed_since_filter_answers_as_a_full_scan_does(expression: str, fast: bool) -> None:
+    world = World(3000, cache=0)
+    first = world.database.base
+    for offset in (5, 1200, 2999):
+        response = world.call(
+            "PUT", f"/v4/profile/{first + offset}", body={"fields": {"city": "Zeist"}}
+        )
+        assert response.status == 204
+    world.call("DELETE", f"/v4/profile/{first + 1200}")
+    everything = []
+    for start in range(0, 3000, 1000):
+        page = json.loads(world.page([("start", str(start)), ("limit", "1000")]))
+        everything.extend(page["data"])
+    operator = expression[len("modified") :][:2].rstrip("0123456789 -:")
+    value = expression[len("modified") + len(operator) :]
+    compare = {">=": str.__ge__, ">": str.__gt__, "==": str.__eq__, "<": str.__lt__}[operator]
+    expected = [p["ID"] for p in everything if compare(p["modified"], value)]
+    answer = json.loads(world.page([("fields[]", expression), ("limit", "1000")]))
+    assert [p["ID"] for p in answer["data"]] == expected[:1000]
+    assert answer["total"] == len(expected)
+    if fast:
+        assert [int(p) for p in expected] == [first + 5, first + 2999]
