@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -14,6 +14,7 @@ from accounts.selectors import agency_get, is_agency_admin
 from linker.applications import HOST_CHOICES, ApplicationError, application_register
 from linker.forms import ApplicationForm
 from linker.models import ApiApplication
+from linker.views.responses import see_other
 
 
 @require_http_methods(["GET", "POST"])
@@ -42,11 +43,7 @@ def applications_view(request: HttpRequest, agency_id: int) -> HttpResponse:
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"Application {application.name} registered.")
-                response = HttpResponseRedirect(
-                    reverse("applications", kwargs={"agency_id": agency.pk})
-                )
-                response.status_code = 303
-                return response
+                return see_other(reverse("applications", kwargs={"agency_id": agency.pk}))
     applications = ApiApplication.objects.filter(agency=agency).order_by("name")
     return render(
         request,

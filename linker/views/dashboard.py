@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -23,12 +23,7 @@ from linker.invitations import connect_link_send, tenant_create_and_invite
 from linker.notifications import notification_list
 from linker.page_forms import BulkForm, TenantCreateForm
 from linker.sync_controls import sync_now_bulk
-
-
-def _see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
+from linker.views.responses import see_other
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -125,10 +120,10 @@ def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
     form = BulkForm(request.POST, tenant_ids=own)
     if not ids:
         messages.warning(request, "Tick one or more tenants first.")
-        return _see_other(back_url)
+        return see_other(back_url)
     if not form.is_valid():
         messages.error(request, "Choose an action for tenants you manage.")
-        return _see_other(back_url)
+        return see_other(back_url)
     tenants = list(
         tenant_list(user=request.user)
         .select_related("agency")
@@ -145,7 +140,7 @@ def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
                 request,
                 f"Not synced (not linked, or not yours to manage): {', '.join(outcome.skipped)}.",
             )
-        return _see_other(back_url)
+        return see_other(back_url)
     emailed, to_send = [], []
     for tenant in tenants:
         try:
@@ -163,7 +158,7 @@ def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Connect link emailed for {'; '.join(emailed)}.")
     for line in to_send:
         messages.info(request, f"No partner admin to email — send this link yourself. {line}")
-    return _see_other(back_url)
+    return see_other(back_url)
 
 
 @require_http_methods(["GET", "POST"])
@@ -195,7 +190,7 @@ def tenant_create_view(request: HttpRequest, agency_id: int) -> HttpResponse:
                     f"{invitation.tenant.name} created. Send the client this connect link: "
                     f"{invitation.connect_url}",
                 )
-            return _see_other(reverse("tenant_detail", kwargs={"tenant_id": invitation.tenant.pk}))
+            return see_other(reverse("tenant_detail", kwargs={"tenant_id": invitation.tenant.pk}))
     return render(request, "dashboard/tenant_create.html", {"agency": agency, "form": form})
 
 

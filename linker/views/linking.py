@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -17,16 +17,7 @@ from linker.forms import ApiTokenForm
 from linker.links import LinkingError, link_confirm_duplicate, link_disconnect, link_get_for_tenant
 from linker.models import ConnectLink
 from linker.oauth import link_connect_complete, link_connect_start, link_with_token
-
-
-def _see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
-
-
-def _tenant_url(tenant_id: int) -> str:
-    return reverse("tenant_detail", kwargs={"tenant_id": tenant_id})
+from linker.views.responses import see_other, tenant_url
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -46,8 +37,8 @@ def connect_start_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         )
     except LinkingError as exc:
         messages.error(request, str(exc))
-        return _see_other(_tenant_url(tenant.pk))
-    return _see_other(url)
+        return see_other(tenant_url(tenant.pk))
+    return see_other(url)
 
 
 @require_GET
@@ -69,7 +60,7 @@ def oauth_callback_view(request: HttpRequest) -> HttpResponse:
             "ok": not result.error,
             "error": result.error,
         }
-        response = _see_other(reverse("connect_done"))
+        response = see_other(reverse("connect_done"))
     else:
         if result.error:
             messages.error(request, result.error)
@@ -80,7 +71,7 @@ def oauth_callback_view(request: HttpRequest) -> HttpResponse:
                 if result.link is not None
                 else "Linked.",
             )
-        response = _see_other(_tenant_url(result.tenant.pk))
+        response = see_other(tenant_url(result.tenant.pk))
     # The callback URL carried a code and a state: keep them out of Referer headers and caches.
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "no-store"
@@ -94,7 +85,7 @@ def token_link_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Paste the API token to link with.")
-        return _see_other(_tenant_url(tenant.pk))
+        return see_other(tenant_url(tenant.pk))
     try:
         link = link_with_token(
             tenant=tenant, user=request.user, api_token=form.cleaned_data["api_token"]
@@ -103,7 +94,7 @@ def token_link_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Linked to Copernica account {link.copernica_account_name}.")
-    return _see_other(_tenant_url(tenant.pk))
+    return see_other(tenant_url(tenant.pk))
 
 
 @require_POST
@@ -119,7 +110,7 @@ def link_confirm_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Linked. This Copernica account is now shared.")
-    return _see_other(_tenant_url(tenant.pk))
+    return see_other(tenant_url(tenant.pk))
 
 
 @require_POST
@@ -129,14 +120,14 @@ def disconnect_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     link = link_get_for_tenant(tenant=tenant)
     if link is None or not link.access_token_encrypted:
         messages.info(request, "This tenant was not linked.")
-        return _see_other(_tenant_url(tenant.pk))
+        return see_other(tenant_url(tenant.pk))
     try:
         link_disconnect(link=link, user=request.user)
     except LinkingError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Disconnected. The token and its cached sessions are deleted.")
-    return _see_other(_tenant_url(tenant.pk))
+    return see_other(tenant_url(tenant.pk))
 
 
 @require_POST
@@ -147,13 +138,13 @@ def connect_link_create_view(request: HttpRequest, tenant_id: int) -> HttpRespon
         _, token = connect_link_create(tenant=tenant, user=request.user)
     except LinkingError as exc:
         messages.error(request, str(exc))
-        return _see_other(_tenant_url(tenant.pk))
+        return see_other(tenant_url(tenant.pk))
     url = request.build_absolute_uri(reverse("connect_link_open", kwargs={"token": token}))
     messages.success(
         request,
         f"Send this link to the client's admin (valid 7 days, works once): {url}",
     )
-    return _see_other(_tenant_url(tenant.pk))
+    return see_other(tenant_url(tenant.pk))
 
 
 @require_POST
@@ -169,7 +160,7 @@ def connect_link_revoke_view(request: HttpRequest, tenant_id: int, link_id: int)
         messages.error(request, str(exc))
     else:
         messages.success(request, "Connect link revoked.")
-    return _see_other(_tenant_url(tenant.pk))
+    return see_other(tenant_url(tenant.pk))
 
 
 @require_http_methods(["GET", "POST"])
@@ -191,7 +182,7 @@ def connect_link_open_view(request: HttpRequest, token: str) -> HttpResponse:
                 request, "linking/connect_link.html", {"tenant": connect_link.tenant, "error": exc}
             )
         else:
-            response = _see_other(url)
+            response = see_other(url)
     else:
         response = render(request, "linking/connect_link.html", {"tenant": connect_link.tenant})
     if connect_link is not None:

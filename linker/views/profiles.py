@@ -12,7 +12,6 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseRedirect,
     JsonResponse,
     StreamingHttpResponse,
 )
@@ -34,13 +33,8 @@ from linker.profiles import (
     profile_get,
     profile_link_get,
 )
+from linker.views.responses import see_other
 from linker.writes import profile_change_submit
-
-
-def _see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
 
 
 def _profile_url(tenant: Tenant, copernica_id: int) -> str:
@@ -142,7 +136,7 @@ def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -
                 messages.success(
                     request, "Change queued for Copernica. Its state shows below as it goes."
                 )
-                return _see_other(_profile_url(tenant, profile.copernica_id))
+                return see_other(_profile_url(tenant, profile.copernica_id))
     return render(
         request,
         "profiles/detail.html",
@@ -171,7 +165,7 @@ def profile_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     database = database or (databases[0] if databases else None)
     if database is None:
         messages.info(request, "Sync the account first: there is no database to add profiles to.")
-        return _see_other(reverse("tenant_detail", kwargs={"tenant_id": tenant.pk}))
+        return see_other(reverse("tenant_detail", kwargs={"tenant_id": tenant.pk}))
     form = ProfileForm(request.POST or None, database=database)
     if request.method == "POST" and form.is_valid():
         values = {name: value for name, value in form.field_values().items() if value}
@@ -195,7 +189,7 @@ def profile_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
                     f"New profile queued for Copernica (change #{change.pk}). It appears in the "
                     "list once Copernica has made it.",
                 )
-                return _see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
+                return see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
     return render(
         request,
         "profiles/create.html",
@@ -214,9 +208,9 @@ def profile_delete_view(request: HttpRequest, tenant_id: int, profile_id: int) -
         profile_change_submit(user=request.user, tenant=tenant, kind="delete", profile=profile)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return _see_other(_profile_url(tenant, profile.copernica_id))
+        return see_other(_profile_url(tenant, profile.copernica_id))
     messages.success(request, f"Deletion of profile {profile.copernica_id} queued for Copernica.")
-    return _see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
+    return see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
 
 
 @require_GET

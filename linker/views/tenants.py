@@ -8,9 +8,8 @@ import csv
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -30,16 +29,7 @@ from linker.tenant_activity import (
     sync_run_active,
     sync_run_list,
 )
-
-
-def _see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
-
-
-def _tenant_url(tenant_id: int) -> str:
-    return reverse("tenant_detail", kwargs={"tenant_id": tenant_id})
+from linker.views.responses import see_other, tenant_url
 
 
 @require_GET
@@ -103,7 +93,7 @@ def sync_now_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
             messages.info(request, "A sync is already running; follow it below.")
         else:
             messages.error(request, run.error_message or "The sync could not start.")
-    return _see_other(_tenant_url(tenant.pk) + "#sync")
+    return see_other(tenant_url(tenant.pk) + "#sync")
 
 
 @require_GET
@@ -133,7 +123,7 @@ def sync_schedule_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
             f"{form.fields[k].label}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()
         )
         messages.error(request, f"Schedule not saved. {problems}")
-        return _see_other(_tenant_url(tenant.pk) + "#schedule")
+        return see_other(tenant_url(tenant.pk) + "#schedule")
     try:
         schedule = sync_schedule_set(user=request.user, tenant=tenant, **form.cleaned_data)
     except ValidationError as exc:
@@ -149,7 +139,7 @@ def sync_schedule_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
             messages.success(
                 request, "Scheduled syncs are off for this tenant. Sync now still works."
             )
-    return _see_other(_tenant_url(tenant.pk) + "#schedule")
+    return see_other(tenant_url(tenant.pk) + "#schedule")
 
 
 @require_GET

@@ -11,11 +11,10 @@ from playwright.sync_api import Page, expect
 
 from api_client import CopernicaClient
 from api_client.sandbox.control import SandboxControl
-from linker.applications import Hosts, application_register
 from linker.models import Link, LinkState, ProfileChange, RemoteProfile, SyncRun
 from tests.browser.conftest import screenshot
 from tests.conftest import World
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_sandbox_application
 from tests.pages.conftest import link_tenant
 from tests.workers import celery_worker, worker_env
 
@@ -29,22 +28,8 @@ PROFILES = 3000
 
 
 def _register(world: World, sandbox: SandboxControl, base_url: str) -> None:
-    redirect_uri = f"{base_url}/oauth/callback"
-    registered = sandbox.register_application("Copernica Linker", redirect_uri)
-    application_register(
-        name="Sandbox",
-        client_id=registered.client_id,
-        client_secret=registered.client_secret,
-        redirect_uri=redirect_uri,
-        agency=world.agency_a,
-        hosts=Hosts(
-            authorize_url=sandbox.authorize_url,
-            token_url=sandbox.token_url,
-            auth_url=sandbox.auth_url,
-            api_url=sandbox.api_url,
-            rest_url=sandbox.rest_url,
-        ),
-        is_default=True,
+    make_sandbox_application(
+        sandbox=sandbox, agency=world.agency_a, redirect_uri=f"{base_url}/oauth/callback"
     )
 
 
