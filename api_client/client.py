@@ -33,6 +33,7 @@ from .errors import (
 from .filters import filter_expressions, unsafe_expressions
 from .redaction import install_httpx_log_filter, redact_url
 from .streaming import EnvelopeStream, IdArrayStream
+from .tls import shared_ssl_context
 from .tokens import CachedJwt, MemoryTokenCache, TokenCache, clean_jwt_body, jwt_claims
 
 logger = logging.getLogger("api_client.client")
@@ -154,6 +155,7 @@ class CopernicaClient:
         self._random = random.Random()
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
+            verify=shared_ssl_context(),
             transport=transport,
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "copernica-linker/1"},

@@ -22,6 +22,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 
 from .errors import AccessDeniedError, OAuthError, TokenExchangeError
 from .redaction import install_httpx_log_filter, redact_url
+from .tls import shared_ssl_context
 
 logger = logging.getLogger("api_client.oauth")
 
@@ -109,7 +110,9 @@ def exchange_code(
     )
     logger.info("Exchanging an OAuth code at %s", redact_url(url))
     try:
-        with httpx.Client(timeout=httpx.Timeout(timeout), transport=transport) as http:
+        with httpx.Client(
+            timeout=httpx.Timeout(timeout), verify=shared_ssl_context(), transport=transport
+        ) as http:
             response = http.get(url, headers={"Accept": "application/json"})
     except httpx.TimeoutException:
         raise TokenExchangeError("Copernica's token endpoint did not answer in time.") from None
