@@ -2,7 +2,7 @@
 # `make bench`: every benchmark, each printing its figures next to its baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.local/bin:$PATH"
+. scripts/path.sh
 
 scripts/bootstrap.sh
 eval "$(scripts/services.sh)"

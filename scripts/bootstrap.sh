@@ -3,6 +3,7 @@
 # browser tests, Debian's chromium. Idempotent and quiet when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/path.sh
 
 if ! command -v uv >/dev/null 2>&1; then
   echo "bootstrap: installing uv" >&2

@@ -3,7 +3,7 @@
 # Copernica sandbox), with a web server, a worker and beat. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.local/bin:$PATH"
+. scripts/path.sh
 
 HOST="${DEMO_HOST:-127.0.0.1}"
 PORT="${DEMO_PORT:-8000}"

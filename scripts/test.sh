@@ -2,7 +2,7 @@
 # `make test`: install, make sure PostgreSQL and Redis answer, lint, type-check, run pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.local/bin:$PATH"
+. scripts/path.sh
 
 scripts/bootstrap.sh --with-browser
 eval "$(scripts/services.sh)"
