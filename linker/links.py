@@ -126,7 +126,11 @@ def link_store_token(
         link.save()
         message = f"Copernica account {identity.name} (id {identity.account_id}) linked {how}."
         if previous_account and previous_account != identity.account_id:
-            message += f" It replaces account id {previous_account}."
+            _mirror_forget(link=link)
+            message += (
+                f" It replaces account id {previous_account}: the copy of that account's data "
+                "was cleared and its queued changes were cancelled."
+            )
         if holder is not None:
             message += " Waiting for confirmation: another tenant holds this account."
         LinkEvent.objects.create(
@@ -138,6 +142,31 @@ def link_store_token(
         if old_key:
             transaction.on_commit(lambda: cache.delete(old_key))
     return link
+
+
+def _mirror_forget(*, link: Link) -> None:
+    """The link now points at another Copernica account: drop what came from the old one.
+
+    Profiles of the old account must never be browsed, counted or written back under this link.
+    Databases stay (marked removed) so that the change history keeps its references.
+    """
+    from linker.models import ProfileChange, RemoteDatabase, RemoteProfile, SyncRun, SyncSchedule
+    from linker.models.mirror import ACTIVE_SYNC_STATES, SyncState
+
+    now = timezone.now()
+    SyncRun.objects.filter(link=link, state__in=ACTIVE_SYNC_STATES).update(
+        state=SyncState.CANCELLED, finished_at=now, claim=""
+    )
+    ProfileChange.objects.filter(link=link, state=ProfileChange.State.QUEUED).update(
+        state=ProfileChange.State.CANCELLED,
+        finished_at=now,
+        error_message="Cancelled: the tenant was linked to a different Copernica account.",
+    )
+    RemoteProfile.objects.filter(link=link).delete()
+    RemoteDatabase.objects.filter(link=link, removed_at=None).update(removed_at=now)
+    SyncSchedule.objects.filter(link=link).update(
+        pending_removal_fingerprint="", pending_removal_count=0, pending_removal_run=None
+    )
 
 
 def link_confirm_duplicate(*, link: Link, user: AnyUser) -> Link:

@@ -122,6 +122,9 @@ def removals_reconcile(*, engine: Engine) -> None:
 def _remote_ids_table_create() -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # ON COMMIT DROP clears it after the run's transaction; an enclosing transaction
+            # (two runs inside one, as in a test) would still hold the previous one.
+            cursor.execute("DROP TABLE IF EXISTS sync_remote_ids")
             cursor.execute(
                 "CREATE TEMP TABLE sync_remote_ids (database_id bigint, copernica_id bigint) "
                 "ON COMMIT DROP"
