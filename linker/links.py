@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import Tenant, User
 from accounts.selectors import AnyUser, can_link_tenant, tenant_list
 from linker import vault
+from linker.applications import Hosts
 from linker.copernica import LinkNotUsableError, jwt_cache_key, link_session, token_context
 from linker.models import ApiApplication, Link, LinkEvent, LinkState
 
@@ -48,6 +49,11 @@ class Endpoints:
     auth_url: str
     api_url: str
     rest_url: str
+
+    @classmethod
+    def of(cls, source: ApiApplication | Hosts) -> Endpoints:
+        """The hosts a link made through ``source`` talks to."""
+        return cls(auth_url=source.auth_url, api_url=source.api_url, rest_url=source.rest_url)
 
 
 def link_list(*, user: AnyUser) -> QuerySet[Link]:

@@ -30,7 +30,7 @@ from api_client import (
     authorization_url,
     exchange_code,
 )
-from linker.applications import application_for_tenant, application_secret
+from linker.applications import application_for_tenant, application_secret, configured_hosts
 from linker.links import Endpoints, Identity, LinkingError, link_store_token
 from linker.models import ConnectLink, Link, LinkEvent, OAuthState
 
@@ -206,9 +206,7 @@ def link_connect_complete(
             LinkEvent.Kind.LINK_FAILED,
             user,
         )
-    endpoints = Endpoints(
-        auth_url=application.auth_url, api_url=application.api_url, rest_url=application.rest_url
-    )
+    endpoints = Endpoints.of(application)
     try:
         identity = identity_check(api_token=api_token, endpoints=endpoints)
     except LinkingError as exc:
@@ -267,11 +265,7 @@ def link_with_token(*, tenant: Tenant, user: AnyUser, api_token: str) -> Link:
         raise LinkingError(
             "That does not look like a Copernica API token (16 or more letters and digits)."
         )
-    endpoints = Endpoints(
-        auth_url=settings.COPERNICA_AUTH_URL,
-        api_url=settings.COPERNICA_API_URL,
-        rest_url=settings.COPERNICA_REST_URL,
-    )
+    endpoints = Endpoints.of(configured_hosts())
     identity = identity_check(api_token=api_token, endpoints=endpoints)
     return link_store_token(
         tenant=tenant,

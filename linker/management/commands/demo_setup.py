@@ -86,9 +86,7 @@ class Command(BaseCommand):
                 application.redirect_uri = options["redirect_uri"]
                 application.save()
         hosts = configured_hosts()
-        endpoints = Endpoints(
-            auth_url=hosts.auth_url, api_url=hosts.api_url, rest_url=hosts.rest_url
-        )
+        endpoints = Endpoints.of(hosts)
         for tenant_name, account_name, _, how in DEMO_TENANTS:
             tenant, _ = Tenant.objects.get_or_create(name=tenant_name, agency=agency)
             account = accounts[account_name]
