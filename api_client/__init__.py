@@ -2,11 +2,14 @@
 
 ``CopernicaClient`` talks to one account; ``api_client.oauth`` performs the OAuth handshake;
 ``api_client.errors`` holds the one exception tree that leaves the package;
-``api_client.sandbox`` is a local Copernica simulator for the demo and the tests.
+``api_client.timestamps`` reads and writes Copernica's dates; ``api_client.redaction`` keeps
+secrets out of log lines; ``api_client.sandbox`` is a local Copernica simulator for the demo
+and the tests.
 """
 
 from . import errors
-from .client import CopernicaClient, KeysetPage, RequestRecord, default_cache_key
+from .client import CopernicaClient
+from .connection import RequestRecord, default_cache_key
 from .errors import (
     AccessDeniedError,
     AuthError,
@@ -27,8 +30,10 @@ from .errors import (
     UnsafeFilterError,
 )
 from .oauth import CopernicaOAuth, authorization_url, callback_code, exchange_code
-from .redaction import redact_url
+from .pagination import KeysetPage
+from .redaction import redact, redact_url
 from .streaming import EnvelopeStream, IdArrayStream
+from .timestamps import format_timestamp, parse_timestamp
 from .tokens import CachedJwt, MemoryTokenCache, TokenCache
 
 __all__ = [
@@ -63,5 +68,8 @@ __all__ = [
     "default_cache_key",
     "errors",
     "exchange_code",
+    "format_timestamp",
+    "parse_timestamp",
+    "redact",
     "redact_url",
 ]

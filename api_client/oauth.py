@@ -14,6 +14,7 @@ URLs (with authlib) and performs the exchange.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 import httpx
@@ -28,6 +29,8 @@ logger = logging.getLogger("api_client.oauth")
 
 #: Copernica grants no code for a ``state`` shorter than this.
 MIN_STATE_LENGTH = 32
+# A code is an opaque token; anything else (spaces, markup, a megabyte) is not one of Copernica's.
+_CODE_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{1,512}")
 
 
 def authorization_url(authorize_url: str, *, client_id: str, redirect_uri: str, state: str) -> str:
@@ -50,8 +53,14 @@ def authorization_url(authorize_url: str, *, client_id: str, redirect_uri: str, 
 def callback_code(params: Mapping[str, str], *, expected_state: str) -> str:
     """The authorization code in Copernica's redirect back, after checking ``state``.
 
-    Raises :class:`AccessDeniedError` when the user refused, and :class:`OAuthError` when the
-    state does not match or no code came back (Copernica's symptom of a too-short state).
+    Checked in this order, so that a redirect that is not ours never says more than that:
+
+    1. ``state`` differs from ``expected_state``: :class:`OAuthError`.
+    2. ``error=access_denied`` (the user refused): :class:`AccessDeniedError`; any other
+       ``error``: :class:`OAuthError`.
+    3. No ``code`` (Copernica's symptom of a too-short state): :class:`OAuthError`; a code
+       that is not 1 to 512 URL-safe characters (``[A-Za-z0-9._~+/=-]``): :class:`OAuthError`,
+       so nothing malformed reaches the token endpoint or a log line.
     """
     if params.get("state") != expected_state:
         raise OAuthError("The OAuth state does not match this handshake.")
@@ -63,6 +72,8 @@ def callback_code(params: Mapping[str, str], *, expected_state: str) -> str:
     code = params.get("code")
     if not code:
         raise OAuthError("Copernica sent no authorization code.")
+    if not isinstance(code, str) or not _CODE_SHAPE.fullmatch(code):
+        raise OAuthError("Copernica sent no usable authorization code.")
     return code
 
 

@@ -55,7 +55,7 @@ def _start_sandbox() -> tuple[subprocess.Popen[str], str]:
 def worker(link_id: int, calls: int, start_at: float) -> None:
     """One process: wait for the common start, then make ``calls`` identity calls."""
     _setup_django()
-    from linker.copernica import client_for
+    from linker.linking.client import client_for
     from linker.models import Link
 
     link = Link.objects.get(pk=link_id)
@@ -74,7 +74,7 @@ def main() -> None:
     from accounts.models import Tenant
     from api_client import CopernicaClient, MemoryTokenCache
     from api_client.sandbox.control import SandboxControl
-    from linker.copernica import LinkTokenCache, client_for, jwt_cache_key
+    from linker.linking.client import LinkTokenCache, client_for, jwt_cache_key
     from linker.models import Link
     from tests.factories import make_link
 

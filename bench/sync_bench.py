@@ -100,7 +100,7 @@ def _truncate_mirror() -> None:
 def child_engine(link_id: int, mode: str) -> dict[str, Any]:
     """A run of the sync engine, driven to its end as a worker would (one step after another)."""
     from linker.models import Link
-    from linker.sync import sync_run_foreground, sync_run_request
+    from linker.sync.runs import sync_run_foreground, sync_run_request
 
     link = Link.objects.get(pk=link_id)
     run, _ = sync_run_request(link=link, mode=mode, trigger="bench", enqueue=False)
@@ -127,7 +127,7 @@ def child_fetch(link_id: int) -> dict[str, Any]:
     """Floor (a): the engine's pages (keyset, same page size), fetched and discarded."""
     from django.conf import settings
 
-    from linker.copernica import client_for
+    from linker.linking.client import client_for
     from linker.models import Link
 
     link = Link.objects.get(pk=link_id)
@@ -152,7 +152,7 @@ def child_copy(link_id: int) -> dict[str, Any]:
     from django.conf import settings
     from django.db import connection, transaction
 
-    from linker.copernica import client_for
+    from linker.linking.client import client_for
     from linker.models import Link, RemoteProfile
 
     link = Link.objects.get(pk=link_id)
@@ -192,9 +192,9 @@ def child_copy(link_id: int) -> dict[str, Any]:
 
 def child_baseline(link_id: int, rows: int) -> dict[str, Any]:
     """The obvious first version: offset pages of 100, ``update_or_create`` per row."""
-    from linker.copernica import client_for
+    from api_client import parse_timestamp
+    from linker.linking.client import client_for
     from linker.models import Link, RemoteProfile
-    from linker.sync import parse_timestamp
 
     link = Link.objects.get(pk=link_id)
     database = _database(link_id)
@@ -387,7 +387,7 @@ def memory_and_incremental(bench: Bench, big: int) -> dict[str, Any]:
 def many_links(bench: Bench, hundred_full: dict[str, Any]) -> None:
     print("\n4. 200 links x 500 profiles, real Celery worker with 2 processes", flush=True)
     from linker.models import SyncRun
-    from linker.sync import sync_run_request
+    from linker.sync.runs import sync_run_request
     from tests.workers import wait_for
 
     links = [bench.link(f"Small {n}", 500) for n in range(200)]
@@ -423,8 +423,8 @@ def changes(bench: Bench) -> None:
     from django.db.models import Max
 
     from linker.models import ProfileChange, RemoteProfile
-    from linker.sync import sync_run_foreground, sync_run_request
-    from linker.writes import profile_change_submit
+    from linker.profiles.changes import profile_change_submit
+    from linker.sync.runs import sync_run_foreground, sync_run_request
     from tests.workers import wait_for
 
     link = bench.link("Writes", CHANGES)
@@ -474,7 +474,7 @@ def celery_worker(*, concurrency: int, **settings: str) -> Iterator[None]:
     """A real ``celery -A linker worker`` on the bench database (its output in var/)."""
     from django.core.cache import cache
 
-    from linker.tasks import worker_ping
+    from linker.platform.tasks import worker_ping
     from tests.workers import wait_for, worker_env
 
     log = (ROOT / "var" / "sync_bench_worker.log").open("ab")

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from accounts.admin import ScopedAdmin
 from accounts.selectors import tenant_list
-from linker.applications import application_list, application_register
+from linker.linking.applications import application_list, application_register
 from linker.models import ApiApplication, Link, LinkEvent
 
 

@@ -6,4 +6,5 @@ class LinkerConfig(AppConfig):
     verbose_name = "Copernica links"
 
     def ready(self) -> None:
-        from linker import checks  # noqa: F401 - registers the start-up key check
+        # Imported here, once the models are loaded: registers the start-up key check.
+        from linker.platform import keys  # noqa: F401

@@ -1,8 +1,8 @@
 """The Celery application: ``celery -A linker worker`` and ``celery -A linker beat``.
 
-Configuration lives in Django settings under the ``CELERY_`` namespace. Tasks use Celery's
-DjangoTask so that ``delay_on_commit`` enqueues only after the surrounding transaction commits:
-a worker must never receive the id of a row it cannot yet see.
+Configuration lives in Django settings under the ``CELERY_`` namespace. Each domain folder owns
+its ``tasks.py``; they are listed here by name (not imported), and services reach them only by
+task name through :mod:`linker.platform.delivery`.
 """
 
 from __future__ import annotations
@@ -14,17 +14,26 @@ from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
 
+TASK_MODULES = (
+    "linker.platform.tasks",
+    "linker.linking.tasks",
+    "linker.sync.tasks",
+    "linker.profiles.tasks",
+    "linker.notifications.tasks",
+)
+
 app = Celery(
     "linker",
     task_cls="celery.contrib.django.task:DjangoTask",
-    include=["linker.link_tasks", "linker.notification_tasks"],
+    include=list(TASK_MODULES),
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
 
 
 @worker_init.connect
 def _check_keys(**kwargs: object) -> None:
-    from linker.startup import require_usable_keys
+    # Imported here: this module loads before Django's apps are ready, and the key check
+    # reads models.
+    from linker.platform.keys import require_usable_keys
 
     require_usable_keys()

@@ -233,10 +233,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 # Comma-separated base64 AES-256 keys; the first encrypts, all decrypt. Separate from
 # SECRET_KEY so that rotating one does not touch the other. Outside production a key is
-# generated once into VAR_DIR (see linker.vault).
+# generated once into VAR_DIR (see linker.platform.vault).
 LINKER_ENCRYPTION_KEYS = env.list("LINKER_ENCRYPTION_KEYS", default=[])
 if LINKER_ENCRYPTION_KEYS:
-    from linker.vault import KeyRing, VaultConfigurationError
+    # Imported only when keys are configured, to fail at start with one line; the vault needs
+    # no Django, so importing it from the settings is safe.
+    from linker.platform.vault import KeyRing, VaultConfigurationError
 
     try:
         KeyRing.parse(LINKER_ENCRYPTION_KEYS)
@@ -257,6 +259,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
         "data_folder_in": str(VAR_DIR / "broker"),
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-processed"),
+        # Kombu's default is ./control, in whatever folder the process started.
+        "control_folder": str(VAR_DIR / "broker-control"),
         "store_processed": False,
     }
 )
@@ -286,7 +290,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
     sys.exit("CELERY_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT.")
 
-# --- Sync and write-back (linker.sync, linker.writes, linker.ratelimit) -----------------------
+# --- Sync and write-back (linker.sync, linker.profiles, linker.platform.ratelimit) ------------
 
 # A sync task does this many pages or seconds, then re-enqueues itself (well inside the
 # visibility timeout, and other accounts get a turn in between).
@@ -327,7 +331,7 @@ DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="linker@localh
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "linker.redaction.RedactSecretsFilter"}},
+    "filters": {"redact": {"()": "api_client.redaction.RedactSecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {

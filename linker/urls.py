@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from linker.views import applications, dashboard, health, linking, profiles, tenants
+from linker.views import applications, dashboard, linking, probes, profiles, tenants
 
 urlpatterns = [
     path("", dashboard.dashboard_view, name="home"),
@@ -62,7 +62,7 @@ urlpatterns = [
     path(
         "agencies/<int:agency_id>/applications", applications.applications_view, name="applications"
     ),
-    path("healthz", health.healthz, name="healthz"),
+    path("healthz", probes.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -8,6 +8,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
 
 application = get_wsgi_application()
 
-from linker.startup import require_usable_keys  # noqa: E402 - needs Django set up
+from linker.platform.keys import require_usable_keys  # noqa: E402 - needs Django set up
 
 require_usable_keys()

@@ -11,5 +11,6 @@ export DJANGO_ENV=test
 echo "== ruff check" && uv run --frozen ruff check .
 echo "== ruff format --check" && uv run --frozen ruff format --check .
 echo "== mypy" && uv run --frozen mypy
+echo "== import-linter" && uv run --frozen lint-imports --no-cache
 echo "== pytest"
 uv run --frozen pytest "$@"

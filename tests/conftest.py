@@ -9,7 +9,7 @@ import pytest
 from accounts.models import Agency, Role, Tenant, User
 from tests.factories import make_agency, make_member, make_tenant, make_user
 
-pytest_plugins = ["tests.sandbox_plugin"]
+pytest_plugins = ["tests.sandbox_plugin", "tests.linked_accounts"]
 
 
 @dataclass

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
+
+from django.utils import timezone
 
 from accounts.models import Agency, Membership, Role, Tenant, User
 from api_client.sandbox.control import SandboxControl
-from linker.models import ApiApplication, Link, LinkState
+from linker.linking.applications import Hosts, application_register
+from linker.models import ApiApplication, Link, LinkState, SyncMode, SyncRun, SyncState
+from linker.platform import vault
+from linker.platform.keys import token_context
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery staple"
@@ -48,11 +54,6 @@ def make_link(
     account_name: str = "",
 ) -> Link:
     """An active link to a sandbox account, as if the handshake had just completed."""
-    from django.utils import timezone
-
-    from linker import vault
-    from linker.copernica import token_context
-
     base = sandbox_url.rstrip("/")
     link = Link(
         tenant=tenant,
@@ -75,8 +76,6 @@ def make_sandbox_application(
     *, sandbox: SandboxControl, agency: Agency, redirect_uri: str
 ) -> ApiApplication:
     """Register an application at the sandbox and here, as an agency's default."""
-    from linker.applications import Hosts, application_register
-
     registered = sandbox.register_application("Copernica Linker", redirect_uri)
     return application_register(
         name="Sandbox",
@@ -92,4 +91,31 @@ def make_sandbox_application(
             rest_url=sandbox.rest_url,
         ),
         is_default=True,
+    )
+
+
+def link_tenant(tenant: Tenant, *, state: str = LinkState.ACTIVE, name: str = "") -> Link:
+    """A link that looks usable to the pages (its token is encrypted but not a real one)."""
+    link = Link(
+        tenant=tenant,
+        state=state,
+        state_changed_at=timezone.now(),
+        copernica_account_id=f"acc-{tenant.pk}",
+        copernica_account_name=name or f"{tenant.name} Copernica",
+        linked_at=timezone.now(),
+    )
+    link.access_token_encrypted = vault.encrypt("not-a-real-token", context=token_context(link))
+    link.save()
+    return link
+
+
+def finished_run(link: Link, *, state: str = SyncState.SUCCEEDED, ago_minutes: int = 10, **extra):  # type: ignore[no-untyped-def]
+    finished = timezone.now() - timedelta(minutes=ago_minutes)
+    return SyncRun.objects.create(
+        link=link,
+        mode=extra.pop("mode", SyncMode.FULL),
+        state=state,
+        started_at=finished - timedelta(seconds=42),
+        finished_at=finished,
+        **extra,
     )

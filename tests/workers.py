@@ -54,7 +54,7 @@ def celery_worker(
         start_new_session=True,
     )  # fmt: skip
     try:
-        from linker.tasks import worker_ping
+        from linker.platform.tasks import worker_ping
 
         nonce = uuid.uuid4().hex
         worker_ping.apply_async(args=[nonce], queue=queues.split(",")[0])

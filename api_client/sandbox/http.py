@@ -81,3 +81,12 @@ def html_response(status: int, html: str, headers: list[tuple[str, str]] | None 
 
 def empty_response(status: int, headers: list[tuple[str, str]] | None = None) -> Response:
     return Response(status, list(headers or []))
+
+
+class ApiError(Exception):
+    """An error answer ``{"error":{"message":...}}`` (400 unless stated)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..filters import FieldFilter, parse_filter
-from .store import LATEST_GENERATED_MODIFIED, Database, ProfileRecord
+from .generation import LATEST_GENERATED_MODIFIED
+from .records import ProfileRecord
+from .store import Database
 
 _INTEGER = re.compile(r"^\s*([+-]?\d+)")
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")

@@ -17,16 +17,10 @@ from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .generation import now_timestamp, timestamp
 from .names import COMPANY_SUFFIXES
-from .store import (
-    DEFAULT_CACHE_PROFILES,
-    Database,
-    ProfileCache,
-    default_fields,
-    default_interests,
-    now_timestamp,
-    timestamp,
-)
+from .records import default_fields, default_interests
+from .store import DEFAULT_CACHE_PROFILES, Database, ProfileCache
 
 DEFAULT_JWT_LIFETIME = 86_400
 CODE_LIFETIME = 600

@@ -38,12 +38,35 @@ class RemoteDatabase(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.copernica_id})"
 
+    # ``fields`` and ``interests`` hold Copernica's own descriptions (dicts with ``name``,
+    # ``type``, ``value``...): untrusted, so every reader goes through these.
+
+    def _described(self, items: object) -> list[dict[str, object]]:
+        if not isinstance(items, list):
+            return []
+        return [item for item in items if isinstance(item, dict) and item.get("name")]
+
+    @property
+    def field_names(self) -> list[str]:
+        """The names of the database's fields, in Copernica's order."""
+        return [str(item["name"]) for item in self._described(self.fields)]
+
+    @property
+    def interest_names(self) -> list[str]:
+        """The names of the database's interests, in Copernica's order."""
+        return [str(item["name"]) for item in self._described(self.interests)]
+
     def field_types(self) -> dict[str, str]:
-        """Field name (lower case) → Copernica field type."""
+        """Field name (lower case) → Copernica field type (``text`` when unsaid)."""
         return {
-            str(item.get("name", "")).lower(): str(item.get("type", "text"))
-            for item in self.fields
-            if isinstance(item, dict)
+            str(item["name"]).lower(): str(item.get("type") or "text")
+            for item in self._described(self.fields)
+        }
+
+    def field_defaults(self) -> dict[str, str]:
+        """Field name → the default value Copernica gives a new profile."""
+        return {
+            str(item["name"]): str(item.get("value") or "") for item in self._described(self.fields)
         }
 
 

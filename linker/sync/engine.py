@@ -1,10 +1,13 @@
 """The step and page pipeline: what one step of a run does, phase by phase.
 
 Phases: ``schema`` (the databases), ``profiles`` (a keyset walk of every database, or of what
-changed since the newest profile we hold for an incremental run), ``reconcile`` (deletions,
-full runs only: :mod:`linker.sync.removals`) and ``done``. Each page's write and the run's
-checkpoint commit in one transaction, and only while the step still holds its claim, so a
-killed worker resumes at the page it was on and a slow one that lost its claim cannot write.
+changed since the newest profile we hold for an incremental run), ``reconcile`` (full runs
+only: a walk of what changed while we paged, then deletions, decided by
+:mod:`linker.sync.removals`) and ``done``. The engine owns the phases and the checkpoint.
+
+Each page's write and the run's checkpoint commit in one transaction, and only while the step
+still holds its claim, so a killed worker resumes at the page it was on and a slow one that
+lost its claim cannot write.
 
 Pages are fetched, decoded and turned into COPY text on a thread, at most two ahead of the
 writer, so the next page is on its way while PostgreSQL takes the current one.
@@ -17,6 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,14 +28,17 @@ from django.db import connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from api_client import CopernicaClient, KeysetPage
-from linker.ledger import RequestTally
+from api_client import KeysetPage, format_timestamp
+from linker.linking.client import MeteredSession
 from linker.models import RemoteDatabase, RemoteProfile, SyncMode, SyncRun, SyncSchedule, SyncState
+from linker.platform.errors import LinkerError
 from linker.sync import removals, upserts
-from linker.sync.timestamps import INCREMENTAL_OVERLAP, format_timestamp
+
+#: Copernica's ``modified`` has one-second resolution and a write may land a moment late.
+INCREMENTAL_OVERLAP = timedelta(minutes=2)
 
 
-class ClaimLostError(Exception):
+class ClaimLostError(LinkerError):
     """Another worker took this run over (ours was presumed dead); stop without writing."""
 
 
@@ -102,20 +109,19 @@ class _Prefetcher:
 
 
 class Engine:
-    """One step of one run: holds the claim, the client and the checkpoint (``cp``)."""
+    """One step of one run: holds the claim, the session and the checkpoint (``cp``)."""
 
     def __init__(
         self,
         run: SyncRun,
         claim: str,
-        client: CopernicaClient,
-        tally: RequestTally,
+        session: MeteredSession,
         progress: Callable[[SyncRun], None] | None,
     ) -> None:
         self.run = run
         self.claim = claim
-        self.client = client
-        self.tally = tally
+        self.session = session
+        self.client = session.client
         self.progress = progress
         self.cp: dict[str, Any] = dict(run.checkpoint or {"phase": "schema"})
         self._requests_reported = 0
@@ -125,7 +131,7 @@ class Engine:
 
     def commit(self, **counters: int) -> None:
         """Save the checkpoint and counters; the caller's transaction holds the page data."""
-        requests = self.tally.total - self._requests_reported
+        requests = self.session.requests - self._requests_reported
         updates: dict[str, Any] = {
             "checkpoint": self.cp,
             "heartbeat_at": timezone.now(),
@@ -151,7 +157,7 @@ class Engine:
                 if not self._profiles(deadline=deadline, max_pages=max_pages):
                     return False
             elif phase == "reconcile":
-                removals.removals_reconcile(engine=self)
+                self._reconcile()
             else:
                 self._finish()
                 return True
@@ -248,6 +254,38 @@ class Engine:
                 self.cp["phase"] = "reconcile" if self.run.mode == SyncMode.FULL else "done"
                 self.commit()
         return True
+
+    def _reconcile(self) -> None:
+        """Catch up on what changed while we paged, then mark what Copernica no longer lists."""
+        databases = list(RemoteDatabase.objects.filter(pk__in=self.cp["databases"]).order_by("pk"))
+        # Profiles created or changed while we paged (behind the cursor, or new).
+        started = self.run.started_at or timezone.now()
+        changed = {"fields[]": [f"modified>={format_timestamp(started - INCREMENTAL_OVERLAP)}"]}
+        for database in databases:
+            for page in self.client.paginate_keyset(
+                database.copernica_id, changed, page_size=settings.LINKER_SYNC_PAGE_SIZE
+            ):
+                prepared = self.prepare(database.pk, page)
+                with transaction.atomic():
+                    created, updated, _ = self.write_page(prepared)
+                    self.commit(
+                        pages=1, fetched=page.count, created_count=created, updated_count=updated
+                    )
+        # The id lists after the walks: a profile created in between is merely not counted
+        # yet, while the other order could take it for a removal. One transaction: the
+        # removals' temporary table lives as long as it, and the claim check comes last.
+        with transaction.atomic():
+            outcome = removals.removals_reconcile(
+                client=self.client, run=self.run, databases=databases, postgres=self.postgres
+            )
+            self.cp["phase"] = "done"
+            self.cp["note"] = outcome.note
+            SyncRun.objects.filter(pk=self.run.pk).update(
+                remote_count=outcome.remote_total,
+                local_count=outcome.local_total - outcome.removed,
+                pending_removals=outcome.pending,
+            )
+            self.commit(removed_count=outcome.removed)
 
     def _report(self) -> None:
         if self.progress is not None:

@@ -1,5 +1,8 @@
 """Deletion reconciliation: at the end of a full run, mark what Copernica no longer lists.
 
+The engine calls :func:`removals_reconcile` with what it needs (client, run, databases) inside
+its transaction and writes the returned :class:`RemovalOutcome` into the run.
+
 Copernica's profile id list (a bare JSON array, a million entries on a big database) is read
 as it arrives and loaded in blocks into a temporary table; the profiles it misses are found
 with an anti-join in SQL. The worker holds neither the list nor the missing set, so its memory
@@ -13,20 +16,16 @@ fingerprint; a small removal is confirmed profile by profile with Copernica firs
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from api_client import NotFoundError
+from api_client import CopernicaClient, NotFoundError
 from linker.models import RemoteDatabase, RemoteProfile, SyncRun, SyncSchedule
-from linker.sync.timestamps import INCREMENTAL_OVERLAP, format_timestamp
-
-if TYPE_CHECKING:
-    from linker.sync.engine import Engine
 
 #: A removal of more than this share of the mirror waits for a second full run that agrees.
 MASS_REMOVAL_SHARE = 0.10
@@ -34,89 +33,86 @@ MASS_REMOVAL_SHARE = 0.10
 CONFIRM_REMOVALS_UP_TO = 200
 
 
-def removals_reconcile(*, engine: Engine) -> None:
-    """The ``reconcile`` phase of a full run: catch up on changes, then mark removals."""
-    databases = list(RemoteDatabase.objects.filter(pk__in=engine.cp["databases"]).order_by("pk"))
-    # Profiles created or changed while we paged (behind the cursor, or new).
-    started = engine.run.started_at or timezone.now()
-    changed = {"fields[]": [f"modified>={format_timestamp(started - INCREMENTAL_OVERLAP)}"]}
+@dataclass(frozen=True)
+class RemovalOutcome:
+    """What reconciliation found and did, for the run's counters and note."""
+
+    removed: int
+    pending: int
+    remote_total: int
+    local_total: int
+    note: str
+
+
+def removals_reconcile(
+    *, client: CopernicaClient, run: SyncRun, databases: list[RemoteDatabase], postgres: bool
+) -> RemovalOutcome:
+    """Mark the live profiles Copernica no longer lists as removed, within the guards.
+
+    Runs inside the caller's transaction (the temporary table of ids lives as long as it).
+    """
+    _remote_ids_table_create()
+    missing: dict[int, int] = {}
+    remote_total = 0
+    local_total = 0
+    blocked = ""
     for database in databases:
-        for page in engine.client.paginate_keyset(
-            database.copernica_id, changed, page_size=settings.LINKER_SYNC_PAGE_SIZE
-        ):
-            prepared = engine.prepare(database.pk, page)
-            with transaction.atomic():
-                created, updated, _ = engine.write_page(prepared)
-                engine.commit(
-                    pages=1, fetched=page.count, created_count=created, updated_count=updated
-                )
-    # The id lists after the walks: a profile created in between is merely not counted yet,
-    # while the other order could take it for a removal. One transaction from here on: the
-    # temporary table lives as long as it, and the claim check comes last.
-    with transaction.atomic():
-        _remote_ids_table_create()
-        missing: dict[int, int] = {}
-        remote_total = 0
-        local_total = 0
-        blocked = ""
-        for database in databases:
-            remote_count = _remote_ids_load(engine, database)
-            local_count = _live(database.pk).count()
-            local_total += local_count
-            remote_total += remote_count
-            if not remote_count and local_count:
-                blocked = "Copernica listed no profiles at all; nothing was removed."
-                continue
-            count = _missing(database.pk).count()
-            if count:
-                missing[database.pk] = count
-        to_remove = sum(missing.values())
-        pending = 0
-        fingerprint = ""
-        removed = 0
-        now = timezone.now()
-        schedule, _ = SyncSchedule.objects.get_or_create(link=engine.run.link)
-        if to_remove and to_remove > MASS_REMOVAL_SHARE * max(local_total, 1):
-            fingerprint = _fingerprint(sorted(missing))
-            if schedule.pending_removal_fingerprint != fingerprint:
-                pending = to_remove
-                blocked = (
-                    f"{to_remove} of {local_total} profiles are missing at Copernica; more than "
-                    f"{MASS_REMOVAL_SHARE:.0%} waits for a second full run that agrees."
-                )
-            else:
-                removed = _remove_missing(missing, engine.run, now)
-        elif 0 < to_remove <= CONFIRM_REMOVALS_UP_TO:
-            for database_pk in missing:
-                ids = list(
-                    _missing(database_pk)
-                    .order_by("copernica_id")
-                    .values_list("copernica_id", flat=True)
-                )
-                gone = _confirmed_gone(engine, ids)
-                removed += RemoteProfile.objects.filter(
-                    database_id=database_pk, copernica_id__in=gone, removed_at=None
-                ).update(removed_at=now, last_run_id=engine.run.pk)
+        remote_count = _remote_ids_load(client, database, postgres=postgres)
+        local_count = _live(database.pk).count()
+        local_total += local_count
+        remote_total += remote_count
+        if not remote_count and local_count:
+            blocked = "Copernica listed no profiles at all; nothing was removed."
+            continue
+        count = _missing(database.pk).count()
+        if count:
+            missing[database.pk] = count
+    to_remove = sum(missing.values())
+    pending = 0
+    fingerprint = ""
+    removed = 0
+    now = timezone.now()
+    schedule, _ = SyncSchedule.objects.get_or_create(link_id=run.link_id)
+    if to_remove and to_remove > MASS_REMOVAL_SHARE * max(local_total, 1):
+        fingerprint = _fingerprint(sorted(missing))
+        if schedule.pending_removal_fingerprint != fingerprint:
+            pending = to_remove
+            blocked = (
+                f"{to_remove} of {local_total} profiles are missing at Copernica; more than "
+                f"{MASS_REMOVAL_SHARE:.0%} waits for a second full run that agrees."
+            )
         else:
-            removed = _remove_missing(missing, engine.run, now)
-        schedule.pending_removal_fingerprint = fingerprint if pending else ""
-        schedule.pending_removal_count = pending
-        schedule.pending_removal_run_id = engine.run.pk if pending else None
-        schedule.save(
-            update_fields=[
-                "pending_removal_fingerprint",
-                "pending_removal_count",
-                "pending_removal_run",
-            ]
-        )
-        engine.cp["phase"] = "done"
-        engine.cp["note"] = blocked
-        SyncRun.objects.filter(pk=engine.run.pk).update(
-            remote_count=remote_total,
-            local_count=local_total - removed,
-            pending_removals=pending,
-        )
-        engine.commit(removed_count=removed)
+            removed = _remove_missing(missing, run, now)
+    elif 0 < to_remove <= CONFIRM_REMOVALS_UP_TO:
+        for database_pk in missing:
+            ids = list(
+                _missing(database_pk)
+                .order_by("copernica_id")
+                .values_list("copernica_id", flat=True)
+            )
+            gone = _confirmed_gone(client, ids)
+            removed += RemoteProfile.objects.filter(
+                database_id=database_pk, copernica_id__in=gone, removed_at=None
+            ).update(removed_at=now, last_run_id=run.pk)
+    else:
+        removed = _remove_missing(missing, run, now)
+    schedule.pending_removal_fingerprint = fingerprint if pending else ""
+    schedule.pending_removal_count = pending
+    schedule.pending_removal_run_id = run.pk if pending else None
+    schedule.save(
+        update_fields=[
+            "pending_removal_fingerprint",
+            "pending_removal_count",
+            "pending_removal_run",
+        ]
+    )
+    return RemovalOutcome(
+        removed=removed,
+        pending=pending,
+        remote_total=remote_total,
+        local_total=local_total,
+        note=blocked,
+    )
 
 
 def _remote_ids_table_create() -> None:
@@ -137,16 +133,16 @@ def _remote_ids_table_create() -> None:
             cursor.execute("DELETE FROM sync_remote_ids")
 
 
-def _remote_ids_load(engine: Engine, database: RemoteDatabase) -> int:
+def _remote_ids_load(client: CopernicaClient, database: RemoteDatabase, *, postgres: bool) -> int:
     """Stream the database's id list from Copernica into the temporary table; → its length."""
     loaded = 0
     prefix = f"{database.pk}\t"
     with connection.cursor() as cursor:
-        for block in engine.client.iter_profile_ids(database.copernica_id):
+        for block in client.iter_profile_ids(database.copernica_id):
             if not block:
                 continue
             loaded += len(block)
-            if engine.postgres:
+            if postgres:
                 rows = prefix + f"\n{prefix}".join(block) + "\n"
                 with cursor.cursor.copy("COPY sync_remote_ids FROM STDIN") as copy:
                     copy.write(rows)
@@ -155,7 +151,7 @@ def _remote_ids_load(engine: Engine, database: RemoteDatabase) -> int:
                     "INSERT INTO sync_remote_ids VALUES (%s, %s)",
                     [(database.pk, int(value)) for value in block],
                 )
-        if engine.postgres:
+        if postgres:
             # Without statistics the planner takes the fresh table for tiny and nests loops
             # over it in the anti-join: minutes instead of a hash join's fraction of a second.
             cursor.execute("ANALYZE sync_remote_ids")
@@ -178,7 +174,7 @@ def _missing(database_pk: int) -> QuerySet[RemoteProfile]:
     return _live(database_pk).filter(absent)
 
 
-def _remove_missing(missing: dict[int, int], run: SyncRun, now: object) -> int:
+def _remove_missing(missing: dict[int, int], run: SyncRun, now: datetime) -> int:
     removed = 0
     for database_pk in missing:
         removed += _missing(database_pk).update(removed_at=now, last_run_id=run.pk)
@@ -204,12 +200,12 @@ def _fingerprint(database_pks: list[int]) -> str:
     return digest.hexdigest()
 
 
-def _confirmed_gone(engine: Engine, ids: list[int]) -> list[int]:
+def _confirmed_gone(client: CopernicaClient, ids: list[int]) -> list[int]:
     """Of ``ids``, those Copernica confirms removed (0 false removals for small sets)."""
     gone: list[int] = []
     for profile_id in ids:
         try:
-            profile = engine.client.get_profile(profile_id)
+            profile = client.get_profile(profile_id)
         except NotFoundError:
             gone.append(profile_id)
             continue

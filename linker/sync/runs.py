@@ -10,12 +10,11 @@ turn in between). What a step does is in :mod:`linker.sync.engine`.
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,21 +22,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from api_client import CopernicaError, RateLimitedError
-from linker.copernica import LinkNotUsableError, link_session
-from linker.ledger import RequestTally
-from linker.models import Link, SyncMode, SyncRun, SyncSchedule, SyncState
+from linker.linking.client import metered_session
+from linker.linking.errors import LinkNotUsableError
+from linker.models import Link, SyncMode, SyncRun, SyncState
 from linker.models.mirror import ACTIVE_SYNC_STATES
-from linker.notifications import notify_sync_failed
-from linker.ratelimit import BudgetExhaustedError, RequestBudget, account_key_for
+from linker.notifications.services import notify_sync_failed
+from linker.platform.delivery import Task, retry_delay
+from linker.platform.delivery import enqueue as enqueue_task
+from linker.platform.ratelimit import BudgetExhaustedError
 from linker.sync.engine import ClaimLostError, Engine
 
 logger = logging.getLogger(__name__)
-
-#: Publishing from a request or a beat task: one reconnect (a pooled connection may be stale
-#: after a Redis restart), then give up at once; the row is committed and the reconciler or
-#: the relay enqueues it later. (``retry=False`` alone still waits ~6 s on a refused broker:
-#: kombu retries the connection for ``broker_connection_timeout``.)
-FAIL_FAST_PUBLISH = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 
 
 @dataclass
@@ -48,12 +43,6 @@ class StepOutcome:
     state: str
     again: bool = False
     countdown: float = 0.0
-
-
-def retry_delay(failures: int) -> float:
-    """Exponential backoff with jitter: between half and all of ``base * 2**(n-1)``."""
-    ceiling = min(300.0, settings.LINKER_RETRY_BASE_SECONDS * 2 ** max(failures - 1, 0))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def _stale_after() -> timedelta:
@@ -104,23 +93,8 @@ def sync_run_request(
                 raise
             return existing, False
         if enqueue:
-            _enqueue_step_on_commit(run.pk)
+            enqueue_task(Task.SYNC_RUN_STEP, run.pk)
     return run, True
-
-
-def _enqueue_step_on_commit(run_id: int, countdown: float = 0.0) -> None:
-    from linker import tasks
-
-    def send() -> None:
-        try:
-            tasks.sync_run_step.apply_async(
-                args=(run_id,), countdown=countdown, retry=True, retry_policy=FAIL_FAST_PUBLISH
-            )
-        except Exception:
-            # The broker is down: the run stays queued and the reconciler enqueues it later.
-            logger.warning("Could not enqueue sync run %s; the reconciler will retry", run_id)
-
-    transaction.on_commit(send)
 
 
 def sync_run_cancel(*, run: SyncRun) -> bool:
@@ -131,75 +105,7 @@ def sync_run_cancel(*, run: SyncRun) -> bool:
     return bool(updated)
 
 
-# ------------------------------------------------------------------------------- scheduling
-
-
-def _next_full_at(schedule: SyncSchedule, now: datetime) -> datetime:
-    local = timezone.localtime(now)
-    candidate = local.replace(hour=schedule.full_hour, minute=0, second=0, microsecond=0)
-    if candidate <= local:
-        candidate += timedelta(days=1)
-    return candidate + timedelta(seconds=random.uniform(0, 1800))
-
-
-def _next_incremental_at(schedule: SyncSchedule, now: datetime) -> datetime:
-    return now + timedelta(minutes=schedule.incremental_minutes, seconds=random.uniform(0, 60))
-
-
-def sync_schedule_due(*, now: datetime | None = None) -> list[int]:
-    """Queue the runs that are due (beat, every minute); returns the ids of new runs.
-
-    Schedule rows are locked with SKIP LOCKED, so two beats running at once split the work
-    instead of doubling it; the one-active-run rule covers the rest.
-    """
-    now = now or timezone.now()
-    for link in Link.objects.filter(state="active").exclude(access_token_encrypted=""):
-        if not hasattr(link, "sync_schedule"):
-            SyncSchedule.objects.get_or_create(
-                link=link,
-                defaults={
-                    # Jitter the first run so links linked together don't sync in lockstep.
-                    "next_incremental_at": now + timedelta(seconds=random.uniform(0, 60)),
-                    "next_full_at": None,
-                },
-            )
-    created: list[int] = []
-    due = Q(next_incremental_at__lte=now) | Q(next_full_at__lte=now) | Q(next_full_at=None)
-    ids = list(
-        SyncSchedule.objects.filter(due, enabled=True, link__state="active").values_list(
-            "pk", flat=True
-        )
-    )
-    for schedule_id in ids:
-        with transaction.atomic():
-            schedule = (
-                SyncSchedule.objects.select_for_update(skip_locked=True)
-                .select_related("link")
-                .filter(pk=schedule_id)
-                .first()
-            )
-            if schedule is None:
-                continue
-            full_due = schedule.next_full_at is None or schedule.next_full_at <= now
-            if schedule.next_full_at is None:
-                # First sight of the link: a full run now, then nightly.
-                mode = SyncMode.FULL
-            elif full_due:
-                mode = SyncMode.FULL
-            elif schedule.next_incremental_at is None or schedule.next_incremental_at <= now:
-                mode = SyncMode.INCREMENTAL
-            else:
-                continue
-            run, new = sync_run_request(link=schedule.link, mode=mode, trigger="schedule")
-            if run.is_active and not new:
-                continue  # busy: leave it due, try again next minute
-            if mode == SyncMode.FULL:
-                schedule.next_full_at = _next_full_at(schedule, now)
-            schedule.next_incremental_at = _next_incremental_at(schedule, now)
-            schedule.save(update_fields=["next_full_at", "next_incremental_at"])
-            if new and run.is_active:
-                created.append(run.pk)
-    return created
+# ------------------------------------------------------------------------------ reconciling
 
 
 def sync_runs_reconcile(*, stale_after: timedelta | None = None) -> list[int]:
@@ -228,18 +134,25 @@ def sync_runs_reconcile(*, stale_after: timedelta | None = None) -> list[int]:
             if run.claim:
                 run.claim = ""
                 run.failures += 1
-            if run.failures >= settings.LINKER_SYNC_MAX_ATTEMPTS:
-                _mark_failed(
-                    run,
-                    "WorkerLostError",
-                    f"Gave up after {run.failures} attempts: the worker kept stopping.",
-                )
+            if _give_up_if_poison(run):
                 continue
             run.heartbeat_at = now
             run.save(update_fields=["claim", "failures", "heartbeat_at"])
-            _enqueue_step_on_commit(run.pk)
+            enqueue_task(Task.SYNC_RUN_STEP, run.pk)
             enqueued.append(run.pk)
     return enqueued
+
+
+def _give_up_if_poison(run: SyncRun) -> bool:
+    """End a run that kept losing its worker (inside the caller's transaction, row locked)."""
+    if run.failures < settings.LINKER_SYNC_MAX_ATTEMPTS:
+        return False
+    _mark_failed(
+        run,
+        "WorkerLostError",
+        f"Gave up after {run.failures} attempts: the worker kept stopping.",
+    )
+    return True
 
 
 def _mark_failed(run: SyncRun, error_class: str, message: str) -> None:
@@ -292,12 +205,7 @@ def sync_run_step(
             return StepOutcome(run_id, run.state)  # early duplicate; the delayed one will come
         if run.claim:
             run.failures += 1  # its last holder stopped without a word: a crash
-        if run.failures >= settings.LINKER_SYNC_MAX_ATTEMPTS:
-            _mark_failed(
-                run,
-                "WorkerLostError",
-                f"Gave up after {run.failures} attempts: the worker kept stopping.",
-            )
+        if _give_up_if_poison(run):
             return StepOutcome(run_id, run.state)
         link = run.link
         if not link.is_usable:
@@ -318,47 +226,36 @@ def sync_run_step(
         run.not_before = None
         run.save()
 
-    account_key = account_key_for(link)
-    tally = RequestTally(link, account_key)
-    budget = RequestBudget(account_key)
     deadline = time.monotonic() + (
         max_seconds if max_seconds is not None else settings.LINKER_SYNC_SECONDS_PER_TASK
     )
     pages = max_pages if max_pages is not None else settings.LINKER_SYNC_PAGES_PER_TASK
     try:
-        with link_session(
-            link,
-            on_request=tally.record,
-            before_request=budget.take,
-            max_retries=settings.LINKER_SYNC_CLIENT_RETRIES,
-        ) as client:
-            engine = Engine(run, claim, client, tally, progress)
+        with metered_session(link, max_retries=settings.LINKER_SYNC_CLIENT_RETRIES) as session:
+            engine = Engine(run, claim, session, progress)
             finished = engine.advance(deadline=deadline, max_pages=pages)
         if finished:
             return StepOutcome(run_id, SyncState.SUCCEEDED)
-        return _release(run, claim, tally, countdown=0.0, failed=False)
+        return _release(run, claim, countdown=0.0, failed=False)
     except ClaimLostError:
         return StepOutcome(run_id, "claim-lost")
     except LinkNotUsableError as error:
-        return _finish_with_error(run, claim, tally, error)
+        return _finish_with_error(run, claim, error)
     except BudgetExhaustedError as error:
-        return _release(run, claim, tally, countdown=error.retry_after, failed=False)
+        return _release(run, claim, countdown=error.retry_after, failed=False)
     except RateLimitedError as error:
+        # The session emptied the account's budget for the Retry-After already.
         wait = error.retry_after if error.retry_after is not None else 0.0
-        budget.hold_off(wait)
-        return _release(run, claim, tally, countdown=max(wait, 1.0), failed=True, error=error)
+        return _release(run, claim, countdown=max(wait, 1.0), failed=True, error=error)
     except Exception as error:
         if not isinstance(error, CopernicaError):
             logger.exception("Sync run %s failed unexpectedly", run_id)
-        return _release(run, claim, tally, countdown=None, failed=True, error=error)
-    finally:
-        tally.flush()
+        return _release(run, claim, countdown=None, failed=True, error=error)
 
 
 def _release(
     run: SyncRun,
     claim: str,
-    tally: RequestTally,
     *,
     countdown: float | None,
     failed: bool,
@@ -391,9 +288,7 @@ def _release(
     return StepOutcome(run.pk, SyncState.RUNNING, again=True, countdown=wait)
 
 
-def _finish_with_error(
-    run: SyncRun, claim: str, tally: RequestTally, error: BaseException
-) -> StepOutcome:
+def _finish_with_error(run: SyncRun, claim: str, error: BaseException) -> StepOutcome:
     with transaction.atomic():
         current = SyncRun.objects.select_for_update().filter(pk=run.pk, claim=claim).first()
         if current is None or not current.is_active:

@@ -18,8 +18,8 @@ from typing import Any
 import psycopg
 from django.db import connection, transaction
 
+from api_client import parse_timestamp
 from linker.models import RemoteProfile
-from linker.sync.timestamps import parse_timestamp
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # The one form Copernica writes; anything else (``0000-00-00 00:00:00``, garbage) is NULL.

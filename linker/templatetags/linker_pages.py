@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 from django.http import QueryDict
 
-from linker.dashboard import status_label as _status_label
+from linker.health.selectors import status_label as _status_label
 
 register = template.Library()
 

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts.selectors import agency_get, is_agency_admin
-from linker.applications import HOST_CHOICES, ApplicationError, application_register
-from linker.forms import ApplicationForm
-from linker.models import ApiApplication
+from linker.linking.applications import HOST_CHOICES, application_list, application_register
+from linker.platform.errors import LinkerError
+from linker.views.forms import ApplicationForm
 from linker.views.responses import see_other
 
 
@@ -39,12 +39,12 @@ def applications_view(request: HttpRequest, agency_id: int) -> HttpResponse:
                     is_default=data["is_default"],
                     user=request.user,
                 )
-            except ApplicationError as exc:
-                form.add_error(None, str(exc))
+            except LinkerError as exc:
+                form.add_error(None, exc.message)
             else:
                 messages.success(request, f"Application {application.name} registered.")
                 return see_other(reverse("applications", kwargs={"agency_id": agency.pk}))
-    applications = ApiApplication.objects.filter(agency=agency).order_by("name")
+    applications = application_list(user=request.user).filter(agency=agency).order_by("name")
     return render(
         request,
         "linking/applications.html",

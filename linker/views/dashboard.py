@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
@@ -17,12 +15,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import agency_get, agency_list, tenant_list
-from accounts.services import AccountsError
-from linker.dashboard import SORTS, Status, dashboard_get
-from linker.invitations import connect_link_send, tenant_create_and_invite
-from linker.notifications import notification_list
-from linker.page_forms import BulkForm, TenantCreateForm
-from linker.sync_controls import sync_now_bulk
+from linker.health.selectors import SORTS, Status, dashboard_get
+from linker.linking.invitations import connect_link_send, tenant_create_and_invite
+from linker.notifications.services import notification_list
+from linker.platform.errors import LinkerError
+from linker.sync.controls import sync_now_bulk
+from linker.views.exports import csv_response
+from linker.views.forms import BulkForm, TenantCreateForm
 from linker.views.responses import see_other
 
 
@@ -63,45 +62,34 @@ def dashboard_export_view(request: HttpRequest) -> StreamingHttpResponse:
         filter=request.GET.get("filter", ""),
         sort=request.GET.get("sort", "name"),
     )
-    rows = dashboard.page.paginator.object_list
-
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
-
-    writer = csv.writer(Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(
-            [
-                "tenant",
-                "status",
-                "copernica_account",
-                "profiles_mirrored",
-                "copernica_count",
-                "last_success",
-                "requests_today",
-            ]
-        )
-        for tenant in rows.iterator(chunk_size=500):  # type: ignore[attr-defined]
-            link = getattr(tenant, "link", None)
-            yield writer.writerow(
-                [
-                    tenant.name,
-                    Status.LABELS.get(tenant.status, tenant.status),
-                    link.copernica_account_name if link else "",
-                    tenant.profiles_mirrored,
-                    tenant.copernica_count if tenant.copernica_count is not None else "",
-                    timezone.localtime(tenant.last_success_at).isoformat()
-                    if tenant.last_success_at
-                    else "",
-                    tenant.requests_today,
-                ]
-            )
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="tenants.csv"'
-    return response
+    tenants = dashboard.page.paginator.object_list
+    rows = (
+        [
+            tenant.name,
+            Status.LABELS.get(tenant.status, tenant.status),
+            tenant.link.copernica_account_name if getattr(tenant, "link", None) else "",
+            tenant.profiles_mirrored,
+            tenant.copernica_count if tenant.copernica_count is not None else "",
+            timezone.localtime(tenant.last_success_at).isoformat()
+            if tenant.last_success_at
+            else "",
+            tenant.requests_today,
+        ]
+        for tenant in tenants.iterator(chunk_size=500)  # type: ignore[attr-defined]
+    )
+    return csv_response(
+        filename="tenants.csv",
+        header=[
+            "tenant",
+            "status",
+            "copernica_account",
+            "profiles_mirrored",
+            "copernica_count",
+            "last_success",
+            "requests_today",
+        ],
+        rows=rows,
+    )
 
 
 @require_POST
@@ -175,8 +163,8 @@ def tenant_create_view(request: HttpRequest, agency_id: int) -> HttpResponse:
                 admin_email=form.cleaned_data["admin_email"],
                 base_url=_base_url(request),
             )
-        except AccountsError as exc:
-            form.add_error(None, str(exc))
+        except LinkerError as exc:
+            form.add_error(None, exc.message)
         else:
             if invitation.emailed_to:
                 messages.success(

@@ -11,12 +11,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import can_view_tenant, tenant_get
-from linker.applications import consent_origin
-from linker.connect_links import connect_link_create, connect_link_open_get, connect_link_revoke
-from linker.forms import ApiTokenForm
-from linker.links import LinkingError, link_confirm_duplicate, link_disconnect, link_get_for_tenant
-from linker.models import ConnectLink
-from linker.oauth import link_connect_complete, link_connect_start, link_with_token
+from linker.linking.applications import consent_origin
+from linker.linking.connect_links import (
+    connect_link_create,
+    connect_link_get,
+    connect_link_open_get,
+    connect_link_revoke,
+)
+from linker.linking.links import link_confirm_duplicate, link_disconnect, link_get
+from linker.linking.oauth import link_connect_complete, link_connect_start, link_with_token
+from linker.platform.errors import LinkerError
+from linker.views.forms import ApiTokenForm
 from linker.views.responses import see_other, tenant_url
 
 
@@ -35,7 +40,7 @@ def connect_start_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         url = link_connect_start(
             tenant=tenant, user=request.user, session_key=_session_key(request)
         )
-    except LinkingError as exc:
+    except LinkerError as exc:
         messages.error(request, str(exc))
         return see_other(tenant_url(tenant.pk))
     return see_other(url)
@@ -90,7 +95,7 @@ def token_link_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         link = link_with_token(
             tenant=tenant, user=request.user, api_token=form.cleaned_data["api_token"]
         )
-    except LinkingError as exc:
+    except LinkerError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Linked to Copernica account {link.copernica_account_name}.")
@@ -101,12 +106,12 @@ def token_link_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
 @login_required
 def link_confirm_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
-    link = link_get_for_tenant(tenant=tenant)
+    link = link_get(tenant=tenant)
     if link is None:
         raise Http404("No link.")
     try:
         link_confirm_duplicate(link=link, user=request.user)
-    except LinkingError as exc:
+    except LinkerError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Linked. This Copernica account is now shared.")
@@ -117,13 +122,13 @@ def link_confirm_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
 @login_required
 def disconnect_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
-    link = link_get_for_tenant(tenant=tenant)
+    link = link_get(tenant=tenant)
     if link is None or not link.access_token_encrypted:
         messages.info(request, "This tenant was not linked.")
         return see_other(tenant_url(tenant.pk))
     try:
         link_disconnect(link=link, user=request.user)
-    except LinkingError as exc:
+    except LinkerError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Disconnected. The token and its cached sessions are deleted.")
@@ -136,7 +141,7 @@ def connect_link_create_view(request: HttpRequest, tenant_id: int) -> HttpRespon
     tenant = tenant_get(user=request.user, id=tenant_id)
     try:
         _, token = connect_link_create(tenant=tenant, user=request.user)
-    except LinkingError as exc:
+    except LinkerError as exc:
         messages.error(request, str(exc))
         return see_other(tenant_url(tenant.pk))
     url = request.build_absolute_uri(reverse("connect_link_open", kwargs={"token": token}))
@@ -151,12 +156,12 @@ def connect_link_create_view(request: HttpRequest, tenant_id: int) -> HttpRespon
 @login_required
 def connect_link_revoke_view(request: HttpRequest, tenant_id: int, link_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
-    connect_link = ConnectLink.objects.filter(pk=link_id, tenant=tenant).first()
+    connect_link = connect_link_get(tenant=tenant, id=link_id)
     if connect_link is None:
         raise Http404("No such connect link.")
     try:
         connect_link_revoke(connect_link=connect_link, user=request.user)
-    except LinkingError as exc:
+    except LinkerError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Connect link revoked.")
@@ -177,7 +182,7 @@ def connect_link_open_view(request: HttpRequest, token: str) -> HttpResponse:
                 session_key=_session_key(request),
                 connect_link=connect_link,
             )
-        except LinkingError as exc:
+        except LinkerError as exc:
             response = render(
                 request, "linking/connect_link.html", {"tenant": connect_link.tenant, "error": exc}
             )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -22,19 +19,21 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Tenant
 from accounts.selectors import can_edit_profiles, tenant_get
-from linker.page_forms import ProfileForm, service_errors
-from linker.profiles import (
+from linker.models import RemoteProfile
+from linker.platform.errors import LinkerError
+from linker.profiles.changes import profile_change_submit
+from linker.profiles.selectors import (
     ProfileBrowser,
     database_list,
-    field_names,
     profile_browse,
     profile_change_list,
     profile_change_states,
     profile_get,
     profile_link_get,
 )
+from linker.views.exports import csv_response
+from linker.views.forms import ProfileForm
 from linker.views.responses import see_other
-from linker.writes import profile_change_submit
 
 
 def _profile_url(tenant: Tenant, copernica_id: int) -> str:
@@ -50,15 +49,6 @@ def _browse(request: HttpRequest, tenant: Tenant, page: object = 1) -> ProfileBr
         sort=request.GET.get("sort", "id"),
         page=page,
     )
-
-
-def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
-    if hasattr(exc, "error_dict"):
-        return {
-            name: [str(m) for e in errors for m in e.messages]
-            for name, errors in exc.error_dict.items()
-        }
-    return {"__all__": list(exc.messages)}
 
 
 @require_GET
@@ -84,30 +74,20 @@ def profile_export_view(request: HttpRequest, tenant_id: int) -> StreamingHttpRe
     """The searched profiles of one database as CSV."""
     tenant = tenant_get(user=request.user, id=tenant_id)
     browser = _browse(request, tenant)
-    names = field_names(browser.database) if browser.database else []
-    rows = browser.page.paginator.object_list if browser.page else []
-
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
-
-    writer = csv.writer(Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(["id", *names, "interests", "modified"])
-        for profile in rows.iterator(chunk_size=1000) if browser.page else []:  # type: ignore[union-attr]
-            yield writer.writerow(
-                [
-                    profile.copernica_id,
-                    *[profile.fields.get(name, "") for name in names],
-                    ";".join(profile.interests or []),
-                    profile.modified.isoformat() if profile.modified else "",
-                ]
-            )
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="profiles.csv"'
-    return response
+    names = browser.database.field_names if browser.database else []
+    profiles = browser.page.paginator.object_list if browser.page else RemoteProfile.objects.none()
+    rows = (
+        [
+            profile.copernica_id,
+            *[profile.fields.get(name, "") for name in names],
+            ";".join(profile.interests or []),
+            profile.modified.isoformat() if profile.modified else "",
+        ]
+        for profile in profiles.iterator(chunk_size=1000)  # type: ignore[attr-defined]
+    )
+    return csv_response(
+        filename="profiles.csv", header=["id", *names, "interests", "modified"], rows=rows
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -130,8 +110,8 @@ def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -
                     fields=form.changed_fields(),
                     interests=form.interest_changes(),
                 )
-            except ValidationError as exc:
-                form.add_service_errors(service_errors(exc))
+            except LinkerError as exc:
+                form.add_service_errors(exc)
             else:
                 messages.success(
                     request, "Change queued for Copernica. Its state shows below as it goes."
@@ -181,8 +161,8 @@ def profile_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
                     fields=values,
                     interests=form.interests_chosen() or None,
                 )
-            except ValidationError as exc:
-                form.add_service_errors(service_errors(exc))
+            except LinkerError as exc:
+                form.add_service_errors(exc)
             else:
                 messages.success(
                     request,
@@ -206,8 +186,8 @@ def profile_delete_view(request: HttpRequest, tenant_id: int, profile_id: int) -
         raise PermissionDenied("Your role does not allow deleting profiles.")
     try:
         profile_change_submit(user=request.user, tenant=tenant, kind="delete", profile=profile)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    except LinkerError as exc:
+        messages.error(request, exc.message)
         return see_other(_profile_url(tenant, profile.copernica_id))
     messages.success(request, f"Deletion of profile {profile.copernica_id} queued for Copernica.")
     return see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))

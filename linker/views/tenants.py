@@ -3,32 +3,32 @@ request ledger and the link history."""
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import can_edit_profiles, can_link_tenant, can_manage_tenant, tenant_get
-from linker.applications import consent_origin
-from linker.connect_links import connect_link_list
-from linker.forms import ApiTokenForm
-from linker.links import link_get_for_tenant
-from linker.notifications import notification_list
-from linker.page_forms import ScheduleForm
-from linker.sync_controls import sync_now, sync_schedule_get, sync_schedule_set
-from linker.tenant_activity import (
+from linker.linking.applications import consent_origin
+from linker.linking.connect_links import connect_link_list
+from linker.linking.links import link_get
+from linker.notifications.services import notification_list
+from linker.platform.errors import LinkerError
+from linker.sync.activity import (
     request_ledger_days,
     sync_charts,
     sync_progress,
     sync_run_active,
     sync_run_list,
 )
+from linker.sync.controls import sync_now
+from linker.sync.schedule import sync_schedule_get, sync_schedule_set
+from linker.views.exports import csv_response
+from linker.views.forms import ApiTokenForm, ScheduleForm
 from linker.views.responses import see_other, tenant_url
 
 
@@ -36,7 +36,7 @@ from linker.views.responses import see_other, tenant_url
 @login_required
 def tenant_detail_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
-    link = link_get_for_tenant(tenant=tenant)
+    link = link_get(tenant=tenant)
     can_manage = can_manage_tenant(user=request.user, tenant=tenant)
     schedule = sync_schedule_get(link=link) if link else None
     schedule_form = ScheduleForm(
@@ -84,8 +84,8 @@ def sync_now_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         run, created = sync_now(
             user=request.user, tenant=tenant, full=request.POST.get("mode") == "full"
         )
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    except LinkerError as exc:
+        messages.error(request, exc.message)
     else:
         if created and run.is_active:
             messages.success(request, f"{run.get_mode_display()} sync started.")
@@ -102,7 +102,7 @@ def sync_now_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
 def sync_progress_view(request: HttpRequest, tenant_id: int) -> JsonResponse:
     """The running sync's progress, polled by static/js/app.js."""
     tenant = tenant_get(user=request.user, id=tenant_id)
-    link = link_get_for_tenant(tenant=tenant)
+    link = link_get(tenant=tenant)
     if link is None:
         raise Http404("Not linked.")
     run_id = request.GET.get("run")
@@ -126,8 +126,8 @@ def sync_schedule_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         return see_other(tenant_url(tenant.pk) + "#schedule")
     try:
         schedule = sync_schedule_set(user=request.user, tenant=tenant, **form.cleaned_data)
-    except ValidationError as exc:
-        messages.error(request, f"Schedule not saved. {' '.join(exc.messages)}")
+    except LinkerError as exc:
+        messages.error(request, f"Schedule not saved. {exc.message}")
     else:
         if schedule.enabled:
             messages.success(
@@ -144,15 +144,15 @@ def sync_schedule_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def request_ledger_export_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+def request_ledger_export_view(request: HttpRequest, tenant_id: int) -> StreamingHttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
-    link = link_get_for_tenant(tenant=tenant)
+    link = link_get(tenant=tenant)
     if link is None:
         raise Http404("Not linked.")
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="requests.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["day", "requests", "errors", "rate_limited"])
-    for day in request_ledger_days(link=link, days=90):
-        writer.writerow([day.day.isoformat(), day.requests, day.errors, day.rate_limited])
-    return response
+    rows = (
+        [day.day.isoformat(), day.requests, day.errors, day.rate_limited]
+        for day in request_ledger_days(link=link, days=90)
+    )
+    return csv_response(
+        filename="requests.csv", header=["day", "requests", "errors", "rate_limited"], rows=rows
+    )

@@ -165,6 +165,37 @@ def test_callback_with_a_foreign_state_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    "code",
+    ["two words", "<script>", "a" * 513, "a" * 600, "abc\n", "caf\u00e9"],
+    ids=["space", "markup", "513-chars", "600-chars", "trailing-newline", "non-ascii"],
+)
+def test_callback_with_a_malformed_code_is_refused(code: str) -> None:
+    with pytest.raises(OAuthError, match="no usable authorization code"):
+        callback_code({"code": code, "state": "s" * 40}, expected_state="s" * 40)
+
+
+def test_callback_accepts_any_url_safe_code_up_to_512_characters() -> None:
+    for code in ("a", "Ab0._~+/=-", "f" * 512):
+        assert callback_code({"code": code, "state": "s" * 40}, expected_state="s" * 40) == code
+
+
+def test_callback_checks_state_before_error_and_error_before_code() -> None:
+    with pytest.raises(OAuthError, match="state") as foreign:
+        callback_code(
+            {"error": "access_denied", "code": "<bad>", "state": "theirs"}, expected_state="ours"
+        )
+    assert not isinstance(foreign.value, AccessDeniedError)
+    with pytest.raises(AccessDeniedError):
+        callback_code(
+            {"error": "access_denied", "code": "<bad>", "state": "ours"}, expected_state="ours"
+        )
+    with pytest.raises(OAuthError, match="reported an error"):
+        callback_code(
+            {"error": "server_error", "code": "<bad>", "state": "ours"}, expected_state="ours"
+        )
+
+
+@pytest.mark.parametrize(
     "change",
     [
         {"redirect_uri": "http://evil.test/callback"},

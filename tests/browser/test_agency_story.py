@@ -14,8 +14,7 @@ from api_client.sandbox.control import SandboxControl
 from linker.models import Link, LinkState, ProfileChange, RemoteProfile, SyncRun
 from tests.browser.conftest import screenshot
 from tests.conftest import World
-from tests.factories import PASSWORD, make_sandbox_application
-from tests.pages.conftest import link_tenant
+from tests.factories import PASSWORD, link_tenant, make_sandbox_application
 from tests.workers import celery_worker, worker_env
 
 pytestmark = [

@@ -8,9 +8,9 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 
-from linker import vault
-from linker.applications import application_secret
+from linker.linking.applications import application_secret
 from linker.models import ApiApplication
+from linker.platform import vault
 from tests.conftest import World
 
 FORM = {

@@ -17,11 +17,12 @@ from django.test import Client
 from django.urls import reverse
 
 from api_client.sandbox.control import SandboxControl
-from linker import vault
-from linker.applications import application_secret
-from linker.copernica import LinkNotUsableError, client_for, jwt_cache_key, link_token
-from linker.links import link_disconnect
+from linker.linking.applications import application_secret
+from linker.linking.client import client_for, jwt_cache_key, link_token
+from linker.linking.errors import LinkNotUsableError
+from linker.linking.links import link_disconnect
 from linker.models import ApiApplication, Link, LinkState
+from linker.platform import vault
 from tests.conftest import World
 from tests.factories import make_link
 from tests.linking.conftest import Linking

@@ -8,8 +8,9 @@ import pytest
 from django.db import connection
 
 from api_client.sandbox.control import SandboxControl
-from linker.copernica import LinkNotUsableError, client_for, link_session
-from linker.links import link_verify
+from linker.linking.client import client_for, metered_session
+from linker.linking.errors import LinkNotUsableError
+from linker.linking.links import link_verify
 from linker.models import Link, LinkEvent, LinkState
 from tests.conftest import World
 from tests.factories import make_link
@@ -65,8 +66,8 @@ def test_revoked_access_marks_needs_reconnect_and_stops_exchanges(
     attempts = sandbox.stats()["auth_calls"]
     assert attempts <= 2
     # No further exchanges are tried for this link...
-    with pytest.raises(LinkNotUsableError), link_session(link) as client:
-        client.identity()
+    with pytest.raises(LinkNotUsableError), metered_session(link) as session:
+        session.client.identity()
     assert sandbox.stats()["auth_calls"] == attempts
     # ...and other tenants are unaffected.
     assert link_verify(link=other) is True

@@ -9,19 +9,15 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Tenant
 from linker.models import (
     Link,
-    LinkState,
     RemoteDatabase,
     RemoteProfile,
     RequestLedger,
-    SyncMode,
-    SyncRun,
     SyncSchedule,
-    SyncState,
 )
 from tests.conftest import World
+from tests.factories import finished_run, link_tenant
 
 FIELDS = [
     {"name": "email", "type": "email"},
@@ -30,36 +26,6 @@ FIELDS = [
     {"name": "age", "type": "integer"},
 ]
 INTERESTS = [{"name": "cycling"}, {"name": "running"}]
-
-
-def link_tenant(tenant: Tenant, *, state: str = LinkState.ACTIVE, name: str = "") -> Link:
-    """A link that looks usable to the pages (its token is encrypted but not a real one)."""
-    from linker import vault
-    from linker.copernica import token_context
-
-    link = Link(
-        tenant=tenant,
-        state=state,
-        state_changed_at=timezone.now(),
-        copernica_account_id=f"acc-{tenant.pk}",
-        copernica_account_name=name or f"{tenant.name} Copernica",
-        linked_at=timezone.now(),
-    )
-    link.access_token_encrypted = vault.encrypt("not-a-real-token", context=token_context(link))
-    link.save()
-    return link
-
-
-def finished_run(link: Link, *, state: str = SyncState.SUCCEEDED, ago_minutes: int = 10, **extra):  # type: ignore[no-untyped-def]
-    finished = timezone.now() - timedelta(minutes=ago_minutes)
-    return SyncRun.objects.create(
-        link=link,
-        mode=extra.pop("mode", SyncMode.FULL),
-        state=state,
-        started_at=finished - timedelta(seconds=42),
-        finished_at=finished,
-        **extra,
-    )
 
 
 @dataclass

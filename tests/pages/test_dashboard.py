@@ -25,8 +25,8 @@ from linker.models import (
     SyncState,
 )
 from tests.conftest import World
-from tests.factories import make_member, make_tenant
-from tests.pages.conftest import Mirror, finished_run, link_tenant
+from tests.factories import finished_run, link_tenant, make_member, make_tenant
+from tests.pages.conftest import Mirror
 
 
 def _rows(page: str) -> int:

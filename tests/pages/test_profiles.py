@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from accounts.services import membership_remove
 from linker.models import ProfileChange, RemoteProfile
-from linker.writes import profile_change_send
-from tests.pages.conftest import Mirror, link_tenant
+from linker.profiles.outbox import profile_change_send
+from tests.factories import link_tenant
+from tests.pages.conftest import Mirror
 from tests.web.routes import FOREIGN_EMAIL, FOREIGN_PROFILE_ID, _profile_b
 
 

@@ -8,6 +8,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from linker.models import SyncRun, SyncSchedule, SyncState
+from tests.factories import finished_run, link_tenant
 from tests.pages.conftest import Mirror
 
 
@@ -63,8 +64,6 @@ def test_progress_endpoint_reports_pages_rate_and_time_left(mirror: Mirror) -> N
 
 
 def test_progress_endpoint_ignores_another_links_run(mirror: Mirror) -> None:
-    from tests.pages.conftest import finished_run, link_tenant
-
     other = finished_run(link_tenant(mirror.world.tenant_b1))
     data = mirror.staff.get(_url(mirror, "sync_progress"), {"run": other.pk}).json()
     assert data == {"active": False}
@@ -120,7 +119,8 @@ def test_viewer_cannot_change_the_schedule(mirror: Mirror) -> None:
 
 
 def test_ledger_export_lists_requests_per_day(mirror: Mirror) -> None:
-    body = mirror.staff.get(_url(mirror, "request_ledger_export")).content.decode()
+    response = mirror.staff.get(_url(mirror, "request_ledger_export"))
+    body = b"".join(response.streaming_content).decode()
     lines = body.strip().splitlines()
     assert lines[0] == "day,requests,errors,rate_limited"
     assert lines[1].endswith(",321,2,0")

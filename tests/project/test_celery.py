@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from linker.celery import app
-from linker.tasks import worker_ping
+from linker.platform.tasks import worker_ping
 from tests.workers import celery_worker, wait_for
 
 

@@ -37,7 +37,7 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def production_env() -> dict[str, str]:
-    from linker.vault import key_generate
+    from linker.platform.vault import key_generate
 
     return {**PRODUCTION_ENV, "LINKER_ENCRYPTION_KEYS": key_generate()}
 

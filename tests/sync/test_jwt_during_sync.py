@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from django.test import override_settings
 
-from linker import sync
 from linker.models import SyncRun, SyncState
-from tests.sync.conftest import Linked
+from linker.sync.runs import sync_run_foreground, sync_run_request
+from tests.linked_accounts import Linked
 
 
 @override_settings(LINKER_SYNC_PAGE_SIZE=250)
@@ -25,8 +25,8 @@ def test_jwt_expiring_mid_sync_costs_exactly_one_extra_exchange(
             shop.sandbox.fault(expire_jwts=True)
             expired_at.append(run.pages)
 
-    run, _ = sync.sync_run_request(link=shop.link, mode="full", enqueue=False)
-    run = sync.sync_run_foreground(run=run, progress=expire_once)
+    run, _ = sync_run_request(link=shop.link, mode="full", enqueue=False)
+    run = sync_run_foreground(run=run, progress=expire_once)
     assert expired_at, "the fault fired mid-run"
     assert run.state == SyncState.SUCCEEDED
     assert shop.sandbox.stats()["auth_calls"] == 2  # the first exchange and exactly one more

@@ -14,22 +14,24 @@ import httpx
 import pytest
 from django.db import connection, transaction
 
-from linker import sync
+from linker.linking import client as link_client
 from linker.models import RemoteProfile, SyncRun, SyncSchedule
 from linker.sync import upserts
-from tests.sync.conftest import Linked, profile_page_requests
+from linker.sync.runs import sync_run_foreground, sync_run_request, sync_run_step
+from linker.sync.schedule import sync_schedule_due
+from tests.linked_accounts import Linked, profile_page_requests
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def full_sync(account: Linked, **step: Any) -> SyncRun:
-    run, created = sync.sync_run_request(link=account.link, mode="full", enqueue=False)
+    run, created = sync_run_request(link=account.link, mode="full", enqueue=False)
     assert created
     if step:
-        sync.sync_run_step(run_id=run.pk, **step)
+        sync_run_step(run_id=run.pk, **step)
         run.refresh_from_db()
         return run
-    return sync.sync_run_foreground(run=run)
+    return sync_run_foreground(run=run)
 
 
 def row_versions(account: Linked) -> dict[int, str]:
@@ -57,14 +59,14 @@ def rewritten_profile_ids(
                 return httpx.Response(200, json=ids, headers={"Content-Type": "application/json"})
             return response
 
-    original = sync.runs.link_session
+    original = link_client.client_for
 
-    def session(link, **options):  # type: ignore[no-untyped-def]
+    def client_for(link, **options):  # type: ignore[no-untyped-def]
         return original(link, transport=Rewriting(), **options)
 
-    monkeypatch.setattr(sync.runs, "link_session", session)
+    monkeypatch.setattr(link_client, "client_for", client_for)
     yield
-    monkeypatch.setattr(sync.runs, "link_session", original)
+    monkeypatch.setattr(link_client, "client_for", original)
 
 
 def test_full_sync_mirrors_every_profile_once(linked: Callable[..., Linked], sandbox) -> None:
@@ -171,8 +173,8 @@ def test_profiles_created_and_deleted_during_a_full_sync_end_up_mirrored(
     settings.LINKER_SYNC_PAGE_SIZE = 500
     account = linked(profiles=5000)
     full_sync(account)
-    run, _ = sync.sync_run_request(link=account.link, mode="full", enqueue=False)
-    sync.sync_run_step(run_id=run.pk, max_pages=4)  # half way through
+    run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+    sync_run_step(run_id=run.pk, max_pages=4)  # half way through
     ids = sorted(account.remote())
     behind, ahead = ids[100:105], ids[4000:4005]
     with account.client() as client:
@@ -184,7 +186,7 @@ def test_profiles_created_and_deleted_during_a_full_sync_end_up_mirrored(
         ]
         client.update_profile(ids[50], {"city": "Zwolle"})
 
-    run = sync.sync_run_foreground(run=run)
+    run = sync_run_foreground(run=run)
 
     mirror = account.mirror()
     assert run.state == "succeeded"
@@ -260,7 +262,7 @@ def test_an_auth_error_mid_run_removes_nothing(linked: Callable[..., Linked], se
 
     cache.clear()  # the JWT cached by the first steps would outlive the revocation
 
-    run = sync.sync_run_foreground(run=run)
+    run = sync_run_foreground(run=run)
 
     assert run.state == "failed"
     assert run.removed_count == 0
@@ -280,8 +282,8 @@ def test_incremental_run_fetches_only_changed_profiles(
             client.update_profile(profile_id, {"city": "Incrementalstad"})
     sandbox.reset_stats()
 
-    run, _ = sync.sync_run_request(link=account.link, mode="incremental", enqueue=False)
-    run = sync.sync_run_foreground(run=run)
+    run, _ = sync_run_request(link=account.link, mode="incremental", enqueue=False)
+    run = sync_run_foreground(run=run)
     page_requests = profile_page_requests(sandbox)
 
     assert run.state == "succeeded"
@@ -302,7 +304,7 @@ def test_the_same_sync_requested_ten_times_at_once_makes_one_run(
     def request() -> None:
         try:
             barrier.wait()
-            run, _ = sync.sync_run_request(link=account.link, mode="full", enqueue=False)
+            run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
             runs.append(run.pk)
         finally:
             connection.close()
@@ -310,7 +312,7 @@ def test_the_same_sync_requested_ten_times_at_once_makes_one_run(
     def beat() -> None:
         try:
             barrier.wait()
-            sync.sync_schedule_due()
+            sync_schedule_due()
         finally:
             connection.close()
 
@@ -330,7 +332,7 @@ def test_a_link_that_is_not_usable_gets_a_skipped_run(linked: Callable[..., Link
     account.link.state = "needs_reconnect"
     account.link.save()
 
-    run, created = sync.sync_run_request(link=account.link, mode="full", enqueue=False)
+    run, created = sync_run_request(link=account.link, mode="full", enqueue=False)
 
     assert created
     assert run.state == "skipped"

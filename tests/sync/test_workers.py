@@ -1,4 +1,4 @@
-"""Sync runs and profile changes on real Celery workers, killed where the case says so.
+"""Sync runs on real Celery workers, killed where the case says so.
 
 Figures (reliability.md): case 17/29 kills the worker KILLS times during a 5,000-profile sync:
 6 in `make test`, to keep the suite within its time budget on a 2-core machine, and the 20 of
@@ -12,14 +12,18 @@ import os
 import random
 import signal
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from linker import sync, tasks
-from linker.models import ProfileChange, RemoteProfile, SyncRun
-from linker.writes import profile_change_submit
-from tests.sync.conftest import Linked, profile_page_requests
+from linker.models import RemoteProfile, SyncRun
+from linker.sync import tasks as sync_tasks
+from linker.sync.runs import (
+    sync_run_cancel,
+    sync_run_request,
+    sync_runs_reconcile,
+)
+from tests.linked_accounts import Linked, profile_page_requests
 from tests.workers import celery_worker, wait_for, worker_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -57,7 +61,7 @@ def kill(proc) -> None:  # type: ignore[no-untyped-def]
 
 def beat() -> bool:
     """What the reconciler beat does, on every poll: take over runs silent for 3 s."""
-    sync.sync_runs_reconcile(stale_after=timedelta(seconds=3))
+    sync_runs_reconcile(stale_after=timedelta(seconds=3))
     return True
 
 
@@ -75,13 +79,6 @@ def clean_page_requests(profiles: int) -> int:
     return math.ceil(profiles / PAGE_SIZE) + 1 + 1
 
 
-def synced(linked: Callable[..., Linked], profiles: int) -> Linked:
-    account = linked(profiles=profiles)
-    run, _ = sync.sync_run_request(link=account.link, mode="full", enqueue=False)
-    assert sync.sync_run_foreground(run=run).state == "succeeded"
-    return account
-
-
 # ------------------------------------------------------------------------------- sync runs
 
 
@@ -92,7 +89,7 @@ def test_a_sync_survives_its_worker_killed_again_and_again(
     and each crash re-fetches at most the page being written and the one fetched ahead."""
     account = linked(profiles=5000)
     sandbox.fault(path="/v4/database/", method="GET", delay_ms=120, count=100_000)
-    run, _ = sync.sync_run_request(link=account.link, mode="full")
+    run, _ = sync_run_request(link=account.link, mode="full")
     rng = random.Random(17)
     kills = 0
     while kills < KILLS and not finished(run.pk):
@@ -129,7 +126,7 @@ def test_a_sync_that_always_fails_ends_failed_after_bounded_attempts(
     """Case 25: every profile page answers 503."""
     account = linked(profiles=1000)
     sandbox.fault(path="/v4/database/", method="GET", status=503, count=100_000)
-    run, _ = sync.sync_run_request(link=account.link, mode="full")
+    run, _ = sync_run_request(link=account.link, mode="full")
 
     with celery_worker(env=env()):
         wait_for(lambda: finished(run.pk), timeout=60, what="the run to give up")
@@ -153,13 +150,13 @@ def test_a_sync_that_always_kills_its_worker_ends_failed(
         # The run is queued once the worker is up, so the start-up ping is not stuck behind it.
         with celery_worker(env=env()) as proc:
             if not run_id:
-                run_id = sync.sync_run_request(link=account.link, mode="full")[0].pk
+                run_id = sync_run_request(link=account.link, mode="full")[0].pk
             else:
-                wait_for(lambda r=run_id: sync.sync_runs_reconcile(stale_after=timedelta(0)) == [r])
+                wait_for(lambda r=run_id: sync_runs_reconcile(stale_after=timedelta(0)) == [r])
             wait_for(lambda a=attempt, r=run_id: run_of(r).attempts == a, timeout=30)
             kill(proc)
 
-    assert sync.sync_runs_reconcile(stale_after=timedelta(0)) == []
+    assert sync_runs_reconcile(stale_after=timedelta(0)) == []
     done = run_of(run_id)
     assert done.state == "failed"
     assert done.attempts == 3
@@ -171,8 +168,8 @@ def test_a_sync_step_delivered_twice_fetches_every_page_once(
 ) -> None:
     """Case 20 for syncs: every step message is delivered twice, to two worker processes."""
     account = linked(profiles=3000)
-    run, _ = sync.sync_run_request(link=account.link, mode="full")
-    tasks.sync_run_step.delay(run.pk)
+    run, _ = sync_run_request(link=account.link, mode="full")
+    sync_tasks.sync_run_step.delay(run.pk)
 
     with celery_worker(env=env(), concurrency=2):
         wait_for(lambda: finished(run.pk), timeout=60, what="the run to finish")
@@ -188,178 +185,14 @@ def test_a_huge_tenant_does_not_starve_a_small_one(linked: Callable[..., Linked]
     huge = linked(profiles=30_000, name="Huge")
     small = linked(profiles=300, name="Small")
     sandbox.fault(path="/v4/database/", method="GET", delay_ms=30, count=100_000)
-    huge_run, _ = sync.sync_run_request(link=huge.link, mode="full")
+    huge_run, _ = sync_run_request(link=huge.link, mode="full")
     with celery_worker(env=env()):
         wait_for(lambda: run_of(huge_run.pk).pages >= 5, timeout=60)
-        small_run, _ = sync.sync_run_request(link=small.link, mode="full")
+        small_run, _ = sync_run_request(link=small.link, mode="full")
         wait_for(lambda: finished(small_run.pk), timeout=60, what="the small run")
         huge_state = run_of(huge_run.pk)
-        sync.sync_run_cancel(run=huge_state)
+        sync_run_cancel(run=huge_state)
 
     assert run_of(small_run.pk).state == "succeeded"
     assert huge_state.state == "running"
     assert huge_state.pages < math.ceil(30_000 / PAGE_SIZE)
-
-
-# ---------------------------------------------------------------------------- write-back
-
-
-def submit_creates(account: Linked, count: int, prefix: str) -> list[ProfileChange]:
-    return [
-        profile_change_submit(
-            user=account.editor,
-            tenant=account.tenant,
-            kind="create",
-            fields={"email": f"{prefix}{n}@example.com", "firstname": f"N{n}", "age": n % 90},
-        )
-        for n in range(count)
-    ]
-
-
-def all_final(ids: list[int]) -> bool:
-    return not ProfileChange.objects.filter(pk__in=ids, state__in=["queued", "sending"]).exists()
-
-
-def test_changes_delivered_twice_reach_copernica_once(
-    linked: Callable[..., Linked], sandbox
-) -> None:
-    """Case 20: creates, updates and deletes, each message delivered twice."""
-    account = synced(linked, 50)
-    targets = sorted(account.remote())
-    changes = submit_creates(account, 10, "twice")
-    changes += [
-        profile_change_submit(
-            user=account.editor,
-            tenant=account.tenant,
-            kind="update",
-            profile=profile_id,
-            fields={"city": "Twice"},
-        )
-        for profile_id in targets[:5]
-    ]
-    changes += [
-        profile_change_submit(
-            user=account.editor, tenant=account.tenant, kind="delete", profile=profile_id
-        )
-        for profile_id in targets[5:10]
-    ]
-    for change in changes:
-        tasks.profile_change_send.delay(change.pk)  # the second delivery of each
-
-    with celery_worker(env=env(), concurrency=2):
-        wait_for(lambda: all_final([c.pk for c in changes]), timeout=60)
-    stats = sandbox.stats()
-
-    states = list(ProfileChange.objects.filter(pk__in=[c.pk for c in changes]).values_list(
-        "state", "attempts"
-    ))  # fmt: skip
-    assert states == [("done", 1)] * 20
-    assert (stats["profiles_created"], stats["profiles_updated"], stats["profiles_deleted"]) == (
-        10,
-        5,
-        5,
-    )
-
-
-def test_a_create_whose_answer_was_lost_is_not_created_twice(
-    linked: Callable[..., Linked], sandbox
-) -> None:
-    """Case 21: the connection drops after Copernica created the profile."""
-    account = synced(linked, 20)
-    sandbox.fault(path="/v4/database/", method="POST", drop="after", count=1)
-    [change] = submit_creates(account, 1, "lost")
-
-    with celery_worker(env=env()):
-        wait_for(lambda: all_final([change.pk]), timeout=60)
-    change.refresh_from_db()
-    with account.client() as client:
-        found = client.find_profiles(account.account.database_id, {"email": "lost0@example.com"})
-
-    assert change.state == "done"
-    assert change.attempts == 2
-    assert len(found) == 1
-    assert int(found[0]["ID"]) == change.copernica_profile_id
-    assert sandbox.stats()["profiles_created"] == 1
-
-
-def test_503_four_times_then_success_on_attempt_five_with_growing_waits(
-    linked: Callable[..., Linked], sandbox
-) -> None:
-    """Case 22."""
-    account = synced(linked, 20)
-    sandbox.fault(path="/v4/database/", method="POST", status=503, count=4)
-    [change] = submit_creates(account, 1, "flaky")
-
-    with celery_worker(env=env()):
-        wait_for(lambda: all_final([change.pk]), timeout=60)
-    change.refresh_from_db()
-    waits = [entry["retry_in"] for entry in change.attempt_log if "retry_in" in entry]
-
-    assert (change.state, change.attempts) == ("done", 5)
-    assert sandbox.stats()["profiles_created"] == 1
-    assert len(waits) == 4
-    for n, wait in enumerate(waits):
-        ceiling = 0.2 * 2**n
-        assert ceiling / 2 <= wait <= ceiling  # exponential, with jitter inside each step
-    assert waits == sorted(waits)
-
-
-def test_a_400_is_never_retried_and_shows_copernicas_message(
-    linked: Callable[..., Linked], sandbox
-) -> None:
-    """Case 22: deleting a profile someone already removed at Copernica."""
-    account = synced(linked, 20)
-    target = sorted(account.remote())[0]
-    change = profile_change_submit(
-        user=account.editor, tenant=account.tenant, kind="delete", profile=target
-    )
-    with account.client() as client:
-        client.delete_profile(target)
-    deletes_before = sandbox.stats()["requests"].get("DELETE /v4/profile/{id}", 0)
-
-    with celery_worker(env=env()):
-        wait_for(lambda: all_final([change.pk]), timeout=60)
-    change.refresh_from_db()
-
-    assert (change.state, change.attempts) == ("failed", 1)
-    assert change.error_message == "This profile has already been removed"
-    assert sandbox.stats()["requests"]["DELETE /v4/profile/{id}"] == deletes_before + 1
-
-
-def test_429_with_retry_after_delays_the_next_attempt(
-    linked: Callable[..., Linked], sandbox
-) -> None:
-    """Case 23: the next attempt waits at least Retry-After."""
-    account = synced(linked, 20)
-    sandbox.fault(path="/v4/database/", method="POST", status=429, retry_after=2, count=1)
-    [change] = submit_creates(account, 1, "slow")
-
-    with celery_worker(env=env()):
-        wait_for(lambda: all_final([change.pk]), timeout=60)
-    change.refresh_from_db()
-    refused, accepted = change.attempt_log[0], change.attempt_log[-1]
-    gap = datetime.fromisoformat(accepted["sent_at"]) - datetime.fromisoformat(refused["at"])
-
-    assert (change.state, change.attempts) == ("done", 2)
-    assert refused["retry_in"] >= 2
-    assert gap >= timedelta(seconds=2)
-    assert sandbox.stats()["profiles_created"] == 1
-
-
-def test_changes_of_a_user_who_lost_access_are_cancelled(
-    linked: Callable[..., Linked], sandbox
-) -> None:
-    """Case 36 (the worker side)."""
-    account = synced(linked, 20)
-    changes = submit_creates(account, 3, "gone")
-    from accounts.models import Membership
-
-    Membership.objects.filter(user=account.editor).delete()
-
-    with celery_worker(env=env()):
-        wait_for(lambda: all_final([c.pk for c in changes]), timeout=60)
-
-    assert set(
-        ProfileChange.objects.filter(pk__in=[c.pk for c in changes]).values_list("state", flat=True)
-    ) == {"cancelled"}
-    assert sandbox.stats()["profiles_created"] == 0

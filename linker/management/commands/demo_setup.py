@@ -15,13 +15,15 @@ from django.utils import timezone
 from accounts.models import Agency, Role, Tenant
 from accounts.services import membership_add, user_get_or_create
 from api_client.sandbox.control import SandboxControl
-from linker import vault
-from linker.applications import application_register, configured_hosts, secret_context
-from linker.copernica import link_mark_needs_reconnect
-from linker.links import Endpoints, Identity, link_store_token
+from linker.linking.applications import application_register, configured_hosts
+from linker.linking.client import link_mark_needs_reconnect
+from linker.linking.identity import Endpoints, Identity
+from linker.linking.links import link_store_token
 from linker.models import ApiApplication, Link, SyncMode
-from linker.notifications import notifications_scan
-from linker.sync import sync_run_foreground, sync_run_request
+from linker.notifications.services import notifications_scan
+from linker.platform import vault
+from linker.platform.keys import secret_context
+from linker.sync.runs import sync_run_foreground, sync_run_request
 
 # The client company's own admin (a tenant admin of the first tenant), to show that view too.
 PARTNER_EMAIL = "partner@example.com"

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from linker.vault import key_generate
+from linker.platform.vault import key_generate
 
 
 class Command(BaseCommand):

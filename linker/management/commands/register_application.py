@@ -4,7 +4,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Agency
-from linker.applications import HOST_CHOICES, ApplicationError, application_register
+from linker.linking.applications import HOST_CHOICES, application_register
+from linker.linking.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from linker import vault
-from linker.rotation import rotate_all, rows_on_old_keys
+from linker.platform import vault
+from linker.platform.keys import rotate_all, rows_on_old_keys
 
 
 class Command(BaseCommand):

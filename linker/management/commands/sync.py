@@ -9,8 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Tenant
-from linker.models import Link, RemoteProfile, SyncMode, SyncRun
-from linker.sync import sync_run_foreground, sync_run_request
+from linker.linking.links import link_get
+from linker.models import RemoteProfile, SyncMode, SyncRun
+from linker.sync.runs import sync_run_foreground, sync_run_request
 
 
 class Command(BaseCommand):
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(pk=tenant_id).first()
         if tenant is None:
             raise CommandError(f"There is no tenant with id {tenant_id}.")
-        link = Link.objects.filter(tenant=tenant).first()
+        link = link_get(tenant=tenant)
         if link is None:
             raise CommandError(f"{tenant} has no Copernica link; connect it first.")
         mode = SyncMode.FULL if options["full"] else SyncMode.INCREMENTAL

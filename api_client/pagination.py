@@ -1,0 +1,167 @@
+"""Walking Copernica's lists lazily: offset pages, keyset pages and streamed answers.
+
+Nothing here collects a whole list: every method is a generator that asks for the next page
+(or reads the next item of a streamed body) only when the caller wants it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .connection import CopernicaConnection
+from .errors import RequestTimeoutError, TransportError
+from .params import Params, ParamValue, query_pairs
+from .responses import paging_envelope, profile_id_of
+from .streaming import EnvelopeStream, IdArrayStream
+
+#: Copernica's cap on one page of a list on ``api.copernica.com``.
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """One page of a keyset walk over a database's profiles.
+
+    ``last_id`` is the checkpoint: pass it as ``after_id`` to
+    :meth:`CopernicaClient.paginate_keyset` to resume right after this page. ``nextid`` is
+    Copernica's own hint (the first ID after the page), ``None`` at the end of the list.
+    """
+
+    items: list[dict[str, Any]] = field(repr=False)
+    last_id: int
+    nextid: int | None = None
+
+    @property
+    def count(self) -> int:
+        """The number of profiles on the page."""
+        return len(self.items)
+
+
+class ClientPagination(CopernicaConnection):
+    """The lazy list walks of :class:`~api_client.client.CopernicaClient`."""
+
+    def paginate(
+        self, path: str, params: Params | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        """Lazily yield every item of a list, page by page with offset paging.
+
+        Requests ``start``/``limit`` pages with ``total=false`` and stops at the first page
+        with fewer than ``limit`` items. ``page_size`` is capped at 1000. Offset paging gets
+        slow on big lists; prefer :meth:`paginate_keyset` for profiles.
+        """
+        page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+        start = 0
+        while True:
+            query = query_pairs(params, {"start": start, "limit": page_size, "total": "false"})
+            envelope = paging_envelope(self._send("GET", self._api(path), params=query))
+            yield from envelope["data"]
+            if envelope["count"] < page_size:
+                return
+            start += envelope["count"]
+
+    def paginate_keyset(
+        self,
+        database_id: str | int,
+        params: Params | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        after_id: int = 0,
+    ) -> Iterator[KeysetPage]:
+        """Lazily yield the pages of a database's profiles in ID order, after ``after_id``.
+
+        Each request filters ``fields[]=id>{last}`` with ``orderby=id`` and ``total=false``,
+        so each page costs the same however deep the walk is. Extra ``fields[]`` filters in
+        ``params`` are ANDed. Only non-empty pages are yielded; a sync engine stores
+        ``page.last_id`` with the page's data and resumes with ``after_id=`` that checkpoint.
+        """
+        page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+        last_id = int(after_id)
+        path = self._api(f"database/{database_id}/profiles")
+        while True:
+            query = _keyset_query(params, last_id, page_size)
+            envelope = paging_envelope(self._send("GET", path, params=query))
+            items: list[dict[str, Any]] = envelope["data"]
+            if not items:
+                return
+            last_id = profile_id_of(items[-1])
+            nextid = envelope.get("nextid")
+            yield KeysetPage(items, last_id, int(nextid) if nextid is not None else None)
+            if len(items) < page_size:
+                return
+
+    def stream_profiles(
+        self,
+        database_id: str | int,
+        params: Params | None = None,
+        limit: int = 100_000,
+        after_id: int = 0,
+    ) -> Iterator[dict[str, Any]]:
+        """Lazily yield a database's profiles in ID order from the streaming ``rest`` host.
+
+        Each request asks for up to ``limit`` profiles after the last ID seen; Copernica
+        streams such answers chunked, and items are parsed one by one while the body arrives,
+        so memory stays flat. Without a ``rest_url`` this falls back to
+        :meth:`paginate_keyset` on the ``api`` host.
+        """
+        if self.rest_url is None:
+            for page in self.paginate_keyset(database_id, params, after_id=after_id):
+                yield from page.items
+            return
+        last_id = int(after_id)
+        path = f"{self.rest_url}/database/{database_id}/profiles"
+        while True:
+            query = _keyset_query(params, last_id, limit)
+            response = self._send("GET", path, params=query, stream=True)
+            try:
+                stream = EnvelopeStream(response.iter_bytes())
+                for item in stream:
+                    last_id = profile_id_of(item)
+                    yield item
+            except httpx.TimeoutException as exc:
+                raise RequestTimeoutError("The profile stream stalled.") from exc
+            except httpx.HTTPError as exc:
+                raise TransportError(f"The profile stream broke off: {exc}") from exc
+            finally:
+                response.close()
+            if stream.items_seen < limit:
+                return
+
+    def iter_profile_ids(self, database_id: str | int) -> Iterator[list[str]]:
+        """The IDs (strings) of every profile in a database, in blocks as the answer arrives.
+
+        Copernica answers with one JSON array of every ID; it is parsed while the body is
+        still arriving, so memory stays flat however big the database. A body that is not such
+        an array, or that breaks off, raises :class:`UnexpectedResponseError` (or a transport
+        error) rather than ending the iteration early.
+        """
+        path = self._api(f"database/{database_id}/profileids")
+        response = self._send("GET", path, stream=True)
+        try:
+            yield from IdArrayStream(response.iter_bytes())
+        except httpx.TimeoutException as exc:
+            raise RequestTimeoutError("The profile ID list stalled.") from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(f"The profile ID list broke off: {exc}") from exc
+        finally:
+            response.close()
+
+
+def _keyset_query(params: Params | None, after_id: int, limit: int) -> list[tuple[str, str]]:
+    filters: list[str] = []
+    rest: dict[str, ParamValue] = {}
+    for key, value in (params or {}).items():
+        if key in ("fields", "fields[]"):
+            if isinstance(value, str):
+                filters.append(value)
+            elif not isinstance(value, int | float):
+                filters.extend(str(expression) for expression in value)
+        elif key not in ("start", "limit", "orderby", "order", "total"):
+            rest[key] = value
+    filters.append(f"id>{after_id}")
+    return query_pairs(
+        rest,
+        {"fields[]": filters, "orderby": "id", "order": "asc", "limit": limit, "total": "false"},
+    )

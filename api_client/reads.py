@@ -1,0 +1,88 @@
+"""The read methods of the client: the account, its databases, and single profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import UnsafeFilterError
+from .filters import filter_expressions, unsafe_expressions
+from .pagination import ClientPagination
+from .params import Params, query_pairs
+from .responses import decode_json, json_object
+
+
+class ClientReads(ClientPagination):
+    """The read methods of :class:`~api_client.client.CopernicaClient`."""
+
+    def identity(self) -> dict[str, Any]:
+        """The account: ``{"id", "name", "description", "company"}``."""
+        return json_object(self.get("identity"))
+
+    def databases(self) -> list[dict[str, Any]]:
+        """Every database of the account (all pages)."""
+        return list(self.paginate("databases"))
+
+    def database(self, database_id: str | int) -> dict[str, Any]:
+        """One database by ID or (case-insensitive) name."""
+        return json_object(self.get(f"database/{database_id}"))
+
+    def fields(self, database_id: str | int) -> list[dict[str, Any]]:
+        """The fields of a database."""
+        return list(self.paginate(f"database/{database_id}/fields"))
+
+    def interests(self, database_id: str | int) -> list[dict[str, Any]]:
+        """The interests of a database."""
+        return list(self.paginate(f"database/{database_id}/interests"))
+
+    def collections(self, database_id: str | int) -> list[dict[str, Any]]:
+        """The collections of a database."""
+        return list(self.paginate(f"database/{database_id}/collections"))
+
+    def get(self, path: str, params: Params | None = None) -> Any:
+        """GET ``path`` (relative to ``api_url``) and return the decoded JSON body."""
+        response = self._send("GET", self._api(path), params=query_pairs(params))
+        return decode_json(response)
+
+    def profile_ids(self, database_id: str | int) -> list[str]:
+        """The IDs (strings) of every profile in a database; not paged by Copernica.
+
+        A big database lists a million IDs; prefer :meth:`iter_profile_ids` there.
+        """
+        return [profile_id for block in self.iter_profile_ids(database_id) for profile_id in block]
+
+    def get_profile(self, profile_id: str | int) -> dict[str, Any]:
+        """One profile. A removed profile comes back with ``removed`` set to a timestamp."""
+        return json_object(self.get(f"profile/{profile_id}"))
+
+    def find_profiles(
+        self, database_id: str | int, fields_filter: Mapping[str, object] | Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The profiles matching ``fields_filter`` (``{"email": "a@b.nl"}`` or expressions).
+
+        Copernica silently ignores filters on unknown fields and would then match every
+        profile, so such a filter raises :class:`UnsafeFilterError` before any lookup.
+        """
+        expressions = self._checked_filters(database_id, fields_filter, UnsafeFilterError)
+        return list(self.paginate(f"database/{database_id}/profiles", {"fields[]": expressions}))
+
+    def _checked_filters(
+        self,
+        database_id: str | int,
+        filters: Mapping[str, object] | Sequence[str],
+        error: type[UnsafeFilterError],
+    ) -> list[str]:
+        expressions = filter_expressions(filters)
+        if not expressions:
+            raise error(
+                "Refusing an empty profile filter: Copernica would match every profile.", []
+            )
+        names = [str(item.get("name", "")) for item in self.fields(database_id)]
+        unsafe = unsafe_expressions(expressions, names)
+        if unsafe:
+            raise error(
+                "Refusing a profile filter Copernica would ignore (unknown field or bad "
+                f"expression), which would match every profile: {', '.join(unsafe)}",
+                unsafe,
+            )
+        return expressions

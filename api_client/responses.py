@@ -1,0 +1,130 @@
+"""Reading Copernica's answers: JSON bodies, paging envelopes, created IDs, and errors.
+
+The one place where an HTTP answer that is not a success becomes an exception of
+:mod:`api_client.errors`, and where a success body the client cannot use becomes
+:class:`UnexpectedResponseError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .errors import (
+    BadRequestError,
+    NotFoundError,
+    ProfileAlreadyRemovedError,
+    RateLimitedError,
+    ServerError,
+    StatusError,
+    UnexpectedResponseError,
+)
+
+_NOT_FOUND_MESSAGES = (
+    "No entity with supplied ID",
+    "No database with supplied ID",
+    "No collection with given ID",
+    "No subprofile with supplied ID",
+)
+_MAX_MESSAGE = 300
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """The decoded JSON body of ``response``."""
+    try:
+        return response.json()
+    except ValueError:
+        raise UnexpectedResponseError("Copernica's answer is not valid JSON.") from None
+
+
+def json_object(document: Any) -> dict[str, Any]:
+    """``document`` if it is a JSON object."""
+    if not isinstance(document, dict):
+        raise UnexpectedResponseError("Copernica's answer is not a JSON object.")
+    return document
+
+
+def paging_envelope(response: httpx.Response) -> dict[str, Any]:
+    """The ``{"data": [...], "count": n, ...}`` envelope of a list answer."""
+    envelope = decode_json(response)
+    if (
+        not isinstance(envelope, dict)
+        or not isinstance(envelope.get("data"), list)
+        or not isinstance(envelope.get("count"), int)
+    ):
+        raise UnexpectedResponseError("Copernica's list answer is not a paging envelope.")
+    return envelope
+
+
+def profile_id_of(item: Any) -> int:
+    """The numeric ``ID`` of a profile in a list answer."""
+    try:
+        return int(item["ID"])
+    except (KeyError, TypeError, ValueError):
+        raise UnexpectedResponseError(
+            "A profile in Copernica's answer has no numeric ID."
+        ) from None
+
+
+def created_id(response: httpx.Response) -> str:
+    """The ID of the profile a create answered for (``X-Created``, else ``X-location``)."""
+    created = response.headers.get("X-Created", "").strip()
+    if created.isdigit():
+        return created
+    location = response.headers.get("X-location") or response.headers.get("Location") or ""
+    tail = location.rstrip("/").rsplit("/", 1)[-1]
+    if tail.isdigit():
+        return tail
+    raise UnexpectedResponseError("Copernica did not say which profile it created.")
+
+
+def error_message(response: httpx.Response) -> str:
+    """Copernica's ``error.message``, or a short description of a body without one."""
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        error = document.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"][:_MAX_MESSAGE]
+    if response.status_code >= 500:
+        return "Copernica is temporarily unavailable"
+    return response.reason_phrase or "Unexpected answer"
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The ``Retry-After`` header in seconds, ``None`` when absent or not a number."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def is_auth_failure(status: int, message: str) -> bool:
+    """Whether Copernica refused the JWT (it answers some of those with a 400)."""
+    return status in (401, 403) or (status == 400 and "token" in message.lower())
+
+
+def transient_error(
+    status: int, message: str, retry_after: float | None, attempt: int
+) -> StatusError:
+    """The error for a 429 or 5xx that is not (or no longer) retried."""
+    if status == 429:
+        return RateLimitedError(status, message, retry_after=retry_after, attempt=attempt)
+    return ServerError(status, message, attempt=attempt)
+
+
+def status_error(status: int, message: str, attempt: int) -> StatusError:
+    """The error for any other status that is not a success."""
+    if status == 404 or (status == 400 and message.startswith(_NOT_FOUND_MESSAGES)):
+        return NotFoundError(status, message, attempt=attempt)
+    if status == 400 and "already been removed" in message:
+        return ProfileAlreadyRemovedError(status, message, attempt=attempt)
+    if status == 400:
+        return BadRequestError(status, message, attempt=attempt)
+    return StatusError(status, message, attempt=attempt)

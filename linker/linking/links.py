@@ -1,0 +1,221 @@
+"""A link's lifecycle after the handshake: store a token, confirm, verify, disconnect; and the
+one way to get a tenant's link."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import Tenant, User
+from accounts.selectors import AnyUser, can_link_tenant, tenant_list
+from linker.linking.client import jwt_cache_key, metered_session
+from linker.linking.errors import LinkingError, LinkNotUsableError
+from linker.linking.identity import Endpoints, Identity
+from linker.models import (
+    ApiApplication,
+    Link,
+    LinkEvent,
+    LinkState,
+    ProfileChange,
+    RemoteDatabase,
+    RemoteProfile,
+    SyncRun,
+    SyncSchedule,
+    SyncState,
+)
+from linker.models.mirror import ACTIVE_SYNC_STATES
+from linker.platform import vault
+from linker.platform.keys import token_context
+
+logger = logging.getLogger(__name__)
+
+
+def link_list(*, user: AnyUser) -> QuerySet[Link]:
+    return Link.objects.filter(tenant__in=tenant_list(user=user)).select_related("tenant")
+
+
+def link_get(*, tenant: Tenant) -> Link | None:
+    """The tenant's link, if it ever had one (the caller reached ``tenant`` through
+    ``accounts.selectors``, which checked the user's access)."""
+    return Link.objects.filter(tenant=tenant).select_related("tenant", "application").first()
+
+
+def _actor(user: AnyUser | None) -> User | None:
+    return user if isinstance(user, User) and user.is_authenticated else None
+
+
+def _duplicate_holder(*, tenant: Tenant, account_id: str) -> Link | None:
+    return (
+        Link.objects.filter(
+            copernica_account_id=account_id,
+            state__in=[LinkState.ACTIVE, LinkState.NEEDS_RECONNECT],
+        )
+        .exclude(tenant=tenant)
+        .select_related("tenant")
+        .first()
+    )
+
+
+def link_store_token(
+    *,
+    tenant: Tenant,
+    api_token: str,
+    identity: Identity,
+    endpoints: Endpoints,
+    application: ApiApplication | None,
+    user: AnyUser | None,
+    how: str,
+) -> Link:
+    """Store a verified token on the tenant's link (creating it once; reconnects reuse it).
+
+    If another tenant already holds the same Copernica account, the link waits in *pending*
+    until someone confirms the warning on the tenant page; nothing calls Copernica meanwhile.
+    """
+    actor = _actor(user)
+    with transaction.atomic():
+        link = Link.objects.select_for_update().filter(tenant=tenant).first()
+        is_new = link is None or link.linked_at is None
+        link = link or Link(tenant=tenant)
+        old_key = jwt_cache_key(link) if link.pk else None
+        previous_account = link.copernica_account_id
+        holder = _duplicate_holder(tenant=tenant, account_id=identity.account_id)
+        link.token_version += 1
+        link.access_token_encrypted = vault.encrypt(api_token, context=token_context(link))
+        link.token_fingerprint = vault.fingerprint(api_token)
+        link.application = application
+        link.auth_url, link.api_url, link.rest_url = (
+            endpoints.auth_url,
+            endpoints.api_url,
+            endpoints.rest_url,
+        )
+        link.copernica_account_id = identity.account_id
+        link.copernica_account_name = identity.name
+        link.copernica_company = identity.company
+        link.linked_by = actor
+        link.linked_at = timezone.now()
+        link.last_verified_at = link.linked_at
+        link.state_changed_at = link.linked_at
+        if holder is not None:
+            link.state = LinkState.PENDING
+            link.state_reason = (
+                f"Copernica account {identity.name or identity.account_id} is already linked to "
+                f"{holder.tenant.name}. Confirm to link it here too."
+            )
+        else:
+            link.state = LinkState.ACTIVE
+            link.state_reason = f"Linked {how}."
+        link.save()
+        message = f"Copernica account {identity.name} (id {identity.account_id}) linked {how}."
+        if previous_account and previous_account != identity.account_id:
+            _mirror_forget(link=link)
+            message += (
+                f" It replaces account id {previous_account}: the copy of that account's data "
+                "was cleared and its queued changes were cancelled."
+            )
+        if holder is not None:
+            message += " Waiting for confirmation: another tenant holds this account."
+        LinkEvent.objects.create(
+            link=link,
+            kind=LinkEvent.Kind.LINKED if is_new else LinkEvent.Kind.RELINKED,
+            message=message[:500],
+            actor=actor,
+        )
+        if old_key:
+            transaction.on_commit(lambda: cache.delete(old_key))
+    return link
+
+
+def _mirror_forget(*, link: Link) -> None:
+    """The link now points at another Copernica account: drop what came from the old one.
+
+    Profiles of the old account must never be browsed, counted or written back under this link.
+    Databases stay (marked removed) so that the change history keeps its references.
+    """
+    now = timezone.now()
+    SyncRun.objects.filter(link=link, state__in=ACTIVE_SYNC_STATES).update(
+        state=SyncState.CANCELLED, finished_at=now, claim=""
+    )
+    ProfileChange.objects.filter(link=link, state=ProfileChange.State.QUEUED).update(
+        state=ProfileChange.State.CANCELLED,
+        finished_at=now,
+        error_message="Cancelled: the tenant was linked to a different Copernica account.",
+    )
+    RemoteProfile.objects.filter(link=link).delete()
+    RemoteDatabase.objects.filter(link=link, removed_at=None).update(removed_at=now)
+    SyncSchedule.objects.filter(link=link).update(
+        pending_removal_fingerprint="", pending_removal_count=0, pending_removal_run=None
+    )
+
+
+def link_confirm_duplicate(*, link: Link, user: AnyUser) -> Link:
+    """Accept the warning that another tenant holds the same Copernica account."""
+    if not can_link_tenant(user=user, tenant=link.tenant):
+        raise PermissionDenied("Your role does not allow linking this tenant.")
+    with transaction.atomic():
+        locked = Link.objects.select_for_update().get(pk=link.pk)
+        if locked.state != LinkState.PENDING or not locked.access_token_encrypted:
+            raise LinkingError("There is nothing waiting for confirmation on this link.")
+        locked.state = LinkState.ACTIVE
+        locked.state_changed_at = timezone.now()
+        locked.state_reason = "Linked after confirming the shared-account warning."
+        locked.save(update_fields=["state", "state_changed_at", "state_reason"])
+        LinkEvent.objects.create(
+            link=locked,
+            kind=LinkEvent.Kind.LINKED,
+            message="Confirmed: this Copernica account is shared with another tenant.",
+            actor=_actor(user),
+        )
+    return locked
+
+
+def link_disconnect(*, link: Link, user: AnyUser | None, reason: str = "") -> Link:
+    """Delete the token and every cached JWT of the link in one transaction.
+
+    The JWT cache key carries the token version, which this bumps: from the commit on, no
+    process can find a JWT of the old token, and queued work sees a disconnected link.
+    """
+    if user is not None and not can_link_tenant(user=user, tenant=link.tenant):
+        raise PermissionDenied("Your role does not allow disconnecting this tenant.")
+    with transaction.atomic():
+        locked = Link.objects.select_for_update().get(pk=link.pk)
+        old_key = jwt_cache_key(locked)
+        locked.access_token_encrypted = ""
+        locked.token_fingerprint = ""
+        locked.token_version += 1
+        locked.state = LinkState.DISCONNECTED
+        locked.state_changed_at = timezone.now()
+        locked.state_reason = reason or "Disconnected by a user."
+        locked.save()
+        LinkEvent.objects.create(
+            link=locked,
+            kind=LinkEvent.Kind.DISCONNECTED,
+            message=locked.state_reason,
+            actor=_actor(user),
+        )
+        # Now, and again after the commit, in case another process re-cached a JWT of the
+        # old token before it could see this transaction.
+        cache.delete(old_key)
+        transaction.on_commit(lambda: cache.delete(old_key))
+    return locked
+
+
+def link_verify(*, link: Link) -> bool:
+    """The daily identity probe: records *last verified*, or moves the link to reconnect."""
+    try:
+        with metered_session(link) as session:
+            identity = Identity.from_api(session.client.identity())
+    except LinkNotUsableError:
+        return False
+    Link.objects.filter(pk=link.pk).update(last_verified_at=timezone.now())
+    if identity.account_id != link.copernica_account_id:
+        LinkEvent.objects.create(
+            link=link,
+            kind=LinkEvent.Kind.VERIFIED,
+            message=f"Copernica now reports account id {identity.account_id}.",
+        )
+    return True

@@ -1,0 +1,14 @@
+"""Celery task of the notifications: the periodic scan (beat)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from linker.notifications.services import notifications_scan as scan
+from linker.platform.delivery import Task
+
+
+@shared_task(name=Task.NOTIFICATIONS_SCAN.value, ignore_result=True, acks_late=False)
+def notifications_scan() -> int:
+    """Beat, every minute: announce new causes once, resolve fixed ones, retry lost emails."""
+    return scan()

@@ -1,0 +1,302 @@
+"""The outbox: sending queued profile changes to Copernica, once each, in order.
+
+A relay (beat) re-sends any whose message was lost (Redis down, a worker killed).
+``profile_change_send`` is safe to deliver twice: the row is locked and moved
+queued → sending → done, so a second delivery finds nothing to do; the call to Copernica is
+made outside the transaction, and the row is locked again to record the outcome.
+
+Order per profile is kept: a change is not sent while an earlier change of the same profile is
+unfinished; finishing one enqueues the next. A create whose answer was lost is looked up at
+Copernica by the fields it sent before it is sent again, so no duplicate profile is made.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.selectors import can_edit_profiles
+from api_client import (
+    BadRequestError,
+    CopernicaClient,
+    CopernicaError,
+    ProfileAlreadyRemovedError,
+    RateLimitedError,
+    format_timestamp,
+)
+from linker.linking.client import metered_session
+from linker.linking.errors import LinkNotUsableError
+from linker.models import ProfileChange, RemoteProfile
+from linker.platform.delivery import Task, enqueue, publish, retry_delay
+from linker.platform.ratelimit import BudgetExhaustedError
+
+logger = logging.getLogger(__name__)
+
+Kind = ProfileChange.Kind
+State = ProfileChange.State
+_UNFINISHED = (State.QUEUED, State.SENDING)
+#: How far back a lost create is looked for at Copernica (its clock may run ahead of ours).
+_LOOKUP_MARGIN = timedelta(minutes=10)
+
+
+@dataclass
+class SendOutcome:
+    """What a send left to do: retry this change later, and/or start the next ones."""
+
+    change_id: int
+    state: str
+    retry_in: float | None = None
+    next_ids: list[int] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------- sending
+
+
+def profile_change_send(*, change_id: int) -> SendOutcome:
+    """Send one change to Copernica and record the outcome. Safe to deliver twice."""
+    now = timezone.now()
+    with transaction.atomic():
+        change = (
+            ProfileChange.objects.select_for_update(of=("self",))
+            .select_related("link", "link__tenant", "database", "created_by")
+            .filter(pk=change_id)
+            .first()
+        )
+        if change is None or change.state != State.QUEUED:
+            return SendOutcome(change_id, change.state if change else "missing")
+        if change.next_attempt_at and change.next_attempt_at > now:
+            return SendOutcome(change_id, change.state)  # early duplicate of a delayed retry
+        if _earlier_unfinished(change):
+            return SendOutcome(change_id, change.state)  # the earlier one enqueues this one
+        user = change.created_by
+        if user is None or not can_edit_profiles(user=user, tenant=change.link.tenant):
+            return _close(change, State.CANCELLED, "Cancelled: its author lost access.")
+        if not change.link.is_usable:
+            return _close(
+                change, State.CANCELLED, "Cancelled: the Copernica link needs reconnecting."
+            )
+        change.state = State.SENDING
+        change.attempts += 1
+        change.sending_since = now
+        change.save(update_fields=["state", "attempts", "sending_since"])
+
+    try:
+        with metered_session(change.link, max_retries=0) as session:
+            result_id, note = _send(session.client, change)
+    except ProfileAlreadyRemovedError as error:
+        return _finish(change, State.FAILED, error.message)
+    except BadRequestError as error:
+        return _finish(change, State.FAILED, error.message)
+    except LinkNotUsableError as error:
+        return _finish(change, State.CANCELLED, str(error))
+    except (CopernicaError, BudgetExhaustedError) as error:
+        return _retry_later(change, error)
+    except Exception as error:
+        logger.exception("Profile change %s failed unexpectedly", change_id)
+        return _retry_later(change, error)
+    return _finish(change, State.DONE, note, result_id=result_id)
+
+
+def _earlier_unfinished(change: ProfileChange) -> bool:
+    if change.copernica_profile_id is None:
+        return False
+    return ProfileChange.objects.filter(
+        link_id=change.link_id,
+        copernica_profile_id=change.copernica_profile_id,
+        id__lt=change.pk,
+        state__in=_UNFINISHED,
+    ).exists()
+
+
+def _send(client: CopernicaClient, change: ProfileChange) -> tuple[int | None, str]:
+    database_id = change.database.copernica_id
+    if change.kind == Kind.CREATE:
+        if change.in_doubt and change.fields:
+            since = format_timestamp(change.created_at - _LOOKUP_MARGIN)
+            expressions = [f"{name}=={value}" for name, value in change.fields.items()]
+            found = client.find_profiles(database_id, [*expressions, f"modified>={since}"])
+            if found:
+                # The earlier attempt did create it; its answer was lost on the way back.
+                return max(int(item["ID"]) for item in found), "Found the profile created earlier."
+        interests = change.interests if change.interests is not None else None
+        return int(client.create_profile(database_id, change.fields, interests)), ""
+    assert change.copernica_profile_id is not None
+    if change.kind == Kind.UPDATE:
+        client.update_profile(change.copernica_profile_id, change.fields, change.interests)
+        return change.copernica_profile_id, ""
+    try:
+        client.delete_profile(change.copernica_profile_id)
+    except ProfileAlreadyRemovedError:
+        if change.attempts <= 1:
+            raise
+        # An earlier attempt removed it and its answer was lost.
+    return change.copernica_profile_id, ""
+
+
+def _log(change: ProfileChange, outcome: str, retry_in: float | None = None) -> None:
+    entry: dict[str, object] = {
+        "at": timezone.now().isoformat(),
+        "attempt": change.attempts,
+        "outcome": outcome,
+    }
+    if change.sending_since is not None:
+        entry["sent_at"] = change.sending_since.isoformat()
+    if retry_in is not None:
+        entry["retry_in"] = round(retry_in, 3)
+    change.attempt_log = [*list(change.attempt_log or []), entry][-20:]
+
+
+def _close(change: ProfileChange, state: str, message: str) -> SendOutcome:
+    """Finish a change inside the caller's transaction (it holds the row lock)."""
+    change.state = state
+    change.error_message = message[:500]
+    change.finished_at = timezone.now()
+    _log(change, message or state)
+    change.sending_since = None
+    change.save()
+    next_ids = _next_for_profile(change)
+    for next_id in next_ids:
+        enqueue(Task.PROFILE_CHANGE_SEND, next_id)
+    return SendOutcome(change.pk, state, next_ids=next_ids)
+
+
+def _finish(
+    change: ProfileChange, state: str, message: str, *, result_id: int | None = None
+) -> SendOutcome:
+    with transaction.atomic():
+        current = ProfileChange.objects.select_for_update().get(pk=change.pk)
+        if current.state != State.SENDING:
+            return SendOutcome(change.pk, current.state)
+        if result_id is not None:
+            current.copernica_profile_id = result_id
+        current.in_doubt = False
+        if state == State.DONE:
+            _mirror_apply(current)
+        return _close(current, state, message if state != State.DONE else message or "")
+
+
+def _retry_later(change: ProfileChange, error: BaseException) -> SendOutcome:
+    with transaction.atomic():
+        current = ProfileChange.objects.select_for_update().get(pk=change.pk)
+        if current.state != State.SENDING:
+            return SendOutcome(change.pk, current.state)
+        message = str(getattr(error, "message", "") or error)[:300]
+        if current.kind == Kind.CREATE and not isinstance(
+            error, BudgetExhaustedError | RateLimitedError
+        ):
+            current.in_doubt = True  # it may have reached Copernica
+        if current.attempts >= settings.LINKER_WRITE_MAX_ATTEMPTS:
+            return _close(
+                current,
+                State.FAILED,
+                f"Gave up after {current.attempts} attempts. Copernica said: {message}",
+            )
+        wait = retry_delay(current.attempts)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after:
+            # A 429's Retry-After already emptied the account's budget (metered_session).
+            wait = max(wait, float(retry_after))
+        current.state = State.QUEUED
+        current.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+        current.error_message = message
+        _log(current, f"{type(error).__name__}: {message}; retry in {wait:.2f} s", wait)
+        current.sending_since = None
+        current.save()
+        enqueue(Task.PROFILE_CHANGE_SEND, current.pk, countdown=wait)
+    return SendOutcome(change.pk, State.QUEUED, retry_in=wait)
+
+
+def _next_for_profile(change: ProfileChange) -> list[int]:
+    if change.copernica_profile_id is None or change.kind == Kind.CREATE:
+        return []
+    following = (
+        ProfileChange.objects.filter(
+            link_id=change.link_id,
+            copernica_profile_id=change.copernica_profile_id,
+            id__gt=change.pk,
+            state=State.QUEUED,
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[:1]
+    )
+    return list(following)
+
+
+def _mirror_apply(change: ProfileChange) -> None:
+    """Show the change in the mirror at once; the next sync brings Copernica's exact copy."""
+    if change.copernica_profile_id is None:
+        return
+    rows = RemoteProfile.objects.filter(
+        database_id=change.database_id, copernica_id=change.copernica_profile_id
+    )
+    if change.kind == Kind.DELETE:
+        rows.filter(removed_at=None).update(removed_at=timezone.now())
+        return
+    row = rows.first()
+    if row is None:
+        defaults = change.database.field_defaults()
+        RemoteProfile.objects.create(
+            link_id=change.link_id,
+            database_id=change.database_id,
+            copernica_id=change.copernica_profile_id,
+            fields={**defaults, **change.fields},
+            interests=_interest_list([], change.interests),
+        )
+        return
+    row.fields = {**(row.fields or {}), **change.fields}
+    if change.interests is not None:
+        row.interests = _interest_list(list(row.interests or []), change.interests)
+    row.save(update_fields=["fields", "interests"])
+
+
+def _interest_list(current: list[str], interests: object) -> list[str]:
+    if isinstance(interests, dict):
+        on = [name for name in current if interests.get(name, 1)]
+        return on + [name for name, value in interests.items() if value and name not in on]
+    if isinstance(interests, list):
+        return [str(name) for name in interests]
+    return current
+
+
+# ----------------------------------------------------------------------------------- relay
+
+
+def profile_changes_relay(
+    *, older_than: timedelta = timedelta(seconds=30), stale_after: timedelta | None = None
+) -> int:
+    """Re-send changes whose message was lost (beat); returns how many were enqueued.
+
+    Queued changes due for longer than ``older_than`` are enqueued again (duplicates are
+    harmless). A change stuck in *sending* for longer than ``stale_after`` lost its worker: it
+    goes back to the queue, and a create is marked in doubt so it is looked up before it is
+    sent again.
+    """
+    now = timezone.now()
+    stale = (
+        stale_after
+        if stale_after is not None
+        else timedelta(seconds=settings.LINKER_WRITE_STALE_SECONDS)
+    )
+    with transaction.atomic():
+        stuck = ProfileChange.objects.select_for_update(skip_locked=True).filter(
+            state=State.SENDING, sending_since__lt=now - stale
+        )
+        for change in stuck:
+            change.state = State.QUEUED
+            change.in_doubt = change.in_doubt or change.kind == Kind.CREATE
+            change.sending_since = None
+            change.next_attempt_at = now
+            _log(change, "The worker stopped while sending; queued again.")
+            change.save()
+    due = ProfileChange.objects.filter(state=State.QUEUED, created_at__lt=now - older_than).filter(
+        next_attempt_at__isnull=True
+    ) | ProfileChange.objects.filter(state=State.QUEUED, next_attempt_at__lt=now - older_than)
+    ids = list(due.order_by("id").values_list("pk", flat=True)[:5000])
+    for change_id in ids:
+        publish(Task.PROFILE_CHANGE_SEND, change_id)
+    return len(ids)

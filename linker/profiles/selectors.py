@@ -1,0 +1,161 @@
+"""Selectors of the profile browser: the mirror of one tenant's account, reached through the user.
+
+Every function starts from a tenant the caller got from ``accounts.selectors.tenant_get`` and
+only ever filters the mirror by that tenant's link, so a foreign profile id is "not found".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower
+from django.http import Http404
+
+from accounts.models import Tenant
+from linker.linking.links import link_get
+from linker.models import Link, ProfileChange, RemoteDatabase, RemoteProfile
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class ProfileBrowser:
+    database: RemoteDatabase | None
+    databases: list[RemoteDatabase]
+    page: Page[RemoteProfile] | None
+    query: str
+    field: str
+    sort: str
+    columns: list[str]
+
+
+def profile_link_get(*, tenant: Tenant) -> Link:
+    """The tenant's link, or 404 when it has none (there is no mirror to browse)."""
+    link = link_get(tenant=tenant)
+    if link is None:
+        raise Http404("This tenant is not linked.")
+    return link
+
+
+def database_list(*, link: Link) -> list[RemoteDatabase]:
+    return list(RemoteDatabase.objects.filter(link=link, removed_at=None).order_by("copernica_id"))
+
+
+def _database_pick(databases: list[RemoteDatabase], wanted: Any) -> RemoteDatabase | None:
+    for database in databases:
+        if str(database.copernica_id) == str(wanted):
+            return database
+    return databases[0] if databases else None
+
+
+def profile_browse(
+    *,
+    tenant: Tenant,
+    database_id: Any = None,
+    query: str = "",
+    field: str = "",
+    sort: str = "id",
+    page: Any = 1,
+) -> ProfileBrowser:
+    """Search (any field, or one), sort and paginate the live profiles of one database."""
+    link = profile_link_get(tenant=tenant)
+    databases = database_list(link=link)
+    database = _database_pick(databases, database_id)
+    query = query.strip()[:200]
+    if database is None:
+        return ProfileBrowser(None, databases, None, query, "", "id", [])
+    names = database.field_names
+    field = field if field in names else ""
+    profiles = RemoteProfile.objects.filter(link=link, database=database, removed_at=None)
+    if query:
+        searched = [field] if field else names
+        # Expressions, not ``fields__<name>`` lookups: Copernica field names may hold "__".
+        aliases = {f"f{i}": KeyTextTransform(name, "fields") for i, name in enumerate(searched)}
+        profiles = profiles.alias(**aliases)
+        match = Q()
+        for alias in aliases:
+            match |= Q(**{f"{alias}__icontains": query})
+        if query.isdigit() and not field:
+            match |= Q(copernica_id=int(query))
+        profiles = profiles.filter(match)
+    sort = sort if _sort_valid(sort, names) else "id"
+    profiles = profiles.order_by(*_ordering(sort, names))
+    return ProfileBrowser(
+        database=database,
+        databases=databases,
+        page=Paginator(profiles, PAGE_SIZE).get_page(page),
+        query=query,
+        field=field,
+        sort=sort,
+        columns=names[:5],
+    )
+
+
+def _sort_valid(sort: str, names: list[str]) -> bool:
+    key = sort.removeprefix("-")
+    return key in ("id", "modified") or (key.startswith("f:") and key[2:] in names)
+
+
+def _ordering(sort: str, names: list[str]) -> tuple[Any, ...]:
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key == "id":
+        return ("-copernica_id",) if descending else ("copernica_id",)
+    if key == "modified":
+        return ("-modified", "-copernica_id") if descending else ("modified", "copernica_id")
+    if key.startswith("f:") and key[2:] in names:
+        expression = Lower(KeyTextTransform(key[2:], "fields"))
+        return (
+            expression.desc() if descending else expression.asc(),
+            "copernica_id",
+        )
+    return ("copernica_id",)
+
+
+def profile_get(*, tenant: Tenant, copernica_id: Any) -> RemoteProfile:
+    """One live profile of the tenant's mirror; 404 for anything else."""
+    link = profile_link_get(tenant=tenant)
+    try:
+        pk = int(copernica_id)
+    except (TypeError, ValueError):
+        raise Http404("No such profile.") from None
+    profile = (
+        RemoteProfile.objects.select_related("database")
+        .filter(link=link, copernica_id=pk, removed_at=None)
+        .first()
+    )
+    if profile is None:
+        raise Http404("No such profile.")
+    return profile
+
+
+def profile_change_list(
+    *, tenant: Tenant, copernica_id: int | None = None, limit: int = 20
+) -> QuerySet[ProfileChange]:
+    """The latest changes of the tenant's profiles (or of one profile), newest first."""
+    link = profile_link_get(tenant=tenant)
+    changes = ProfileChange.objects.filter(link=link).select_related("created_by")
+    if copernica_id is not None:
+        changes = changes.filter(copernica_profile_id=copernica_id)
+    return changes.order_by("-id")[:limit]
+
+
+def profile_change_states(*, tenant: Tenant, ids: list[int]) -> list[dict[str, Any]]:
+    """The state of the given changes (only those of this tenant), for the live status list."""
+    link = profile_link_get(tenant=tenant)
+    rows = ProfileChange.objects.filter(link=link, pk__in=ids[:100]).order_by("-id")
+    return [
+        {
+            "id": change.pk,
+            "state": change.state,
+            "label": change.get_state_display(),
+            "message": change.error_message,
+            "profile": change.copernica_profile_id,
+            "finished": change.is_finished,
+        }
+        for change in rows
+    ]

@@ -1,0 +1,24 @@
+"""Celery tasks of the write-back outbox."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from linker.platform.delivery import Task
+from linker.profiles.outbox import profile_change_send as change_send
+from linker.profiles.outbox import profile_changes_relay as changes_relay
+
+
+@shared_task(name=Task.PROFILE_CHANGE_SEND.value, ignore_result=True)
+def profile_change_send(change_id: int) -> None:
+    """Send one queued profile change to Copernica (a duplicate delivery is a no-op).
+
+    Routed to the ``writes`` queue by ``CELERY_TASK_ROUTES``.
+    """
+    change_send(change_id=change_id)
+
+
+@shared_task(name=Task.PROFILE_CHANGES_RELAY.value, ignore_result=True, acks_late=False)
+def profile_changes_relay() -> None:
+    """Beat, every minute: re-send changes whose message was lost."""
+    changes_relay()
