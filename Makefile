@@ -15,7 +15,7 @@ chaos:
 	@LINKER_CHAOS_KILLS=20 scripts/test.sh tests/sync/test_workers.py -k killed -s
 
 lint:
-	uv run ruff check . && uv run ruff format --check . && uv run mypy && uv run lint-imports
+	uv run ruff check . && uv run ruff format --check . && uv run mypy && uv run lint-imports --no-cache
 
 format:
 	uv run ruff format . && uv run ruff check --fix .

@@ -1,4 +1,5 @@
-"""The Django project and the linking domain of Copernica Linker."""
+"""The Django project of Copernica Linker and its domain, folder by folder (see
+docs/architecture.md)."""
 
 from linker.celery import app as celery_app
 

@@ -1,4 +1,5 @@
-"""Models of the linking domain, one module per concern."""
+"""Models of the linker (app label `linker`), one module per concern: links, the mirror and
+its runs, notifications."""
 
 from linker.models.links import (
     ApiApplication,

@@ -65,7 +65,8 @@ class Link(models.Model):
     state = models.CharField(max_length=20, choices=LinkState.choices, default=LinkState.PENDING)
     state_changed_at = models.DateTimeField(null=True, blank=True)
     state_reason = models.CharField(max_length=300, blank=True)
-    # The Copernica API token (OAuth access token or a pasted one), encrypted by linker.vault.
+    # The Copernica API token (OAuth access token or a pasted one), encrypted by the vault
+    # (linker.platform.vault).
     access_token_encrypted = models.TextField(blank=True, editable=False)
     token_fingerprint = models.CharField(max_length=20, blank=True, editable=False)
     # Which hosts this link talks to: copied from the application (or settings) at link time.

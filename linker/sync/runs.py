@@ -1,4 +1,4 @@
-"""Sync runs: requesting, scheduling and reconciling them, and advancing one by a step.
+"""Sync runs: requesting, cancelling and reconciling them, and advancing one by a step.
 
 A run is a ``SyncRun`` row and is advanced in *steps*: a step claims the run, pages through
 profiles until it has done ``LINKER_SYNC_PAGES_PER_TASK`` pages or

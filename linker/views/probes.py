@@ -1,3 +1,5 @@
+"""Probes for the load balancer and docker-compose."""
+
 from __future__ import annotations
 
 from django.db import connection
