@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from accounts.models import Role, Tenant, User
-from api_client import CopernicaClient
+from api_client import CopernicaClient, format_timestamp
 from api_client.sandbox.control import SandboxAccount, SandboxControl
 from linker.models import Link, RemoteProfile
 from linker.sync.runs import sync_run_foreground, sync_run_request
@@ -52,7 +52,7 @@ class Linked:
             row.copernica_id: (
                 row.fields,
                 row.interests,
-                row.modified.strftime("%Y-%m-%d %H:%M:%S") if row.modified else "",
+                format_timestamp(row.modified) if row.modified else "",
             )
             for row in rows.iterator(chunk_size=5000)
         }

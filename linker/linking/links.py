@@ -17,6 +17,7 @@ from linker.linking.client import jwt_cache_key, metered_session
 from linker.linking.errors import LinkingError, LinkNotUsableError
 from linker.linking.identity import Endpoints, Identity
 from linker.models import (
+    ACTIVE_SYNC_STATES,
     ApiApplication,
     Link,
     LinkEvent,
@@ -28,7 +29,6 @@ from linker.models import (
     SyncSchedule,
     SyncState,
 )
-from linker.models.mirror import ACTIVE_SYNC_STATES
 from linker.platform import vault
 from linker.platform.keys import token_context
 

@@ -1,5 +1,5 @@
-"""Models of the linker (app label `linker`), one module per concern: links, the mirror and
-its runs, notifications."""
+"""Models of the linker (app label `linker`), one module per concern: links, the mirror,
+sync runs, the outbox, notifications."""
 
 from linker.models.links import (
     ApiApplication,
@@ -9,19 +9,20 @@ from linker.models.links import (
     LinkState,
     OAuthState,
 )
-from linker.models.mirror import (
-    ProfileChange,
-    RemoteDatabase,
-    RemoteProfile,
+from linker.models.mirror import RemoteCollection, RemoteDatabase, RemoteProfile, RemoteSubprofile
+from linker.models.notifications import Notification
+from linker.models.outbox import ProfileChange
+from linker.models.runs import (
+    ACTIVE_SYNC_STATES,
     RequestLedger,
     SyncMode,
     SyncRun,
     SyncSchedule,
     SyncState,
 )
-from linker.models.notifications import Notification
 
 __all__ = [
+    "ACTIVE_SYNC_STATES",
     "ApiApplication",
     "ConnectLink",
     "Link",
@@ -30,8 +31,10 @@ __all__ = [
     "Notification",
     "OAuthState",
     "ProfileChange",
+    "RemoteCollection",
     "RemoteDatabase",
     "RemoteProfile",
+    "RemoteSubprofile",
     "RequestLedger",
     "SyncMode",
     "SyncRun",

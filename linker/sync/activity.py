@@ -12,8 +12,15 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from linker.models import Link, RemoteProfile, RequestLedger, SyncMode, SyncRun, SyncState
-from linker.models.mirror import ACTIVE_SYNC_STATES
+from linker.models import (
+    ACTIVE_SYNC_STATES,
+    Link,
+    RemoteProfile,
+    RequestLedger,
+    SyncMode,
+    SyncRun,
+    SyncState,
+)
 
 CHART_RUNS = 30
 LEDGER_DAYS = 14

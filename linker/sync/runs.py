@@ -24,8 +24,7 @@ from django.utils import timezone
 from api_client import CopernicaError, RateLimitedError
 from linker.linking.client import metered_session
 from linker.linking.errors import LinkNotUsableError
-from linker.models import Link, SyncMode, SyncRun, SyncState
-from linker.models.mirror import ACTIVE_SYNC_STATES
+from linker.models import ACTIVE_SYNC_STATES, Link, SyncMode, SyncRun, SyncState
 from linker.notifications.services import notify_sync_failed
 from linker.platform.delivery import Task, retry_delay
 from linker.platform.delivery import enqueue as enqueue_task
