@@ -1,10 +1,10 @@
 """A client for Copernica's REST API v4, on httpx, with no Django in it.
 
-``CopernicaClient`` talks to one account; ``api_client.oauth`` performs the OAuth handshake;
-``api_client.errors`` holds the one exception tree that leaves the package;
-``api_client.timestamps`` reads and writes Copernica's dates; ``api_client.redaction`` keeps
-secrets out of log lines; ``api_client.sandbox`` is a local Copernica simulator for the demo
-and the tests.
+``CopernicaClient`` talks to one account (databases, profiles, collections, subprofiles);
+``api_client.oauth`` performs the OAuth handshake; ``api_client.errors`` holds the one
+exception tree that leaves the package; ``api_client.timestamps`` reads and writes
+Copernica's dates (Amsterdam wall-clock time); ``api_client.redaction`` keeps secrets out of
+log lines; ``api_client.sandbox`` is a local Copernica simulator for the demo and the tests.
 """
 
 from . import errors
@@ -12,6 +12,7 @@ from .client import CopernicaClient
 from .connection import RequestRecord, default_cache_key
 from .errors import (
     AccessDeniedError,
+    AlreadyRemovedError,
     AuthError,
     BadRequestError,
     CopernicaError,
@@ -22,6 +23,7 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
     StatusError,
+    SubprofileAlreadyRemovedError,
     TokenExchangeError,
     TokenRejectedError,
     TransportError,
@@ -30,14 +32,18 @@ from .errors import (
     UnsafeFilterError,
 )
 from .oauth import CopernicaOAuth, authorization_url, callback_code, exchange_code
-from .pagination import KeysetPage
+from .pagination import ID_PAGE_SIZE, MAX_PAGE_SIZE, KeysetPage
 from .redaction import redact, redact_url
 from .streaming import EnvelopeStream, IdArrayStream
-from .timestamps import format_timestamp, parse_timestamp
+from .timestamps import COPERNICA_ZONE, format_since, format_timestamp, parse_timestamp
 from .tokens import CachedJwt, MemoryTokenCache, TokenCache
 
 __all__ = [
+    "COPERNICA_ZONE",
+    "ID_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
     "AccessDeniedError",
+    "AlreadyRemovedError",
     "AuthError",
     "BadRequestError",
     "CachedJwt",
@@ -56,6 +62,7 @@ __all__ = [
     "RequestTimeoutError",
     "ServerError",
     "StatusError",
+    "SubprofileAlreadyRemovedError",
     "TokenCache",
     "TokenExchangeError",
     "TokenRejectedError",
@@ -68,6 +75,7 @@ __all__ = [
     "default_cache_key",
     "errors",
     "exchange_code",
+    "format_since",
     "format_timestamp",
     "parse_timestamp",
     "redact",

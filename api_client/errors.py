@@ -11,7 +11,9 @@ Messages never contain an API token, a JWT or a client secret.
     ├── StatusError(status, message)    an HTTP answer that is not a success
     │   ├── BadRequestError             Copernica refused the request (400 + its own message)
     │   │   ├── NotFoundError           "No entity with supplied ID", "No database ..."
-    │   │   └── ProfileAlreadyRemovedError
+    │   │   └── AlreadyRemovedError     "This ... has already been removed"
+    │   │       ├── ProfileAlreadyRemovedError
+    │   │       └── SubprofileAlreadyRemovedError
     │   ├── AuthError                   the JWT was refused, even after one fresh exchange
     │   │   └── TokenRejectedError      the auth service refused the API token itself
     │   ├── RateLimitedError            429, with ``retry_after`` seconds
@@ -63,11 +65,20 @@ class BadRequestError(StatusError):
 
 
 class NotFoundError(BadRequestError):
-    """The entity does not exist (Copernica answers 400 "No entity with supplied ID")."""
+    """The entity does not exist (Copernica answers 400 "No entity with supplied ID",
+    "No collection with given ID", "No subprofile with supplied ID"...)."""
 
 
-class ProfileAlreadyRemovedError(BadRequestError):
+class AlreadyRemovedError(BadRequestError):
+    """A DELETE of something that was already removed ("... has already been removed")."""
+
+
+class ProfileAlreadyRemovedError(AlreadyRemovedError):
     """A DELETE of a profile that was already removed."""
+
+
+class SubprofileAlreadyRemovedError(AlreadyRemovedError):
+    """A DELETE of a subprofile that was already removed."""
 
 
 class AuthError(StatusError):

@@ -13,22 +13,27 @@ from typing import Any
 import httpx
 
 from .connection import CopernicaConnection
-from .errors import RequestTimeoutError, TransportError
+from .errors import RequestTimeoutError, TransportError, UnexpectedResponseError
 from .params import Params, ParamValue, query_pairs
-from .responses import paging_envelope, profile_id_of
+from .responses import item_id_of, paging_envelope
 from .streaming import EnvelopeStream, IdArrayStream
 
 #: Copernica's cap on one page of a list on ``api.copernica.com``.
 MAX_PAGE_SIZE = 1000
 
 
+#: The page size of an id-list walk (``start``/``limit``).
+ID_PAGE_SIZE = 1000
+
+
 @dataclass(frozen=True)
 class KeysetPage:
-    """One page of a keyset walk over a database's profiles.
+    """One page of a keyset walk over a database's profiles or a collection's subprofiles.
 
     ``last_id`` is the checkpoint: pass it as ``after_id`` to
-    :meth:`CopernicaClient.paginate_keyset` to resume right after this page. ``nextid`` is
-    Copernica's own hint (the first ID after the page), ``None`` at the end of the list.
+    :meth:`CopernicaClient.paginate_keyset` (or ``paginate_subprofiles_keyset``) to resume
+    right after this page. ``nextid`` is Copernica's own hint (the first ID after the page),
+    ``None`` at the end of the list.
     """
 
     items: list[dict[str, Any]] = field(repr=False)
@@ -37,7 +42,7 @@ class KeysetPage:
 
     @property
     def count(self) -> int:
-        """The number of profiles on the page."""
+        """The number of items on the page."""
         return len(self.items)
 
 
@@ -77,16 +82,34 @@ class ClientPagination(CopernicaConnection):
         ``params`` are ANDed. Only non-empty pages are yielded; a sync engine stores
         ``page.last_id`` with the page's data and resumes with ``after_id=`` that checkpoint.
         """
+        path = f"database/{database_id}/profiles"
+        return self._keyset_walk(path, params, page_size, after_id, "profile")
+
+    def paginate_subprofiles_keyset(
+        self,
+        collection_id: str | int,
+        params: Params | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        after_id: int = 0,
+    ) -> Iterator[KeysetPage]:
+        """Lazily yield the pages of a collection's subprofiles in ID order, after
+        ``after_id``: :meth:`paginate_keyset` on ``collection/{id}/subprofiles``."""
+        path = f"collection/{collection_id}/subprofiles"
+        return self._keyset_walk(path, params, page_size, after_id, "subprofile")
+
+    def _keyset_walk(
+        self, path: str, params: Params | None, page_size: int, after_id: int, what: str
+    ) -> Iterator[KeysetPage]:
         page_size = max(1, min(page_size, MAX_PAGE_SIZE))
         last_id = int(after_id)
-        path = self._api(f"database/{database_id}/profiles")
+        url = self._api(path)
         while True:
             query = _keyset_query(params, last_id, page_size)
-            envelope = paging_envelope(self._send("GET", path, params=query))
+            envelope = paging_envelope(self._send("GET", url, params=query))
             items: list[dict[str, Any]] = envelope["data"]
             if not items:
                 return
-            last_id = profile_id_of(items[-1])
+            last_id = item_id_of(items[-1], what)
             nextid = envelope.get("nextid")
             yield KeysetPage(items, last_id, int(nextid) if nextid is not None else None)
             if len(items) < page_size:
@@ -103,7 +126,10 @@ class ClientPagination(CopernicaConnection):
 
         Each request asks for up to ``limit`` profiles after the last ID seen; Copernica
         streams such answers chunked, and items are parsed one by one while the body arrives,
-        so memory stays flat. Without a ``rest_url`` this falls back to
+        so memory stays flat. A method that ``rest`` does not stream (yet) caps the answer at
+        1000 rows whatever ``limit`` says: a full page of 1000 (or of the ``limit`` the answer
+        echoes, if smaller than asked) is therefore not the end, and the walk continues after
+        its last ID until a shorter page. Without a ``rest_url`` this falls back to
         :meth:`paginate_keyset` on the ``api`` host.
         """
         if self.rest_url is None:
@@ -118,7 +144,7 @@ class ClientPagination(CopernicaConnection):
             try:
                 stream = EnvelopeStream(response.iter_bytes())
                 for item in stream:
-                    last_id = profile_id_of(item)
+                    last_id = item_id_of(item)
                     yield item
             except httpx.TimeoutException as exc:
                 raise RequestTimeoutError("The profile stream stalled.") from exc
@@ -126,27 +152,70 @@ class ClientPagination(CopernicaConnection):
                 raise TransportError(f"The profile stream broke off: {exc}") from exc
             finally:
                 response.close()
-            if stream.items_seen < limit:
+            if not _page_was_full(stream.items_seen, limit, stream.envelope.get("limit")):
                 return
 
     def iter_profile_ids(self, database_id: str | int) -> Iterator[list[str]]:
-        """The IDs (strings) of every profile in a database, in blocks as the answer arrives.
+        """The IDs (strings) of every profile in a database, in blocks as the answers arrive.
 
-        Copernica answers with one JSON array of every ID; it is parsed while the body is
-        still arriving, so memory stays flat however big the database. A body that is not such
-        an array, or that breaks off, raises :class:`UnexpectedResponseError` (or a transport
-        error) rather than ending the iteration early.
+        Pages through ``database/{id}/profileids`` with ``start``/``limit`` (1000 at a time)
+        and stops only at an empty page: however Copernica caps one answer, a short answer is
+        never taken for the whole list (a missing ID would look like a removed profile). Each
+        answer is parsed while its body arrives, so memory stays flat however big the
+        database. A body that is not a JSON array of IDs, or that breaks off, raises
+        :class:`UnexpectedResponseError` (or a transport error) rather than ending the
+        iteration early; so does an answer that ignores ``start`` (it repeats a page).
         """
-        path = self._api(f"database/{database_id}/profileids")
-        response = self._send("GET", path, stream=True)
-        try:
-            yield from IdArrayStream(response.iter_bytes())
-        except httpx.TimeoutException as exc:
-            raise RequestTimeoutError("The profile ID list stalled.") from exc
-        except httpx.HTTPError as exc:
-            raise TransportError(f"The profile ID list broke off: {exc}") from exc
-        finally:
-            response.close()
+        return self._iter_ids(f"database/{database_id}/profileids", "profile")
+
+    def iter_subprofile_ids(self, collection_id: str | int) -> Iterator[list[str]]:
+        """The IDs (strings) of every subprofile in a collection, in blocks:
+        :meth:`iter_profile_ids` on ``collection/{id}/subprofileids``."""
+        return self._iter_ids(f"collection/{collection_id}/subprofileids", "subprofile")
+
+    def _iter_ids(self, path: str, what: str) -> Iterator[list[str]]:
+        url = self._api(path)
+        start = 0
+        previous_first: str | None = None
+        while True:
+            query = [("start", str(start)), ("limit", str(ID_PAGE_SIZE))]
+            response = self._send("GET", url, params=query, stream=True)
+            first: str | None = None
+            try:
+                stream = IdArrayStream(response.iter_bytes(), what=what)
+                for block in stream:
+                    if not block:
+                        continue
+                    if first is None:
+                        first = block[0]
+                        if first == previous_first:
+                            raise UnexpectedResponseError(
+                                f"Copernica's {what} ID list ignored the start parameter, so "
+                                "it cannot be read completely."
+                            )
+                    yield block
+            except httpx.TimeoutException as exc:
+                raise RequestTimeoutError(f"The {what} ID list stalled.") from exc
+            except httpx.HTTPError as exc:
+                raise TransportError(f"The {what} ID list broke off: {exc}") from exc
+            finally:
+                response.close()
+            if not stream.items_seen:
+                return
+            previous_first = first
+            start += stream.items_seen
+
+
+def _page_was_full(seen: int, asked: int, echoed: object) -> bool:
+    """Whether a page of ``seen`` items, asked with ``limit=asked``, may have more after it."""
+    if seen == 0:
+        return False
+    if seen >= asked:
+        return True
+    # Not streamed (yet): Copernica caps the answer at 1000 rows and echoes that limit.
+    if asked > MAX_PAGE_SIZE and seen == MAX_PAGE_SIZE:
+        return True
+    return isinstance(echoed, int) and not isinstance(echoed, bool) and 0 < echoed <= seen
 
 
 def _keyset_query(params: Params | None, after_id: int, limit: int) -> list[tuple[str, str]]:

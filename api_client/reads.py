@@ -45,7 +45,8 @@ class ClientReads(ClientPagination):
         return decode_json(response)
 
     def profile_ids(self, database_id: str | int) -> list[str]:
-        """The IDs (strings) of every profile in a database; not paged by Copernica.
+        """The IDs (strings) of every profile in a database, read with
+        :meth:`iter_profile_ids` (paged until an empty page).
 
         A big database lists a million IDs; prefer :meth:`iter_profile_ids` there.
         """
@@ -63,26 +64,32 @@ class ClientReads(ClientPagination):
         Copernica silently ignores filters on unknown fields and would then match every
         profile, so such a filter raises :class:`UnsafeFilterError` before any lookup.
         """
-        expressions = self._checked_filters(database_id, fields_filter, UnsafeFilterError)
+        expressions = self._checked_filters(
+            fields_filter, UnsafeFilterError, self.fields(database_id), "profile"
+        )
         return list(self.paginate(f"database/{database_id}/profiles", {"fields[]": expressions}))
 
+    @staticmethod
     def _checked_filters(
-        self,
-        database_id: str | int,
         filters: Mapping[str, object] | Sequence[str],
         error: type[UnsafeFilterError],
+        fields: Sequence[Mapping[str, Any]],
+        what: str,
     ) -> list[str]:
+        """``filters`` as expressions, refused if Copernica would ignore any of them.
+
+        ``fields`` are the field objects of the database (or collection) filtered on;
+        ``what`` names its items (``profile``, ``subprofile``) in the message.
+        """
         expressions = filter_expressions(filters)
         if not expressions:
-            raise error(
-                "Refusing an empty profile filter: Copernica would match every profile.", []
-            )
-        names = [str(item.get("name", "")) for item in self.fields(database_id)]
+            raise error(f"Refusing an empty {what} filter: Copernica would match every {what}.", [])
+        names = [str(item.get("name", "")) for item in fields]
         unsafe = unsafe_expressions(expressions, names)
         if unsafe:
             raise error(
-                "Refusing a profile filter Copernica would ignore (unknown field or bad "
-                f"expression), which would match every profile: {', '.join(unsafe)}",
+                f"Refusing a {what} filter Copernica would ignore (unknown field or bad "
+                f"expression), which would match every {what}: {', '.join(unsafe)}",
                 unsafe,
             )
         return expressions

@@ -12,12 +12,14 @@ from typing import Any
 import httpx
 
 from .errors import (
+    AlreadyRemovedError,
     BadRequestError,
     NotFoundError,
     ProfileAlreadyRemovedError,
     RateLimitedError,
     ServerError,
     StatusError,
+    SubprofileAlreadyRemovedError,
     UnexpectedResponseError,
 )
 
@@ -57,18 +59,18 @@ def paging_envelope(response: httpx.Response) -> dict[str, Any]:
     return envelope
 
 
-def profile_id_of(item: Any) -> int:
-    """The numeric ``ID`` of a profile in a list answer."""
+def item_id_of(item: Any, what: str = "profile") -> int:
+    """The numeric ``ID`` of a (sub)profile in a list answer; ``what`` names it in the error."""
     try:
         return int(item["ID"])
     except (KeyError, TypeError, ValueError):
         raise UnexpectedResponseError(
-            "A profile in Copernica's answer has no numeric ID."
+            f"A {what} in Copernica's answer has no numeric ID."
         ) from None
 
 
-def created_id(response: httpx.Response) -> str:
-    """The ID of the profile a create answered for (``X-Created``, else ``X-location``)."""
+def created_id(response: httpx.Response, what: str = "profile") -> str:
+    """The ID of the (sub)profile a create answered for (``X-Created``, else ``X-location``)."""
     created = response.headers.get("X-Created", "").strip()
     if created.isdigit():
         return created
@@ -76,7 +78,7 @@ def created_id(response: httpx.Response) -> str:
     tail = location.rstrip("/").rsplit("/", 1)[-1]
     if tail.isdigit():
         return tail
-    raise UnexpectedResponseError("Copernica did not say which profile it created.")
+    raise UnexpectedResponseError(f"Copernica did not say which {what} it created.")
 
 
 def error_message(response: httpx.Response) -> str:
@@ -124,7 +126,12 @@ def status_error(status: int, message: str, attempt: int) -> StatusError:
     if status == 404 or (status == 400 and message.startswith(_NOT_FOUND_MESSAGES)):
         return NotFoundError(status, message, attempt=attempt)
     if status == 400 and "already been removed" in message:
-        return ProfileAlreadyRemovedError(status, message, attempt=attempt)
+        # "This subprofile has ..." contains "profile has ...": look for it first.
+        if "subprofile" in message.lower():
+            return SubprofileAlreadyRemovedError(status, message, attempt=attempt)
+        if "profile" in message.lower():
+            return ProfileAlreadyRemovedError(status, message, attempt=attempt)
+        return AlreadyRemovedError(status, message, attempt=attempt)
     if status == 400:
         return BadRequestError(status, message, attempt=attempt)
     return StatusError(status, message, attempt=attempt)

@@ -8,8 +8,8 @@
 chunks (e.g. ``httpx.Response.iter_bytes()``) and holds only the unparsed tail of the body,
 never the whole list. The other envelope keys end up in :attr:`EnvelopeStream.envelope`.
 
-:class:`IdArrayStream` does the same for Copernica's bare array of profile IDs
-(``["1","2",...]``, a million entries on a big database), a block of IDs at a time.
+:class:`IdArrayStream` does the same for Copernica's bare array of (sub)profile IDs
+(``["1","2",...]``), a block of IDs at a time.
 """
 
 from __future__ import annotations
@@ -152,8 +152,9 @@ class IdArrayStream:
     :class:`~api_client.errors.UnexpectedResponseError`.
     """
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes], *, what: str = "profile") -> None:
         self._chunks = iter(chunks)
+        self._error = f"Copernica's {what} ID list is not a JSON array of IDs, or it ended early."
         self.items_seen = 0
 
     def __iter__(self) -> Iterator[list[str]]:
@@ -165,7 +166,7 @@ class IdArrayStream:
                 opening = _ID_START.match(buffer)
                 if opening is None:
                     if buffer.strip():
-                        raise UnexpectedResponseError(_NOT_AN_ID_ARRAY)
+                        raise UnexpectedResponseError(self._error)
                     continue
                 buffer = buffer[opening.end() :]
                 started = True
@@ -175,19 +176,16 @@ class IdArrayStream:
                 continue
             block, buffer = buffer[:cut], buffer[cut:]
             if _ID_ITEMS.fullmatch(block) is None:
-                raise UnexpectedResponseError(_NOT_AN_ID_ARRAY)
+                raise UnexpectedResponseError(self._error)
             ids = [value.decode() for value in _DIGITS.findall(block)]
             self.items_seen += len(ids)
             yield ids
         if not started:
-            raise UnexpectedResponseError(_NOT_AN_ID_ARRAY)
+            raise UnexpectedResponseError(self._error)
         if self.items_seen == 0 and _ID_EMPTY.fullmatch(buffer):
             return
         if _ID_LAST.fullmatch(buffer) is None:
-            raise UnexpectedResponseError(_NOT_AN_ID_ARRAY)
+            raise UnexpectedResponseError(self._error)
         last = [value.decode() for value in _DIGITS.findall(buffer)]
         self.items_seen += len(last)
         yield last
-
-
-_NOT_AN_ID_ARRAY = "Copernica's profile ID list is not a JSON array of IDs, or it ended early."

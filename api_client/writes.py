@@ -77,7 +77,9 @@ class ClientWrites(ClientReads):
         or one of the special fields ``id``, ``code`` and ``modified``; those are never
         ignored by Copernica, so they count as safe.
         """
-        expressions = self._checked_filters(database_id, filters, UnsafeBulkUpdateError)
+        expressions = self._checked_filters(
+            filters, UnsafeBulkUpdateError, self.fields(database_id), "profile"
+        )
         params: dict[str, ParamValue] = {"fields[]": expressions}
         if create:
             params["create"] = "true"

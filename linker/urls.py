@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from linker.views import applications, dashboard, linking, probes, profiles, tenants
+from linker.views import applications, dashboard, linking, probes, profiles, subprofiles, tenants
 
 urlpatterns = [
     path("", dashboard.dashboard_view, name="home"),
@@ -38,9 +38,29 @@ urlpatterns = [
         name="profile_delete",
     ),
     path(
+        "tenants/<int:tenant_id>/profiles/<int:profile_id>/collections/<int:collection_id>/new",
+        subprofiles.subprofile_create_view,
+        name="subprofile_create",
+    ),
+    path(
+        "tenants/<int:tenant_id>/profiles/<int:profile_id>/subprofiles/<int:subprofile_id>/",
+        subprofiles.subprofile_detail_view,
+        name="subprofile_detail",
+    ),
+    path(
+        "tenants/<int:tenant_id>/profiles/<int:profile_id>/subprofiles/<int:subprofile_id>/delete",
+        subprofiles.subprofile_delete_view,
+        name="subprofile_delete",
+    ),
+    path(
         "tenants/<int:tenant_id>/changes",
         profiles.profile_change_states_view,
         name="profile_change_states",
+    ),
+    path(
+        "tenants/<int:tenant_id>/changes/<int:change_id>/resolve",
+        profiles.profile_change_resolve_view,
+        name="profile_change_resolve",
     ),
     path("tenants/<int:tenant_id>/connect", linking.connect_start_view, name="connect_start"),
     path("tenants/<int:tenant_id>/token", linking.token_link_view, name="token_link"),

@@ -12,7 +12,7 @@ import pytest
 from accounts.models import Role, Tenant, User
 from api_client import CopernicaClient, format_timestamp
 from api_client.sandbox.control import SandboxAccount, SandboxControl
-from linker.models import Link, RemoteProfile
+from linker.models import Link, RemoteProfile, RemoteSubprofile
 from linker.sync.runs import sync_run_foreground, sync_run_request
 from tests.factories import make_link, make_member, make_tenant
 
@@ -45,6 +45,64 @@ class Linked:
                 for item in page.items
             }
 
+    def remote_subprofiles(self) -> dict[int, tuple[int, int, dict[str, str], str]]:
+        """Every live subprofile at Copernica: id → (collection, profile, fields, modified)."""
+        with self.client() as client:
+            return {
+                int(item["ID"]): (
+                    int(collection_id),
+                    int(item["profile"]),
+                    item["fields"],
+                    item["modified"],
+                )
+                for collection_ids in self.account.collection_ids.values()
+                for collection_id in collection_ids
+                for page in client.paginate_subprofiles_keyset(collection_id)
+                for item in page.items
+            }
+
+    def mirror_subprofiles(self) -> dict[int, tuple[int, int, dict[str, str], str]]:
+        """Every live subprofile in the mirror, in the same shape."""
+        rows = RemoteSubprofile.objects.filter(link=self.link, removed_at=None).select_related(
+            "collection"
+        )
+        return {
+            row.copernica_id: (
+                row.collection.copernica_id,
+                row.profile_copernica_id,
+                row.fields,
+                format_timestamp(row.modified) if row.modified else "",
+            )
+            for row in rows.iterator(chunk_size=5000)
+        }
+
+    def remote_all(self) -> dict[tuple[int, int], tuple[dict[str, str], list[str], str]]:
+        """Every live profile of every database: (database, id) → (fields, interests, modified)."""
+        with self.client() as client:
+            return {
+                (int(database_id), int(item["ID"])): (
+                    item["fields"],
+                    item["interests"],
+                    item["modified"],
+                )
+                for database_id in self.account.database_ids
+                for page in client.paginate_keyset(database_id)
+                for item in page.items
+            }
+
+    def mirror_all(self) -> dict[tuple[int, int], tuple[dict[str, str], list[str], str]]:
+        rows = RemoteProfile.objects.filter(link=self.link, removed_at=None).select_related(
+            "database"
+        )
+        return {
+            (row.database.copernica_id, row.copernica_id): (
+                row.fields,
+                row.interests,
+                format_timestamp(row.modified) if row.modified else "",
+            )
+            for row in rows.iterator(chunk_size=5000)
+        }
+
     def mirror(self) -> dict[int, tuple[dict[str, str], list[str], str]]:
         """Every live profile in the mirror, in the same shape."""
         rows = RemoteProfile.objects.filter(link=self.link, removed_at=None)
@@ -60,8 +118,10 @@ class Linked:
 
 @pytest.fixture
 def linked(sandbox: SandboxControl, sandbox_url: str) -> Callable[..., Linked]:
-    def make(profiles: int = 100, name: str = "Shop") -> Linked:
-        account = sandbox.create_account(name, profiles)
+    def make(profiles: int = 100, name: str = "Shop", **shape: int) -> Linked:
+        """``shape``: ``databases``, ``collections`` (per database), ``subprofiles`` (per
+        collection), as the sandbox's ``create_account`` takes them."""
+        account = sandbox.create_account(name, profiles, **shape)
         tenant = make_tenant(name=name)
         link = make_link(
             tenant=tenant,

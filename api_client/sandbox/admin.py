@@ -1,6 +1,12 @@
 """The sandbox's control API under ``/__sandbox__/`` (DESIGN.md, "The sandbox contract").
 
 Control calls are not counted in the Copernica counters and never hit injected faults.
+:class:`~api_client.sandbox.control.SandboxControl` is its client and documents each call;
+in short: ``POST accounts`` (``name``, ``profiles``, ``databases``, ``collections``,
+``subprofiles``), ``GET accounts``, ``POST applications``, ``POST revoke``, ``POST|GET|DELETE
+faults``, ``GET|POST options`` (``id_list_cap``, ``unstreamed``, ``clock``: how the
+simulated Copernica answers until the next reset), ``GET stats``, ``POST stats/reset``,
+``POST reset``, ``GET health``.
 """
 
 from __future__ import annotations
@@ -10,10 +16,13 @@ import secrets
 from typing import Any
 
 from .http import Request, Response, empty_response, error_response, json_response
-from .state import Application, Fault, SandboxState, Stats
+from .state import STREAMED_METHODS, Application, Fault, Options, SandboxState, Stats
 
 PREFIX = "/__sandbox__/"
 MAX_PROFILES = 10_000_000
+MAX_DATABASES = 50
+MAX_COLLECTIONS = 50
+MAX_SUBPROFILES = 10_000_000
 
 
 class ControlError(Exception):
@@ -37,6 +46,8 @@ class ControlApi:
             ("POST", "faults"): self.add_fault,
             ("GET", "faults"): self.list_faults,
             ("DELETE", "faults"): self.clear_faults,
+            ("GET", "options"): self.get_options,
+            ("POST", "options"): self.set_options,
             ("GET", "stats"): self.stats,
             ("POST", "stats/reset"): self.reset_stats,
             ("POST", "reset"): self.reset,
@@ -71,17 +82,25 @@ class ControlApi:
 
     def create_account(self, body: dict[str, Any]) -> Response:
         name = _string(body, "name", default="Sandbox account")
-        profiles = body.get("profiles", 0)
-        if not isinstance(profiles, int) or isinstance(profiles, bool):
-            raise ControlError("profiles must be an integer")
-        if not 0 <= profiles <= MAX_PROFILES:
-            raise ControlError(f"profiles must be between 0 and {MAX_PROFILES}")
-        account = self.state.create_account(name, profiles)
+        profiles = _bounded(body, "profiles", 0, 0, MAX_PROFILES)
+        databases = _bounded(body, "databases", 1, 1, MAX_DATABASES)
+        collections = _bounded(body, "collections", 0, 0, MAX_COLLECTIONS)
+        subprofiles = _bounded(body, "subprofiles", 0, 0, MAX_SUBPROFILES)
+        if subprofiles and not profiles:
+            raise ControlError("subprofiles need profiles to belong to")
+        account = self.state.create_account(
+            name, profiles, databases=databases, collections=collections, subprofiles=subprofiles
+        )
         return json_response(
             201,
             {
                 "account_id": str(account.id),
                 "database_id": str(account.database.id),
+                "database_ids": [str(database.id) for database in account.databases],
+                "collection_ids": {
+                    str(database.id): [str(item.id) for item in database.collections]
+                    for database in account.databases
+                },
                 "api_token": account.api_tokens[0],
             },
         )
@@ -95,7 +114,8 @@ class ControlApi:
                     "company": account.company,
                     "database_id": str(account.database.id),
                     "database_name": account.database.name,
-                    "profiles": account.database.live_count(),
+                    "database_ids": [str(database.id) for database in account.databases],
+                    "profiles": sum(database.live_count() for database in account.databases),
                     "api_token": account.api_tokens[0],
                 }
                 for account in self.state.accounts.values()
@@ -162,6 +182,41 @@ class ControlApi:
             self.state.faults.clear()
         return empty_response(204)
 
+    def get_options(self, body: dict[str, Any]) -> Response:
+        with self.state.lock:
+            return json_response(200, self.state.options.as_json())
+
+    def set_options(self, body: dict[str, Any]) -> Response:
+        """Set the options named in the body; the others keep their value."""
+        unknown = set(body) - {"id_list_cap", "unstreamed", "clock"}
+        if unknown:
+            raise ControlError(f"Unknown options: {', '.join(sorted(unknown))}")
+        options = self.state.options
+        cap = options.id_list_cap
+        if "id_list_cap" in body:
+            cap = _integer(body, "id_list_cap", None)
+            if cap is not None and cap < 0:
+                raise ControlError("id_list_cap must be at least 0 (or null for no cap)")
+        unstreamed = options.unstreamed
+        if "unstreamed" in body:
+            methods = body["unstreamed"]
+            if not isinstance(methods, list) or not set(methods) <= STREAMED_METHODS:
+                raise ControlError(
+                    "unstreamed must be a list of: " + ", ".join(sorted(STREAMED_METHODS))
+                )
+            unstreamed = frozenset(methods)
+        clock = options.clock
+        if "clock" in body:
+            value = body["clock"]
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ControlError("clock must be UTC epoch seconds (or null for the real clock)")
+            clock = None if value is None else float(value)
+        with self.state.lock:
+            self.state.options = Options(id_list_cap=cap, unstreamed=unstreamed, clock=clock)
+            return json_response(200, self.state.options.as_json())
+
     def stats(self, body: dict[str, Any]) -> Response:
         with self.state.lock:
             return json_response(200, self.state.stats.as_json())
@@ -196,6 +251,13 @@ def _string(body: dict[str, Any], key: str, default: str | None = None) -> str:
     if not isinstance(value, str):
         raise ControlError(f"{key} must be a string")
     return value
+
+
+def _bounded(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = _integer(body, key, default)
+    if not low <= value <= high:
+        raise ControlError(f"{key} must be between {low} and {high}")
+    return int(value)
 
 
 def _integer(body: dict[str, Any], key: str, default: int | None) -> Any:

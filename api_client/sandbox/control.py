@@ -19,11 +19,17 @@ class SandboxApplication:
 
 @dataclass(frozen=True)
 class SandboxAccount:
-    """A sandbox account: its database and its first API token."""
+    """A sandbox account: its databases, their collections, and its first API token.
+
+    ``database_id`` is the first database (of ``database_ids``); ``collection_ids`` maps
+    each database ID to the IDs of its collections, in order.
+    """
 
     account_id: str
     database_id: str
     api_token: str = field(repr=False)
+    database_ids: list[str] = field(default_factory=list)
+    collection_ids: dict[str, list[str]] = field(default_factory=dict)
 
 
 class SandboxControl:
@@ -63,11 +69,40 @@ class SandboxControl:
         document = self._call("POST", "applications", {"name": name, "redirect_uri": redirect_uri})
         return SandboxApplication(document["client_id"], document["client_secret"])
 
-    def create_account(self, name: str, profiles: int = 0) -> SandboxAccount:
-        """Create an account with one database of ``profiles`` generated profiles."""
-        document = self._call("POST", "accounts", {"name": name, "profiles": profiles})
+    def create_account(
+        self,
+        name: str,
+        profiles: int = 0,
+        *,
+        databases: int = 1,
+        collections: int = 0,
+        subprofiles: int = 0,
+    ) -> SandboxAccount:
+        """Create an account of generated data, deterministic for the sandbox's seed.
+
+        It has ``databases`` databases (at least 1) of ``profiles`` profiles each; every
+        database has ``collections`` collections (``orders``, ``visits``, ``tickets``, then
+        ``orders 2``...) of ``subprofiles`` subprofiles each, spread over the database's
+        profiles in turn (so ``subprofiles`` needs ``profiles``). Generated data is derived
+        on demand, so a million profiles or subprofiles cost no memory until changed.
+        """
+        document = self._call(
+            "POST",
+            "accounts",
+            {
+                "name": name,
+                "profiles": profiles,
+                "databases": databases,
+                "collections": collections,
+                "subprofiles": subprofiles,
+            },
+        )
         return SandboxAccount(
-            document["account_id"], document["database_id"], document["api_token"]
+            document["account_id"],
+            document["database_id"],
+            document["api_token"],
+            list(document["database_ids"]),
+            {key: list(value) for key, value in document["collection_ids"].items()},
         )
 
     def accounts(self) -> list[dict[str, Any]]:
@@ -90,6 +125,30 @@ class SandboxControl:
     def clear_faults(self) -> None:
         """Drop every pending fault."""
         self._call("DELETE", "faults")
+
+    def set_options(self, **options: Any) -> dict[str, Any]:
+        """Switch how the simulated Copernica answers, until :meth:`reset`; returns them all.
+
+        ``id_list_cap=N`` makes an id list (``database/{id}/profileids``,
+        ``collection/{id}/subprofileids``) asked for without ``start`` or ``limit`` answer
+        only its first N IDs, as a Copernica that pages them would; ``None`` lifts the cap.
+        With ``start``/``limit`` an id list is always paged exactly (``limit`` defaults to
+        100 and is capped at 1000).
+
+        ``unstreamed=[...]`` names list methods that the ``rest`` host answers as "not
+        streamed yet": at most 1000 rows (and ``limit`` echoed as 1000) whatever ``limit``
+        asks, in one ordinary body. Names: ``"database/{id}/profiles"``,
+        ``"collection/{id}/subprofiles"``; ``[]`` streams them all again.
+
+        ``clock=<UTC epoch seconds>`` stamps every write (``modified``, ``created``,
+        ``removed``) with that instant, as Copernica's Amsterdam wall clock; ``None`` goes
+        back to the real clock.
+        """
+        return dict(self._call("POST", "options", options))
+
+    def options(self) -> dict[str, Any]:
+        """The current options (see :meth:`set_options`)."""
+        return dict(self._call("GET", "options"))
 
     def stats(self) -> dict[str, Any]:
         """The request counters (``auth_calls``, ``api_calls``, ``requests``...)."""

@@ -1,4 +1,4 @@
-"""Generated profiles: a pure function of (seed, database, index), and Copernica's timestamps.
+"""Generated profiles: a pure function of (seed, database, index).
 
 A profile as generated is never stored: :class:`ProfileGenerator` derives it on demand from
 three SplitMix64 steps over ``(seed, database, index)``, either as a
@@ -15,16 +15,18 @@ import sys
 import time
 import unicodedata
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 from functools import lru_cache
 
+from .clock import MINUTES, SECONDS, offset_table, timestamp
 from .names import CITIES, EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES
 from .records import ProfileRecord, compact_json
 
 _MASK = (1 << 64) - 1
-_CREATED_START = calendar.timegm((2016, 1, 1, 0, 0, 0, 0, 0, 0))
-_CREATED_SPAN = calendar.timegm((2023, 12, 31, 0, 0, 0, 0, 0, 0)) - _CREATED_START
-_MODIFIED_END = calendar.timegm((2024, 12, 31, 23, 0, 0, 0, 0, 0))
+CREATED_START = calendar.timegm((2016, 1, 1, 0, 0, 0, 0, 0, 0))
+CREATED_SPAN = calendar.timegm((2023, 12, 31, 0, 0, 0, 0, 0, 0)) - CREATED_START
+MODIFIED_END = calendar.timegm((2024, 12, 31, 23, 0, 0, 0, 0, 0))
 
 
 def splitmix64(value: int) -> int:
@@ -35,30 +37,8 @@ def splitmix64(value: int) -> int:
     return value ^ (value >> 31)
 
 
-_DAYS: dict[int, str] = {}
-#: ``" hh:mm:"`` for each minute of a day, and ``"ss"`` for each second of a minute.
-_MINUTES = tuple(f" {minute // 60:02d}:{minute % 60:02d}:" for minute in range(1440))
-_SECONDS = tuple(f"{second:02d}" for second in range(60))
-
-
-def _day(day: int) -> str:
-    date = _DAYS[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
-    return date
-
-
-def timestamp(seconds: float) -> str:
-    """Copernica's ``YYYY-MM-DD hh:mm:ss`` (UTC in the sandbox)."""
-    day, rest = divmod(int(seconds), 86_400)
-    return (_DAYS.get(day) or _day(day)) + _MINUTES[rest // 60] + _SECONDS[rest % 60]
-
-
 #: No generated profile was modified after this; later ``modified`` values come from changes.
-LATEST_GENERATED_MODIFIED = timestamp(_MODIFIED_END)
-
-
-def now_timestamp() -> str:
-    """The current time as a Copernica timestamp, second resolution."""
-    return timestamp(time.time())
+LATEST_GENERATED_MODIFIED = timestamp(MODIFIED_END)
 
 
 def _slug(name: str) -> str:
@@ -94,11 +74,12 @@ _GAMMA = 0x9E3779B97F4A7C15
 
 
 @lru_cache(maxsize=1)
-def _generated_days() -> tuple[str, ...]:
-    """``YYYY-MM-DD`` of every day a generated ``created`` or ``modified`` can fall on."""
+def generated_days() -> tuple[str, ...]:
+    """``YYYY-MM-DD`` of every day a generated ``created`` or ``modified`` can fall on, on
+    Amsterdam's clock (a day past the last UTC one, for the offset)."""
     return tuple(
         time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
-        for day in range(_CREATED_START // 86_400, _MODIFIED_END // 86_400 + 1)
+        for day in range(CREATED_START // 86_400, MODIFIED_END // 86_400 + 2)
     )
 
 
@@ -110,7 +91,7 @@ def _lane_constants(count: int) -> tuple[int, int]:
     return int.from_bytes(mask, "little"), int.from_bytes(gamma, "little")
 
 
-def _splitmix_chains(key: int, indices: Sequence[int]) -> tuple[Sequence[int], ...]:
+def splitmix_chains(key: int, indices: Sequence[int]) -> tuple[Sequence[int], ...]:
     """``h1 = splitmix64(key ^ index)``, ``h2 = splitmix64(h1)``, ``h3 = splitmix64(h2)``
     for every index, as three sequences.
 
@@ -181,8 +162,8 @@ class ProfileGenerator:
         last = (h1 >> 8) % len(LAST_NAMES)
         domain = EMAIL_DOMAINS[(h1 >> 32) % len(EMAIL_DOMAINS)]
         bits = h3 >> 40
-        created = _CREATED_START + h2 % _CREATED_SPAN
-        modified = created + (h3 % (_MODIFIED_END - created))
+        created = CREATED_START + h2 % CREATED_SPAN
+        modified = created + (h3 % (MODIFIED_END - created))
         return ProfileRecord(
             fields={
                 "email": f"{_FIRST_SLUGS[first]}.{_LAST_SLUGS[last]}{index}@{domain}",
@@ -202,18 +183,19 @@ class ProfileGenerator:
         their list-answer shape, built from precomputed fragments instead of a
         :class:`ProfileRecord` and ``json.dumps``. The values are those of :meth:`record`
         (the same hashes, tables and ranges)."""
-        h1s, h2s, h3s = _splitmix_chains(self.key, indices)
-        days = _generated_days()
-        first_day = _CREATED_START // 86_400
-        minutes = _MINUTES
-        seconds = _SECONDS
+        h1s, h2s, h3s = splitmix_chains(self.key, indices)
+        days = generated_days()
+        first_day = CREATED_START // 86_400
+        minutes = MINUTES
+        seconds = SECONDS
+        instants, offsets = offset_table()
         email_heads = _EMAIL_HEADS
         domain_names = _DOMAIN_NAMES
         city_ages = _CITY_AGES
         interests = self.interest_json
         base = self.base
         n_first, n_last, n_pairs, n_domains = _N_FIRST, _N_LAST, _N_FIRST * _N_LAST, _N_DOMAINS
-        created_start, created_span, modified_end = _CREATED_START, _CREATED_SPAN, _MODIFIED_END
+        created_start, created_span, modified_end = CREATED_START, CREATED_SPAN, MODIFIED_END
         database = f',"database":"{self.database_id}","secret":"'
         result: list[bytes] = []
         append = result.append
@@ -221,7 +203,8 @@ class ProfileGenerator:
             pair = (h1 % n_first) * n_last + (h1 >> 8) % n_last
             created = created_start + h2 % created_span
             modified = created + h3 % (modified_end - created)
-            day, rest = divmod(modified, 86_400)
+            # Amsterdam's wall clock: the UTC offset in force at that instant.
+            day, rest = divmod(modified + offsets[bisect_right(instants, modified)], 86_400)
             head = (
                 f'{{"ID":"{base + index}","fields":{email_heads[pair]}{index}@'
                 f"{domain_names[(h1 >> 32) % n_domains * n_pairs + pair]}"
@@ -234,7 +217,9 @@ class ProfileGenerator:
                     f'{minutes[rest // 60]}{seconds[rest % 60]}"}}'.encode()
                 )
                 continue
-            created_day, created_rest = divmod(created, 86_400)
+            created_day, created_rest = divmod(
+                created + offsets[bisect_right(instants, created)], 86_400
+            )
             append(
                 f"{head}{database}{(h2 << 48) | (h3 >> 16):028x}"
                 f'","created":"{days[created_day - first_day]}'

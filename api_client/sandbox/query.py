@@ -1,4 +1,4 @@
-"""List parameters, ``fields[]`` filters and ordering of profile lists, as Copernica does them.
+"""List parameters, ``fields[]`` filters and ordering of (sub)profile lists, as Copernica does.
 
 The common cases (no filter but on ``id``, ordered by ``id``) are answered from ranks in the
 database's live ID sequence, so a page costs O(page) at any offset. Anything else scans.
@@ -14,8 +14,12 @@ from functools import lru_cache
 
 from ..filters import FieldFilter, parse_filter
 from .generation import LATEST_GENERATED_MODIFIED
-from .records import ProfileRecord
+from .records import ProfileRecord, SubprofileRecord
 from .store import Database
+from .subprofiles import Collection
+
+#: What a list is drawn from: a database's profiles or a collection's subprofiles.
+Store = Database | Collection
 
 _INTEGER = re.compile(r"^\s*([+-]?\d+)")
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
@@ -90,7 +94,7 @@ def page_bounds(params: ListParams, available: int) -> tuple[int, int]:
     return params.start, max(0, min(params.limit, available - params.start))
 
 
-def usable_filters(database: Database, expressions: Sequence[str]) -> list[FieldFilter]:
+def usable_filters(database: Store, expressions: Sequence[str]) -> list[FieldFilter]:
     """The expressions Copernica would apply: parsable, on a real or special field."""
     usable = []
     for expression in expressions:
@@ -110,9 +114,12 @@ def filter_expressions_in(pairs: Sequence[tuple[str, str]]) -> list[str] | None:
 
 
 def matches(
-    database: Database, profile_id: int, record: ProfileRecord, filters: list[FieldFilter]
+    database: Store,
+    profile_id: int,
+    record: ProfileRecord | SubprofileRecord,
+    filters: list[FieldFilter],
 ) -> bool:
-    """Whether a live profile passes every filter (they are ANDed)."""
+    """Whether a live (sub)profile passes every filter (they are ANDed)."""
     for item in filters:
         field = database.field_named(item.field)
         name = item.field.lower()
@@ -169,7 +176,7 @@ class Selection:
 class RankSelection(Selection):
     """Live IDs between two ranks, ascending or descending: no scan needed."""
 
-    def __init__(self, database: Database, low: int, high: int, descending: bool) -> None:
+    def __init__(self, database: Store, low: int, high: int, descending: bool) -> None:
         self.database = database
         self.low = low
         self.high = max(low, high)
@@ -201,12 +208,12 @@ class ListSelection(Selection):
 
 
 def select(
-    database: Database,
+    database: Store,
     filters: list[FieldFilter],
     orderby: str | None,
     descending: bool,
 ) -> Selection:
-    """Select and order a database's live profiles."""
+    """Select and order the live profiles of a database (or subprofiles of a collection)."""
     order_key = _order_key(database, orderby)
     if order_key == "id":
         bounds = _rank_bounds(database, filters)
@@ -227,7 +234,7 @@ def select(
     )
 
 
-def _candidates(database: Database, filters: list[FieldFilter]) -> Iterable[int]:
+def _candidates(database: Store, filters: list[FieldFilter]) -> Iterable[int]:
     """The live ids a scan must look at.
 
     A "modified since" filter later than every generated timestamp can only match profiles
@@ -249,7 +256,7 @@ def _candidates(database: Database, filters: list[FieldFilter]) -> Iterable[int]
     return database.all_live_ids()
 
 
-def _order_key(database: Database, orderby: str | None) -> str:
+def _order_key(database: Store, orderby: str | None) -> str:
     if not orderby:
         return "id"
     name = orderby.strip().lower()
@@ -259,7 +266,9 @@ def _order_key(database: Database, orderby: str | None) -> str:
     return field.name if field is not None else "id"
 
 
-def _sort_value(database: Database, key: str, profile_id: int, record: ProfileRecord) -> object:
+def _sort_value(
+    database: Store, key: str, profile_id: int, record: ProfileRecord | SubprofileRecord
+) -> object:
     if key in ("id", "random"):
         return profile_id
     if key == "modified":
@@ -271,7 +280,7 @@ def _sort_value(database: Database, key: str, profile_id: int, record: ProfileRe
     return value.casefold()
 
 
-def _rank_bounds(database: Database, filters: list[FieldFilter]) -> tuple[int, int] | None:
+def _rank_bounds(database: Store, filters: list[FieldFilter]) -> tuple[int, int] | None:
     """The rank range selected by filters on ``id`` only, or ``None`` if a scan is needed."""
     low, high = 0, database.live_count()
     for item in filters:

@@ -1,4 +1,4 @@
-"""The data model of a sandbox database: fields, interests, profiles, and their JSON."""
+"""The data model of a sandbox database: fields, interests, (sub)profiles, and their JSON."""
 
 from __future__ import annotations
 
@@ -69,6 +69,18 @@ class ProfileRecord:
             self.modified,
             self.removed,
         )
+
+
+@dataclass
+class SubprofileRecord:
+    """A materialised subprofile: generated and then changed, or created through the API."""
+
+    fields: dict[str, str]
+    secret: str
+    created: str
+    modified: str
+    profile: int
+    removed: str | None = None
 
 
 def envelope(items: list, *, start: int = 0, limit: int = 100) -> dict[str, object]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from .http import ApiError, Request, Response, empty_response, error_response, json_response
 from .records import ProfileRecord
-from .rest_lists import ListAnswers
+from .rest_subprofiles import SubprofileRoutes
 from .rest_writes import ProfileWrites, body_any, body_object
 from .state import Account, JwtError, SandboxState
 from .store import Database
 
 
-class RestApi(ListAnswers, ProfileWrites):
+class RestApi(SubprofileRoutes, ProfileWrites):
     """Answers ``/v4/...`` (the ``api`` host) and ``/rest/v4/...`` (the ``rest`` host)."""
 
     state: SandboxState
@@ -73,14 +73,18 @@ class RestApi(ListAnswers, ProfileWrites):
             )
         if head == "databases" and count == 1 and method == "GET":
             with self.state.lock:
-                items = [account.database.as_json()]
+                items = [database.as_json() for database in account.databases]
             return self._small_list(request, items)
-        if head in ("database", "profile") and count == 1:
+        if head in ("database", "profile", "collection", "subprofile") and count == 1:
             raise ApiError("Invalid request, element 2 is missing in 'directory' path")
         if head == "database":
             return self._database_route(request, account, host, base, segments)
         if head == "profile":
             return self._profile_route(request, account, base, segments)
+        if head == "collection":
+            return self._collection_route(request, account, host, segments)
+        if head == "subprofile":
+            return self._subprofile_route(request, account, segments)
         raise ApiError("Invalid method")
 
     def _database_route(
@@ -98,18 +102,20 @@ class RestApi(ListAnswers, ProfileWrites):
             if tail[0] == "interests":
                 return self._small_list(request, [item.as_json() for item in database.interests])
             if tail[0] == "collections":
-                return self._small_list(request, list(database.collections))
-            if tail[0] == "profiles":
-                return self._profile_list(request, database, host)
-            if tail[0] == "profileids":
                 with self.state.lock:
-                    ids = [str(profile_id) for profile_id in database.all_live_ids()]
-                return json_response(200, ids)
+                    items = [item.as_json() for item in database.collections]
+                return self._small_list(request, items)
+            if tail[0] == "profiles":
+                return self._entity_list(request, database, host, "database/{id}/profiles")
+            if tail[0] == "profileids":
+                return self._id_list(request, database)
         if tail and tail[0] == "profiles" and method == "POST":
             # Extra path segments after "profiles" are ignored on create (observed live).
             return self._create(request, database, base)
         if tail == ["profiles"] and method == "PUT":
             return self._bulk_update(request, database, base)
+        if tail == ["profiles"] and method == "DELETE":
+            return self._bulk_delete(request, database)
         raise ApiError("Invalid method")
 
     def _profile_route(
@@ -128,6 +134,10 @@ class RestApi(ListAnswers, ProfileWrites):
                 database.remove(profile_id, self.state.now())
                 self.state.stats.counters["profiles_deleted"] += 1
             return empty_response(204, [("X-deleted", f"profile {profile_id}")])
+        if tail and tail[0] == "subprofiles":
+            return self._profile_subprofiles(
+                request, base, database, profile_id, record.removed is not None, tail
+            )
         if not tail:
             if method == "GET":
                 with self.state.lock:
@@ -172,9 +182,9 @@ class RestApi(ListAnswers, ProfileWrites):
     # ------------------------------------------------------------------ lookups
 
     def _database(self, account: Account, ident: str) -> Database:
-        database = account.database
-        if ident == str(database.id) or ident.lower() == database.name.lower():
-            return database
+        for database in account.databases:
+            if ident == str(database.id) or ident.lower() == database.name.lower():
+                return database
         raise ApiError("No database with supplied ID")
 
     def _profile(self, account: Account, ident: str) -> tuple[Database, int, ProfileRecord]:

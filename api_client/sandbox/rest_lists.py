@@ -1,4 +1,4 @@
-"""The sandbox's list answers: small embedded lists, profile lists (paged or streamed)."""
+"""The sandbox's list answers: small lists, (sub)profile lists (paged or streamed), id lists."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from .http import Request, Response, json_response
-from .query import filter_expressions_in, list_params, page_bounds, select, truthy, usable_filters
+from .query import (
+    Store,
+    filter_expressions_in,
+    list_params,
+    page_bounds,
+    select,
+    truthy,
+    usable_filters,
+)
 from .records import ProfileRecord
 from .state import SandboxState
 from .store import Database
@@ -33,10 +41,16 @@ class ListAnswers:
             document["total"] = len(items)
         return json_response(200, document)
 
-    def _profile_list(self, request: Request, database: Database, host: str) -> Response:
+    def _entity_list(self, request: Request, database: Store, host: str, method: str) -> Response:
+        """A paged list of a database's profiles or a collection's subprofiles.
+
+        ``method`` names the list (``database/{id}/profiles``...): the rest host takes limits
+        above 1000 for it and then streams (§1), unless the control API marked it as not
+        streamed yet; then it caps at 1000 like the api host.
+        """
         query = request.params
-        # The rest host takes limits above 1000 for profile lists and then streams (§1).
-        params = list_params(query, max_limit=None if host == "rest" else MAX_LIMIT)
+        streamed = host == "rest" and method not in self.state.options.unstreamed
+        params = list_params(query, max_limit=None if streamed else MAX_LIMIT)
         dataonly = truthy(query.get("dataonly"), default=False)
         descending = query.get("order", "").strip().lower() in ("desc", "descending")
         expressions = filter_expressions_in(request.query) or []
@@ -62,7 +76,7 @@ class ListAnswers:
                 tail += b',"total":%d' % selection.total
             tail += b"}"
             if params.limit <= MAX_LIMIT:
-                data = database.profiles_json(selection.ids(first, first + count), dataonly)
+                data = database.entries_json(selection.ids(first, first + count), dataonly)
                 return Response(
                     200,
                     [("Content-Type", "application/json")],
@@ -76,7 +90,7 @@ class ListAnswers:
             while position < stop:
                 with self.state.lock:
                     ids = selection.ids(position, min(position + STREAM_CHUNK, stop))
-                    data = database.profiles_json(ids, dataonly)
+                    data = database.entries_json(ids, dataonly)
                 if not ids:
                     break
                 position += len(ids)
@@ -90,6 +104,29 @@ class ListAnswers:
             yield prefix + tail if prefix is head else tail
 
         return Response(200, [("Content-Type", "application/json")], chunks=chunks())
+
+    def _id_list(self, request: Request, database: Store) -> Response:
+        """A bare array of live IDs (strings), ascending: ``profileids``, ``subprofileids``.
+
+        With ``start`` or ``limit`` it is one offset page (``limit`` defaults to 100, as in
+        every paged method, and is capped at 1000 like any list on the api host); without
+        either, every ID, or the first ``id_list_cap`` when the control API set one.
+        """
+        query = request.params
+        paged = "start" in query or "limit" in query
+        with self.state.lock:
+            if paged:
+                params = list_params(query, max_limit=MAX_LIMIT)
+                first, count = page_bounds(params, database.live_count())
+                ids = database.ids_between(first, first + count)
+            else:
+                cap = self.state.options.id_list_cap
+                ids = database.all_live_ids() if cap is None else database.ids_between(0, cap)
+        return Response(
+            200,
+            [("Content-Type", "application/json")],
+            b"[" + b",".join(b'"%d"' % item for item in ids) + b"]",
+        )
 
     def _interests_of(
         self, request: Request, database: Database, record: ProfileRecord

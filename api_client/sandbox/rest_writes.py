@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 
 from .http import ApiError, Request, Response, empty_response
-from .query import filter_expressions_in, php_int, select, truthy, usable_filters
+from .query import Store, filter_expressions_in, php_int, select, truthy, usable_filters
 from .records import ProfileRecord
 from .state import SandboxState
 from .store import Database
@@ -29,7 +29,7 @@ class ProfileWrites:
     def _insert(self, database: Database, fields: dict[str, Any], interests: object) -> int:
         with self.state.lock:
             values = {item.name: item.default for item in database.fields}
-            values.update(_coerce(database, fields))
+            values.update(coerce_fields(database, fields))
             now = self.state.now()
             record = ProfileRecord(
                 values,
@@ -63,6 +63,30 @@ class ProfileWrites:
             return _created(request, base, profile_id)
         return empty_response(204)
 
+    def _bulk_delete(self, request: Request, database: Database) -> Response:
+        """``DELETE database/{id}/profiles`` with ``{"profiles": [id, ...]}``.
+
+        Soft-removes the listed live profiles of this database (and their subprofiles). IDs
+        of another database, unknown or already removed ones, and entries that are not
+        numbers are skipped without an error: after the call none of the listed IDs is a
+        live profile of this database, which is all the documentation promises.
+        """
+        body = body_any(request)
+        listed = body.get("profiles") if isinstance(body, dict) else None
+        if not isinstance(listed, list):
+            raise ApiError("Invalid data provided")
+        with self.state.lock:
+            now = self.state.now()
+            for item in listed:
+                profile_id = php_int(str(item)) if not isinstance(item, bool) else 0
+                # Only this database's own profiles have a record here.
+                record = database.record(profile_id)
+                if record is None or record.removed is not None:
+                    continue
+                database.remove(profile_id, now)
+                self.state.stats.counters["profiles_deleted"] += 1
+        return empty_response(204)
+
     def _update(
         self,
         database: Database,
@@ -76,7 +100,7 @@ class ProfileWrites:
         with self.state.lock:
             record = database.record(profile_id)
             assert record is not None
-            new_fields = {**record.fields, **_coerce(database, fields)}
+            new_fields = {**record.fields, **coerce_fields(database, fields)}
             new_interests = _apply_interests(database, record.interests, interests, interests_mode)
             changed = new_fields != record.fields or new_interests != record.interests
             if (
@@ -140,8 +164,9 @@ def body_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _coerce(database: Database, fields: dict[str, Any]) -> dict[str, str]:
-    """Known fields only (case-insensitive names, last duplicate wins), values as strings."""
+def coerce_fields(database: Store, fields: dict[str, Any]) -> dict[str, str]:
+    """Known fields only (case-insensitive names, last duplicate wins), values as strings;
+    for a database's profiles or a collection's subprofiles."""
     values: dict[str, str] = {}
     for key, value in fields.items():
         field = database.field_named(str(key))

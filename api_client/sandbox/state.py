@@ -17,13 +17,18 @@ from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .generation import now_timestamp, timestamp
+from .clock import now_timestamp, timestamp
 from .names import COMPANY_SUFFIXES
-from .records import default_fields, default_interests
+from .records import FieldDef, default_fields, default_interests
 from .store import DEFAULT_CACHE_PROFILES, Database, ProfileCache
+from .subprofile_generation import SubprofileGenerator, template_for
+from .subprofiles import Collection
 
 DEFAULT_JWT_LIFETIME = 86_400
 CODE_LIFETIME = 600
+#: Subprofile IDs are a sequence of their own; starting far from profile IDs makes a mix-up
+#: of the two show in tests.
+SUBPROFILE_IDS_FROM = 50_000_001
 
 
 @dataclass
@@ -31,8 +36,42 @@ class Account:
     id: int
     name: str
     company: str
-    database: Database
+    databases: list[Database]
     api_tokens: list[str] = field(default_factory=list)
+
+    @property
+    def database(self) -> Database:
+        """The account's first database."""
+        return self.databases[0]
+
+
+@dataclass
+class Options:
+    """Switches of the simulated Copernica, set through the control API (``options``).
+
+    ``id_list_cap``: an id list (``profileids``, ``subprofileids``) asked for without
+    ``start`` or ``limit`` answers at most this many IDs (``None``: all of them).
+    ``unstreamed``: list methods of the ``rest`` host answered as "not streamed yet", at
+    most 1000 rows whatever ``limit`` asks (names from :data:`STREAMED_METHODS`).
+    ``clock``: the instant (UTC epoch seconds) every write is stamped with, instead of now,
+    so a test can make a change at a chosen moment (the autumn's repeated hour); ``None``:
+    the real clock.
+    """
+
+    id_list_cap: int | None = None
+    unstreamed: frozenset[str] = frozenset()
+    clock: float | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id_list_cap": self.id_list_cap,
+            "unstreamed": sorted(self.unstreamed),
+            "clock": self.clock,
+        }
+
+
+#: The list methods the ``rest`` host streams (copernica-api.md §1).
+STREAMED_METHODS = frozenset({"database/{id}/profiles", "collection/{id}/subprofiles"})
 
 
 @dataclass
@@ -119,6 +158,9 @@ class Stats:
             "profiles_created",
             "profiles_updated",
             "profiles_deleted",
+            "subprofiles_created",
+            "subprofiles_updated",
+            "subprofiles_deleted",
         )
         document: dict[str, object] = {key: self.counters[key] for key in keys}
         document.update(
@@ -168,55 +210,106 @@ class SandboxState:
             self.next_database_id = 501
             self.next_schema_id = 1
             self.next_profile_id = 100_001
+            self.next_subprofile_id = SUBPROFILE_IDS_FROM
+            self.options = Options()
             self._range_bases: list[int] = []
             self._range_databases: list[Database] = []
             self._created_owner: dict[int, Database] = {}
+            self.collections: dict[int, Collection] = {}
+            self._subprofile_bases: list[int] = []
+            self._subprofile_collections: list[Collection] = []
+            self._created_subprofile_owner: dict[int, Collection] = {}
             # Shared by the databases: profile IDs are unique within the state.
             self.profile_cache = ProfileCache(self.profile_cache_size)
 
     # ------------------------------------------------------------------ accounts
 
-    def create_account(self, name: str, profiles: int) -> Account:
+    def create_account(
+        self,
+        name: str,
+        profiles: int,
+        *,
+        databases: int = 1,
+        collections: int = 0,
+        subprofiles: int = 0,
+    ) -> Account:
+        """An account of ``databases`` databases, each with ``profiles`` generated profiles
+        and ``collections`` collections of ``subprofiles`` generated subprofiles."""
         with self.lock:
             account_id = self.next_account_id
             self.next_account_id += 1
-            database_id = self.next_database_id
-            self.next_database_id += 1
-            fields = default_fields(self.next_schema_id)
-            interests = default_interests(self.next_schema_id + len(fields))
-            collection_id = self.next_schema_id + len(fields) + len(interests)
-            self.next_schema_id = collection_id + 1
-            base = self.next_profile_id
-            self.next_profile_id += profiles
-            created = timestamp(1_451_606_400 + self.random.randrange(200_000_000))
-            database = Database(
-                id=database_id,
-                name=f"{name} contacts" if name else "Contacts",
-                account_id=account_id,
-                seed=self.seed,
-                base=base,
-                size=profiles,
-                created=created,
-                fields=fields,
-                interests=interests,
-                collections=[
-                    {
-                        "ID": str(collection_id),
-                        "name": "orders",
-                        "database": str(database_id),
-                        "fields": {"start": 0, "limit": 100, "count": 0, "data": [], "total": 0},
-                    }
-                ],
-                cache=self.profile_cache,
-            )
+            stores = [
+                self._create_database(account_id, name, number, profiles, collections, subprofiles)
+                for number in range(databases)
+            ]
             company = f"{name} {self.random.choice(COMPANY_SUFFIXES)}"
-            account = Account(account_id, name, company, database)
+            account = Account(account_id, name, company, stores)
             self.accounts[account_id] = account
-            self.databases[database_id] = database
-            self._range_bases.append(base)
-            self._range_databases.append(database)
             self.issue_api_token(account_id)
             return account
+
+    def _create_database(
+        self,
+        account_id: int,
+        account_name: str,
+        number: int,
+        profiles: int,
+        collections: int,
+        subprofiles: int,
+    ) -> Database:
+        database_id = self.next_database_id
+        self.next_database_id += 1
+        fields = default_fields(self.next_schema_id)
+        interests = default_interests(self.next_schema_id + len(fields))
+        self.next_schema_id += len(fields) + len(interests)
+        base = self.next_profile_id
+        self.next_profile_id += profiles
+        created = timestamp(1_451_606_400 + self.random.randrange(200_000_000))
+        name = f"{account_name} contacts" if account_name else "Contacts"
+        database = Database(
+            id=database_id,
+            name=name if number == 0 else f"{name} {number + 1}",
+            account_id=account_id,
+            seed=self.seed,
+            base=base,
+            size=profiles,
+            created=created,
+            fields=fields,
+            interests=interests,
+            cache=self.profile_cache,
+        )
+        for position in range(collections):
+            database.collections.append(self._create_collection(database, position, subprofiles))
+        self.databases[database_id] = database
+        self._range_bases.append(base)
+        self._range_databases.append(database)
+        return database
+
+    def _create_collection(self, database: Database, position: int, size: int) -> Collection:
+        template = template_for(position)
+        collection_id = self.next_schema_id
+        fields = [
+            FieldDef(collection_id + 1 + offset, item.name, item.type, item.default)
+            for offset, item in enumerate(template.fields)
+        ]
+        self.next_schema_id += 1 + len(fields)
+        base = self.next_subprofile_id
+        self.next_subprofile_id += size
+        generator = SubprofileGenerator(
+            seed=self.seed,
+            collection_id=collection_id,
+            base=base,
+            profile_base=database.base,
+            profile_count=database.size,
+            fields=template.fields,
+        )
+        collection = Collection(
+            collection_id, template.name, database.id, base, size, fields, generator
+        )
+        self.collections[collection_id] = collection
+        self._subprofile_bases.append(base)
+        self._subprofile_collections.append(collection)
+        return collection
 
     def issue_api_token(self, account_id: int, via_client_id: str | None = None) -> str:
         with self.lock:
@@ -231,6 +324,22 @@ class SandboxState:
             self.next_profile_id += 1
             self._created_owner[profile_id] = database
             return profile_id
+
+    def allocate_subprofile(self, collection: Collection) -> int:
+        with self.lock:
+            subprofile_id = self.next_subprofile_id
+            self.next_subprofile_id += 1
+            self._created_subprofile_owner[subprofile_id] = collection
+            return subprofile_id
+
+    def collection_of_subprofile(self, subprofile_id: int) -> Collection | None:
+        with self.lock:
+            index = bisect_right(self._subprofile_bases, subprofile_id) - 1
+            if index >= 0:
+                collection = self._subprofile_collections[index]
+                if subprofile_id < collection.base + collection.size:
+                    return collection
+            return self._created_subprofile_owner.get(subprofile_id)
 
     def database_of_profile(self, profile_id: int) -> Database | None:
         with self.lock:
@@ -311,7 +420,8 @@ class SandboxState:
             return None
 
     def now(self) -> str:
-        return now_timestamp()
+        clock = self.options.clock
+        return now_timestamp() if clock is None else timestamp(clock)
 
 
 def _b64(data: bytes) -> str:

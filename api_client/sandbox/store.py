@@ -10,13 +10,14 @@ of the database.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .generation import ProfileGenerator
+from .live_ids import LiveIdRange
 from .records import FieldDef, InterestDef, ProfileRecord, compact_json, envelope
+from .subprofiles import Collection
 
 #: How many serialized generated profiles a :class:`ProfileCache` keeps by default. An entry
 #: costs ~0.4 KB (a ~290-byte full profile or ~200-byte ``dataonly`` one, plus the bytes
@@ -54,8 +55,8 @@ class ProfileCache:
 
 
 @dataclass
-class Database:
-    """One database of a sandbox account."""
+class Database(LiveIdRange):
+    """One database of a sandbox account, with its profiles and collections."""
 
     id: int
     name: str
@@ -66,7 +67,7 @@ class Database:
     created: str
     fields: list[FieldDef]
     interests: list[InterestDef]
-    collections: list[dict[str, object]]
+    collections: list[Collection] = field(default_factory=list)
     removed_generated: list[int] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     overlay: dict[int, ProfileRecord] = field(default_factory=dict)
@@ -135,80 +136,19 @@ class Database:
         self.cache.discard(profile_id)
 
     def remove(self, profile_id: int, when: str) -> None:
+        """Remove a live profile, and its subprofiles with it."""
         record = self.materialise(profile_id)
         record.removed = when
-        if profile_id < self.base + self.size:
-            index = bisect_left(self.removed_generated, profile_id)
-            self.removed_generated.insert(index, profile_id)
-        else:
-            self.created_ids.remove(profile_id)
+        self.forget(profile_id)
+        for collection in self.collections:
+            collection.remove_of_profile(profile_id, when)
 
-    # ------------------------------------------------------------------ ordered live IDs
-
-    @property
-    def live_generated(self) -> int:
-        return self.size - len(self.removed_generated)
-
-    def live_count(self) -> int:
-        return self.live_generated + len(self.created_ids)
-
-    def rank(self, profile_id: int) -> int:
-        """How many live profiles have an ID below ``profile_id``."""
-        generated = min(max(profile_id - self.base, 0), self.size)
-        removed = bisect_left(self.removed_generated, profile_id)
-        return generated - removed + bisect_left(self.created_ids, profile_id)
-
-    def at(self, position: int) -> int:
-        """The ID of the live profile at ``position`` (0-based) in ID order."""
-        live_generated = self.live_generated
-        if position >= live_generated:
-            return self.created_ids[position - live_generated]
-        removed = self.removed_generated
-        if not removed:
-            return self.base + position
-        low, high = position, min(self.size - 1, position + len(removed))
-        while low < high:
-            middle = (low + high) // 2
-            if middle + 1 - bisect_right(removed, self.base + middle) >= position + 1:
-                high = middle
-            else:
-                low = middle + 1
-        return self.base + low
-
-    def ids_between(self, start: int, stop: int) -> list[int]:
-        """The live IDs at positions ``start`` to ``stop`` (exclusive), ascending."""
-        start = max(start, 0)
-        stop = min(stop, self.live_count())
-        ids: list[int] = []
-        if start >= stop:
-            return ids
-        live_generated = self.live_generated
-        if start < live_generated:
-            removed = self.removed_generated
-            profile_id = self.at(start)
-            wanted = min(stop, live_generated) - start
-            # Whole runs between removed IDs at a time.
-            next_removed = bisect_left(removed, profile_id)
-            while wanted:
-                if next_removed < len(removed):
-                    run = min(wanted, removed[next_removed] - profile_id)
-                else:
-                    run = wanted
-                ids.extend(range(profile_id, profile_id + run))
-                wanted -= run
-                profile_id += run + 1  # past the removed ID (if any is left to read)
-                next_removed += 1
-        if stop > live_generated:
-            ids.extend(self.created_ids[max(start - live_generated, 0) : stop - live_generated])
-        return ids
-
-    def all_live_ids(self, chunk: int = 10_000) -> list[int]:
-        """Every live ID, ascending (for scans)."""
-        ids: list[int] = []
-        total = self.live_count()
-        for start in range(0, total, chunk):
-            ids.extend(self.ids_between(start, start + chunk))
-        return ids
+    def collection_named(self, ident: str) -> Collection | None:
+        """A collection of this database by ID or (case-insensitive) name."""
+        for collection in self.collections:
+            if ident == str(collection.id) or ident.lower() == collection.name.lower():
+                return collection
+        return None
 
     # ------------------------------------------------------------------ JSON
 
@@ -250,6 +190,8 @@ class Database:
         cache.misses += len(missing)
         cache.hits += len(keys) - len(missing)
         return texts  # type: ignore[return-value]
+
+    entries_json = profiles_json
 
     def _mixed_profiles_json(self, ids: Iterable[int], dataonly: bool) -> list[bytes]:
         """:meth:`profiles_json` when some of ``ids`` are in the overlay or not generated."""
@@ -345,6 +287,6 @@ class Database:
             "created": self.created,
             "fields": envelope([item.as_json() for item in self.fields], limit=1000),
             "interests": envelope([item.as_json() for item in self.interests], limit=1000),
-            "collections": envelope(list(self.collections), limit=1000),
+            "collections": envelope([item.as_json() for item in self.collections], limit=1000),
             "intentions": {"email": False, "sms": False, "fax": False, "pdf": False},
         }

@@ -1,4 +1,5 @@
-"""Profile values checked against a mirrored database, in Copernica's types and spelling.
+"""(Sub)profile values checked against a mirrored database or collection, in Copernica's types
+and spelling.
 
 Copernica stores every value as a string; a value of the wrong type would be turned into
 something else (0, an empty date) without a word, so it is refused here, field by field.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -19,10 +21,20 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
-def profile_fields_clean(
-    *, database: RemoteDatabase, fields: Mapping[str, object]
-) -> dict[str, str]:
-    """``fields`` checked against the database's fields and turned into Copernica's strings.
+class FieldSchema(Protocol):
+    """What holds Copernica fields: a ``RemoteDatabase`` or a ``RemoteCollection``."""
+
+    name: str
+
+    @property
+    def field_names(self) -> list[str]: ...
+
+    def field_types(self) -> dict[str, str]: ...
+
+
+def profile_fields_clean(*, database: FieldSchema, fields: Mapping[str, object]) -> dict[str, str]:
+    """``fields`` checked against the fields of ``database`` (a database, or a collection for
+    subprofiles) and turned into Copernica's strings.
 
     Raises ``InvalidInputError`` naming every unknown field and every value of the wrong type.
     """
@@ -45,6 +57,13 @@ def profile_fields_clean(
     if errors:
         raise InvalidInputError(errors)
     return cleaned
+
+
+def subprofile_fields_clean(
+    *, collection: FieldSchema, fields: Mapping[str, object]
+) -> dict[str, str]:
+    """``fields`` checked against a collection's fields (:func:`profile_fields_clean`)."""
+    return profile_fields_clean(database=collection, fields=fields)
 
 
 def _field_problem(kind: str, text: str) -> str:

@@ -1,13 +1,16 @@
-"""The outbox: sending queued profile changes to Copernica, once each, in order.
+"""The outbox: sending queued profile and subprofile changes to Copernica, once each, in order.
 
 A relay (beat) re-sends any whose message was lost (Redis down, a worker killed).
 ``profile_change_send`` is safe to deliver twice: the row is locked and moved
 queued → sending → done, so a second delivery finds nothing to do; the call to Copernica is
-made outside the transaction, and the row is locked again to record the outcome.
+made outside the transaction (:mod:`linker.profiles.sending`), and the row is locked again to
+record the outcome and show it in the mirror (:mod:`linker.profiles.mirroring`).
 
-Order per profile is kept: a change is not sent while an earlier change of the same profile is
-unfinished; finishing one enqueues the next. A create whose answer was lost is looked up at
-Copernica by the fields it sent before it is sent again, so no duplicate profile is made.
+Order per profile is kept: a change is not sent while an earlier change of the same profile
+(or of one of its subprofiles: a subprofile change carries its parent's id) is unfinished;
+finishing one enqueues the next. A change in *conflict* counts as unfinished: the changes made
+after it wait until someone sends it anyway or discards it, since they were made on top of it.
+The relay never re-sends a conflict, nor what waits behind one.
 """
 
 from __future__ import annotations
@@ -18,30 +21,25 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.selectors import can_edit_profiles
-from api_client import (
-    BadRequestError,
-    CopernicaClient,
-    CopernicaError,
-    ProfileAlreadyRemovedError,
-    RateLimitedError,
-    format_timestamp,
-)
+from api_client import BadRequestError, CopernicaError, RateLimitedError
 from linker.linking.client import metered_session
 from linker.linking.errors import LinkNotUsableError
-from linker.models import ProfileChange, RemoteProfile
+from linker.models import ProfileChange
 from linker.platform.delivery import Task, enqueue, publish, retry_delay
 from linker.platform.ratelimit import BudgetExhaustedError
+from linker.profiles.mirroring import mirror_apply
+from linker.profiles.sending import Conflict, RemovedAtCopernicaError, change_send
 
 logger = logging.getLogger(__name__)
 
 Kind = ProfileChange.Kind
 State = ProfileChange.State
-_UNFINISHED = (State.QUEUED, State.SENDING)
-#: How far back a lost create is looked for at Copernica (its clock may run ahead of ours).
-_LOOKUP_MARGIN = timedelta(minutes=10)
+#: What a later change of the same profile waits for.
+_UNFINISHED = (State.QUEUED, State.SENDING, State.CONFLICT)
 
 
 @dataclass
@@ -63,7 +61,7 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
     with transaction.atomic():
         change = (
             ProfileChange.objects.select_for_update(of=("self",))
-            .select_related("link", "link__tenant", "database", "created_by")
+            .select_related("link", "link__tenant", "database", "collection", "created_by")
             .filter(pk=change_id)
             .first()
         )
@@ -75,9 +73,9 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
             return SendOutcome(change_id, change.state)  # the earlier one enqueues this one
         user = change.created_by
         if user is None or not can_edit_profiles(user=user, tenant=change.link.tenant):
-            return _close(change, State.CANCELLED, "Cancelled: its author lost access.")
+            return change_close(change, State.CANCELLED, "Cancelled: its author lost access.")
         if not change.link.is_usable:
-            return _close(
+            return change_close(
                 change, State.CANCELLED, "Cancelled: the Copernica link needs reconnecting."
             )
         change.state = State.SENDING
@@ -87,10 +85,8 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
 
     try:
         with metered_session(change.link, max_retries=0) as session:
-            result_id, note = _send(session.client, change)
-    except ProfileAlreadyRemovedError as error:
-        return _finish(change, State.FAILED, error.message)
-    except BadRequestError as error:
+            outcome = change_send(session.client, change)
+    except (BadRequestError, RemovedAtCopernicaError) as error:
         return _finish(change, State.FAILED, error.message)
     except LinkNotUsableError as error:
         return _finish(change, State.CANCELLED, str(error))
@@ -99,7 +95,15 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
     except Exception as error:
         logger.exception("Profile change %s failed unexpectedly", change_id)
         return _retry_later(change, error)
-    return _finish(change, State.DONE, note, result_id=result_id)
+    if isinstance(outcome, Conflict):
+        return _hold(change, outcome)
+    return _finish(
+        change,
+        State.DONE,
+        outcome.note,
+        profile_id=outcome.profile_id,
+        subprofile_id=outcome.subprofile_id,
+    )
 
 
 def _earlier_unfinished(change: ProfileChange) -> bool:
@@ -111,31 +115,6 @@ def _earlier_unfinished(change: ProfileChange) -> bool:
         id__lt=change.pk,
         state__in=_UNFINISHED,
     ).exists()
-
-
-def _send(client: CopernicaClient, change: ProfileChange) -> tuple[int | None, str]:
-    database_id = change.database.copernica_id
-    if change.kind == Kind.CREATE:
-        if change.in_doubt and change.fields:
-            since = format_timestamp(change.created_at - _LOOKUP_MARGIN)
-            expressions = [f"{name}=={value}" for name, value in change.fields.items()]
-            found = client.find_profiles(database_id, [*expressions, f"modified>={since}"])
-            if found:
-                # The earlier attempt did create it; its answer was lost on the way back.
-                return max(int(item["ID"]) for item in found), "Found the profile created earlier."
-        interests = change.interests if change.interests is not None else None
-        return int(client.create_profile(database_id, change.fields, interests)), ""
-    assert change.copernica_profile_id is not None
-    if change.kind == Kind.UPDATE:
-        client.update_profile(change.copernica_profile_id, change.fields, change.interests)
-        return change.copernica_profile_id, ""
-    try:
-        client.delete_profile(change.copernica_profile_id)
-    except ProfileAlreadyRemovedError:
-        if change.attempts <= 1:
-            raise
-        # An earlier attempt removed it and its answer was lost.
-    return change.copernica_profile_id, ""
 
 
 def _log(change: ProfileChange, outcome: str, retry_in: float | None = None) -> None:
@@ -151,8 +130,9 @@ def _log(change: ProfileChange, outcome: str, retry_in: float | None = None) -> 
     change.attempt_log = [*list(change.attempt_log or []), entry][-20:]
 
 
-def _close(change: ProfileChange, state: str, message: str) -> SendOutcome:
-    """Finish a change inside the caller's transaction (it holds the row lock)."""
+def change_close(change: ProfileChange, state: str, message: str) -> SendOutcome:
+    """Finish a change inside the caller's transaction (it holds the row lock), and enqueue the
+    next change of its profile."""
     change.state = state
     change.error_message = message[:500]
     change.finished_at = timezone.now()
@@ -166,18 +146,47 @@ def _close(change: ProfileChange, state: str, message: str) -> SendOutcome:
 
 
 def _finish(
-    change: ProfileChange, state: str, message: str, *, result_id: int | None = None
+    change: ProfileChange,
+    state: str,
+    message: str,
+    *,
+    profile_id: int | None = None,
+    subprofile_id: int | None = None,
 ) -> SendOutcome:
+    with transaction.atomic():
+        current = (
+            ProfileChange.objects.select_for_update(of=("self",))
+            .select_related("database", "collection")
+            .get(pk=change.pk)
+        )
+        if current.state != State.SENDING:
+            return SendOutcome(change.pk, current.state)
+        if profile_id is not None:
+            current.copernica_profile_id = profile_id
+        if subprofile_id is not None:
+            current.copernica_subprofile_id = subprofile_id
+        current.in_doubt = False
+        if state == State.DONE:
+            mirror_apply(current)
+        return change_close(current, state, message)
+
+
+def _hold(change: ProfileChange, conflict: Conflict) -> SendOutcome:
+    """Stop an update that found Copernica newer than its base: nothing was sent."""
     with transaction.atomic():
         current = ProfileChange.objects.select_for_update().get(pk=change.pk)
         if current.state != State.SENDING:
             return SendOutcome(change.pk, current.state)
-        if result_id is not None:
-            current.copernica_profile_id = result_id
-        current.in_doubt = False
-        if state == State.DONE:
-            _mirror_apply(current)
-        return _close(current, state, message if state != State.DONE else message or "")
+        current.state = State.CONFLICT
+        current.conflict = conflict.details
+        current.error_message = (
+            "Changed at Copernica after it was edited here; nothing was sent. "
+            "Send anyway or discard."
+        )
+        _log(current, "Conflict: Copernica has a newer version; waiting for a decision.")
+        current.sending_since = None
+        current.save()
+    return SendOutcome(change.pk, State.CONFLICT)
 
 
 def _retry_later(change: ProfileChange, error: BaseException) -> SendOutcome:
@@ -191,7 +200,7 @@ def _retry_later(change: ProfileChange, error: BaseException) -> SendOutcome:
         ):
             current.in_doubt = True  # it may have reached Copernica
         if current.attempts >= settings.LINKER_WRITE_MAX_ATTEMPTS:
-            return _close(
+            return change_close(
                 current,
                 State.FAILED,
                 f"Gave up after {current.attempts} attempts. Copernica said: {message}",
@@ -212,8 +221,10 @@ def _retry_later(change: ProfileChange, error: BaseException) -> SendOutcome:
 
 
 def _next_for_profile(change: ProfileChange) -> list[int]:
-    if change.copernica_profile_id is None or change.kind == Kind.CREATE:
+    if change.copernica_profile_id is None:
         return []
+    if change.kind == Kind.CREATE and not change.is_subprofile:
+        return []  # a new profile: nothing can have been queued for it yet
     following = (
         ProfileChange.objects.filter(
             link_id=change.link_id,
@@ -227,42 +238,6 @@ def _next_for_profile(change: ProfileChange) -> list[int]:
     return list(following)
 
 
-def _mirror_apply(change: ProfileChange) -> None:
-    """Show the change in the mirror at once; the next sync brings Copernica's exact copy."""
-    if change.copernica_profile_id is None:
-        return
-    rows = RemoteProfile.objects.filter(
-        database_id=change.database_id, copernica_id=change.copernica_profile_id
-    )
-    if change.kind == Kind.DELETE:
-        rows.filter(removed_at=None).update(removed_at=timezone.now())
-        return
-    row = rows.first()
-    if row is None:
-        defaults = change.database.field_defaults()
-        RemoteProfile.objects.create(
-            link_id=change.link_id,
-            database_id=change.database_id,
-            copernica_id=change.copernica_profile_id,
-            fields={**defaults, **change.fields},
-            interests=_interest_list([], change.interests),
-        )
-        return
-    row.fields = {**(row.fields or {}), **change.fields}
-    if change.interests is not None:
-        row.interests = _interest_list(list(row.interests or []), change.interests)
-    row.save(update_fields=["fields", "interests"])
-
-
-def _interest_list(current: list[str], interests: object) -> list[str]:
-    if isinstance(interests, dict):
-        on = [name for name in current if interests.get(name, 1)]
-        return on + [name for name, value in interests.items() if value and name not in on]
-    if isinstance(interests, list):
-        return [str(name) for name in interests]
-    return current
-
-
 # ----------------------------------------------------------------------------------- relay
 
 
@@ -274,7 +249,8 @@ def profile_changes_relay(
     Queued changes due for longer than ``older_than`` are enqueued again (duplicates are
     harmless). A change stuck in *sending* for longer than ``stale_after`` lost its worker: it
     goes back to the queue, and a create is marked in doubt so it is looked up before it is
-    sent again.
+    sent again. Neither a conflict nor a change waiting behind one is re-sent: they wait for a
+    person.
     """
     now = timezone.now()
     stale = (
@@ -296,6 +272,13 @@ def profile_changes_relay(
     due = ProfileChange.objects.filter(state=State.QUEUED, created_at__lt=now - older_than).filter(
         next_attempt_at__isnull=True
     ) | ProfileChange.objects.filter(state=State.QUEUED, next_attempt_at__lt=now - older_than)
+    behind_conflict = ProfileChange.objects.filter(
+        link_id=OuterRef("link_id"),
+        copernica_profile_id=OuterRef("copernica_profile_id"),
+        id__lt=OuterRef("pk"),
+        state=State.CONFLICT,
+    )
+    due = due.exclude(Exists(behind_conflict))
     ids = list(due.order_by("id").values_list("pk", flat=True)[:5000])
     for change_id in ids:
         publish(Task.PROFILE_CHANGE_SEND, change_id)

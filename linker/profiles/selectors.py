@@ -1,7 +1,8 @@
 """Selectors of the profile browser: the mirror of one tenant's account, reached through the user.
 
 Every function starts from a tenant the caller got from ``accounts.selectors.tenant_get`` and
-only ever filters the mirror by that tenant's link, so a foreign profile id is "not found".
+only ever filters the mirror by that tenant's link, so a foreign profile, collection or
+subprofile id is "not found", the same 404 as a missing one.
 """
 
 from __future__ import annotations
@@ -10,16 +11,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower
 from django.http import Http404
 
 from accounts.models import Tenant
 from linker.linking.links import link_get
-from linker.models import Link, ProfileChange, RemoteDatabase, RemoteProfile
+from linker.models import (
+    Link,
+    RemoteCollection,
+    RemoteDatabase,
+    RemoteProfile,
+    RemoteSubprofile,
+)
 
 PAGE_SIZE = 50
+#: Subprofiles shown per collection on a profile's page.
+SUBPROFILES_SHOWN = 100
 
 
 @dataclass
@@ -133,29 +142,79 @@ def profile_get(*, tenant: Tenant, copernica_id: Any) -> RemoteProfile:
     return profile
 
 
-def profile_change_list(
-    *, tenant: Tenant, copernica_id: int | None = None, limit: int = 20
-) -> QuerySet[ProfileChange]:
-    """The latest changes of the tenant's profiles (or of one profile), newest first."""
-    link = profile_link_get(tenant=tenant)
-    changes = ProfileChange.objects.filter(link=link).select_related("created_by")
-    if copernica_id is not None:
-        changes = changes.filter(copernica_profile_id=copernica_id)
-    return changes.order_by("-id")[:limit]
+def _copernica_id(value: Any, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404(f"No such {what}.") from None
 
 
-def profile_change_states(*, tenant: Tenant, ids: list[int]) -> list[dict[str, Any]]:
-    """The state of the given changes (only those of this tenant), for the live status list."""
+@dataclass
+class SubprofileGroup:
+    """The live subprofiles of one profile in one collection, for the profile's page."""
+
+    collection: RemoteCollection
+    columns: list[str]
+    rows: list[tuple[RemoteSubprofile, list[str]]]
+    total: int
+
+
+def profile_subprofiles(*, profile: RemoteProfile) -> list[SubprofileGroup]:
+    """Each live collection of the profile's database with the profile's live subprofiles in
+    it (the first :data:`SUBPROFILES_SHOWN`, by id), their values in the collection's order."""
+    collections = RemoteCollection.objects.filter(
+        link_id=profile.link_id, database_id=profile.database_id, removed_at=None
+    ).order_by("copernica_id")
+    groups = []
+    for collection in collections:
+        live = RemoteSubprofile.objects.filter(
+            link_id=profile.link_id,
+            collection=collection,
+            profile_copernica_id=profile.copernica_id,
+            removed_at=None,
+        )
+        columns = collection.field_names
+        shown = list(live.order_by("copernica_id")[:SUBPROFILES_SHOWN])
+        rows = [(row, [str(row.fields.get(name, "")) for name in columns]) for row in shown]
+        total = len(shown) if len(shown) < SUBPROFILES_SHOWN else live.count()
+        groups.append(SubprofileGroup(collection, columns, rows, total))
+    return groups
+
+
+def collection_get(
+    *, tenant: Tenant, profile: RemoteProfile, copernica_id: Any
+) -> RemoteCollection:
+    """A live collection of the profile's database, in the tenant's mirror; 404 otherwise."""
     link = profile_link_get(tenant=tenant)
-    rows = ProfileChange.objects.filter(link=link, pk__in=ids[:100]).order_by("-id")
-    return [
-        {
-            "id": change.pk,
-            "state": change.state,
-            "label": change.get_state_display(),
-            "message": change.error_message,
-            "profile": change.copernica_profile_id,
-            "finished": change.is_finished,
-        }
-        for change in rows
-    ]
+    collection = RemoteCollection.objects.filter(
+        link=link,
+        database_id=profile.database_id,
+        copernica_id=_copernica_id(copernica_id, "collection"),
+        removed_at=None,
+    ).first()
+    if collection is None:
+        raise Http404("No such collection.")
+    return collection
+
+
+def subprofile_get(
+    *, tenant: Tenant, profile: RemoteProfile, copernica_id: Any
+) -> RemoteSubprofile:
+    """A live subprofile of the profile in the tenant's mirror; 404 for anything else."""
+    link = profile_link_get(tenant=tenant)
+    subprofile = (
+        RemoteSubprofile.objects.select_related("collection", "collection__database")
+        .filter(
+            link=link,
+            profile_copernica_id=profile.copernica_id,
+            collection__database_id=profile.database_id,
+            collection__removed_at=None,
+            copernica_id=_copernica_id(copernica_id, "subprofile"),
+            removed_at=None,
+        )
+        .order_by("pk")
+        .first()
+    )
+    if subprofile is None:
+        raise Http404("No such subprofile.")
+    return subprofile

@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from linker.models import (
     ACTIVE_SYNC_STATES,
     Link,
+    RemoteCollection,
+    RemoteDatabase,
     RemoteProfile,
+    RemoteSubprofile,
     RequestLedger,
     SyncMode,
     SyncRun,
@@ -199,3 +202,61 @@ def request_ledger_days(*, link: Link, days: int = LEDGER_DAYS) -> list[LedgerDa
             )
         )
     return result
+
+
+@dataclass
+class Coverage:
+    """One database's profiles or one collection's subprofiles, as the mirror holds them."""
+
+    database: str
+    collection: str  # "" for the database's profiles
+    held: int
+    remote: int | None  # what Copernica listed at the last full run
+    local: int | None  # what the mirror held after it
+
+    @property
+    def in_sync(self) -> bool | None:
+        if self.remote is None or self.local is None:
+            return None
+        return self.remote == self.local
+
+
+def mirror_coverage(*, link: Link) -> list[Coverage]:
+    """Every mirrored database and collection with its counts ("in sync n / n"), in 4 queries."""
+    databases = list(RemoteDatabase.objects.filter(link=link, removed_at=None).order_by("name"))
+    collections = list(RemoteCollection.objects.filter(link=link, removed_at=None).order_by("name"))
+    profiles = dict(
+        RemoteProfile.objects.filter(link=link, removed_at=None)
+        .values("database_id")
+        .annotate(n=Count("pk"))
+        .values_list("database_id", "n")
+    )
+    subprofiles = dict(
+        RemoteSubprofile.objects.filter(link=link, removed_at=None)
+        .values("collection_id")
+        .annotate(n=Count("pk"))
+        .values_list("collection_id", "n")
+    )
+    rows: list[Coverage] = []
+    for database in databases:
+        rows.append(
+            Coverage(
+                database.name,
+                "",
+                profiles.get(database.pk, 0),
+                database.remote_count,
+                database.local_count,
+            )
+        )
+        for collection in collections:
+            if collection.database_id == database.pk:
+                rows.append(
+                    Coverage(
+                        database.name,
+                        collection.name,
+                        subprofiles.get(collection.pk, 0),
+                        collection.remote_count,
+                        collection.local_count,
+                    )
+                )
+    return rows

@@ -1,16 +1,18 @@
 """Deletion reconciliation: at the end of a full run, mark what Copernica no longer lists.
 
-The engine calls :func:`removals_reconcile` with what it needs (client, run, databases) inside
-its transaction and writes the returned :class:`RemovalOutcome` into the run.
+The engine calls :func:`removals_reconcile` with what it needs (client, run, sources: the
+profiles of each database and the subprofiles of each collection) inside its transaction and
+writes the returned :class:`RemovalOutcome` into the run.
 
-Copernica's profile id list (a bare JSON array, a million entries on a big database) is read
-as it arrives and loaded in blocks into a temporary table; the profiles it misses are found
-with an anti-join in SQL. The worker holds neither the list nor the missing set, so its memory
-does not grow with the account.
+Copernica's id lists (bare JSON arrays, paged until an empty page; a million entries on a
+big database) are read as they arrive and loaded in blocks into a temporary table; the rows
+they miss are found with an anti-join in SQL. The worker holds neither the list nor the
+missing set, so its memory does not grow with the account.
 
-Guards (reliability.md 30-32): an empty list removes nothing; a removal of more than
-``MASS_REMOVAL_SHARE`` of the mirror waits for a second full run whose missing set has the same
-fingerprint; a small removal is confirmed profile by profile with Copernica first.
+Guards (reliability.md 30-32), for profiles and subprofiles alike: an empty list removes
+nothing; a removal of more than ``MASS_REMOVAL_SHARE`` of the mirror's profiles (or of its
+subprofiles) waits for a second full run whose missing set has the same fingerprint; a small
+removal is confirmed one by one with Copernica first.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from api_client import CopernicaClient, NotFoundError
-from linker.models import RemoteDatabase, RemoteProfile, SyncRun, SyncSchedule
+from api_client import CopernicaClient
+from linker.models import SyncRun, SyncSchedule
+from linker.sync.sources import PROFILE_SOURCE, SUBPROFILE_SOURCE, Source
 
 #: A removal of more than this share of the mirror waits for a second full run that agrees.
 MASS_REMOVAL_SHARE = 0.10
@@ -35,7 +39,8 @@ CONFIRM_REMOVALS_UP_TO = 200
 
 @dataclass(frozen=True)
 class RemovalOutcome:
-    """What reconciliation found and did, for the run's counters and note."""
+    """What reconciliation found and did, for the run's counters and note (profiles only:
+    the run's counts are profile counts; subprofile counts go on each collection)."""
 
     removed: int
     pending: int
@@ -45,57 +50,76 @@ class RemovalOutcome:
 
 
 def removals_reconcile(
-    *, client: CopernicaClient, run: SyncRun, databases: list[RemoteDatabase], postgres: bool
+    *, client: CopernicaClient, run: SyncRun, sources: list[Source], postgres: bool
 ) -> RemovalOutcome:
-    """Mark the live profiles Copernica no longer lists as removed, within the guards.
+    """Mark the live rows Copernica no longer lists as removed, within the guards.
 
     Runs inside the caller's transaction (the temporary table of ids lives as long as it).
     """
     _remote_ids_table_create()
-    missing: dict[int, int] = {}
-    remote_total = 0
-    local_total = 0
+    missing: dict[Source, int] = {}
+    remote: dict[str, int] = {}
+    local: dict[str, int] = {}
+    counts: dict[Source, tuple[int, int]] = {}
     blocked = ""
-    for database in databases:
-        remote_count = _remote_ids_load(client, database, postgres=postgres)
-        local_count = _live(database.pk).count()
-        local_total += local_count
-        remote_total += remote_count
+    for position, source in enumerate(sources):
+        remote_count = _remote_ids_load(client, source, position, postgres=postgres)
+        local_count = source.live().count()
+        counts[source] = (remote_count, local_count)
+        local[source.kind] = local.get(source.kind, 0) + local_count
+        remote[source.kind] = remote.get(source.kind, 0) + remote_count
         if not remote_count and local_count:
             blocked = "Copernica listed no profiles at all; nothing was removed."
             continue
-        count = _missing(database.pk).count()
+        count = _missing(source, position).count()
         if count:
-            missing[database.pk] = count
-    to_remove = sum(missing.values())
-    pending = 0
-    fingerprint = ""
-    removed = 0
+            missing[source] = count
     now = timezone.now()
     schedule, _ = SyncSchedule.objects.get_or_create(link_id=run.link_id)
-    if to_remove and to_remove > MASS_REMOVAL_SHARE * max(local_total, 1):
-        fingerprint = _fingerprint(sorted(missing))
+    mass = [
+        kind
+        for kind in local
+        if sum(n for s, n in missing.items() if s.kind == kind)
+        > MASS_REMOVAL_SHARE * max(local[kind], 1)
+    ]
+    pending = 0
+    fingerprint = ""
+    removed: dict[str, int] = {}
+    positions = {source: position for position, source in enumerate(sources)}
+    to_remove = sum(missing.values())
+    if mass:
+        fingerprint = _fingerprint([(s, positions[s]) for s in missing])
         if schedule.pending_removal_fingerprint != fingerprint:
             pending = to_remove
+            kinds = " and ".join(mass)
             blocked = (
-                f"{to_remove} of {local_total} profiles are missing at Copernica; more than "
-                f"{MASS_REMOVAL_SHARE:.0%} waits for a second full run that agrees."
+                f"{to_remove} rows are missing at Copernica, more than {MASS_REMOVAL_SHARE:.0%} "
+                f"of the {kinds}; the removal waits for a second full run that agrees."
             )
         else:
-            removed = _remove_missing(missing, run, now)
+            for source, _ in missing.items():
+                removed[source.kind] = removed.get(source.kind, 0) + _remove_missing(
+                    source, positions[source], run, now
+                )
     elif 0 < to_remove <= CONFIRM_REMOVALS_UP_TO:
-        for database_pk in missing:
+        for source in missing:
             ids = list(
-                _missing(database_pk)
+                _missing(source, positions[source])
                 .order_by("copernica_id")
                 .values_list("copernica_id", flat=True)
             )
-            gone = _confirmed_gone(client, ids)
-            removed += RemoteProfile.objects.filter(
-                database_id=database_pk, copernica_id__in=gone, removed_at=None
+            gone = [i for i in ids if source.confirmed_gone(client, i)]
+            removed[source.kind] = removed.get(source.kind, 0) + source.live().filter(
+                copernica_id__in=gone
             ).update(removed_at=now, last_run_id=run.pk)
     else:
-        removed = _remove_missing(missing, run, now)
+        for source in missing:
+            removed[source.kind] = removed.get(source.kind, 0) + _remove_missing(
+                source, positions[source], run, now
+            )
+    if not pending:
+        for source, (remote_count, _) in counts.items():
+            source.record_counts(remote=remote_count, local=source.live().count())
     schedule.pending_removal_fingerprint = fingerprint if pending else ""
     schedule.pending_removal_count = pending
     schedule.pending_removal_run_id = run.pk if pending else None
@@ -107,10 +131,11 @@ def removals_reconcile(
         ]
     )
     return RemovalOutcome(
-        removed=removed,
+        removed=sum(removed.values()),
         pending=pending,
-        remote_total=remote_total,
-        local_total=local_total,
+        remote_total=remote.get(PROFILE_SOURCE, 0),
+        local_total=local.get(PROFILE_SOURCE, 0)
+        + sum(n for kind, n in removed.items() if kind != PROFILE_SOURCE),
         note=blocked,
     )
 
@@ -122,23 +147,24 @@ def _remote_ids_table_create() -> None:
             # (two runs inside one, as in a test) would still hold the previous one.
             cursor.execute("DROP TABLE IF EXISTS sync_remote_ids")
             cursor.execute(
-                "CREATE TEMP TABLE sync_remote_ids (database_id bigint, copernica_id bigint) "
+                "CREATE TEMP TABLE sync_remote_ids (source integer, copernica_id bigint) "
                 "ON COMMIT DROP"
             )
         else:
+            cursor.execute("DROP TABLE IF EXISTS sync_remote_ids")
             cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS sync_remote_ids "
-                "(database_id bigint, copernica_id bigint)"
+                "CREATE TEMP TABLE sync_remote_ids (source integer, copernica_id bigint)"
             )
-            cursor.execute("DELETE FROM sync_remote_ids")
 
 
-def _remote_ids_load(client: CopernicaClient, database: RemoteDatabase, *, postgres: bool) -> int:
-    """Stream the database's id list from Copernica into the temporary table; → its length."""
+def _remote_ids_load(
+    client: CopernicaClient, source: Source, position: int, *, postgres: bool
+) -> int:
+    """Stream the source's id list from Copernica into the temporary table; → its length."""
     loaded = 0
-    prefix = f"{database.pk}\t"
+    prefix = f"{position}\t"
     with connection.cursor() as cursor:
-        for block in client.iter_profile_ids(database.copernica_id):
+        for block in source.ids(client):
             if not block:
                 continue
             loaded += len(block)
@@ -149,7 +175,7 @@ def _remote_ids_load(client: CopernicaClient, database: RemoteDatabase, *, postg
             else:
                 cursor.executemany(
                     "INSERT INTO sync_remote_ids VALUES (%s, %s)",
-                    [(database.pk, int(value)) for value in block],
+                    [(position, int(value)) for value in block],
                 )
         if postgres:
             # Without statistics the planner takes the fresh table for tiny and nests loops
@@ -158,57 +184,44 @@ def _remote_ids_load(client: CopernicaClient, database: RemoteDatabase, *, postg
     return loaded
 
 
-def _live(database_pk: int) -> QuerySet[RemoteProfile]:
-    return RemoteProfile.objects.filter(database_id=database_pk, removed_at=None)
+_ABSENT = {
+    PROFILE_SOURCE: (
+        "NOT EXISTS (SELECT 1 FROM sync_remote_ids r WHERE r.source = %s "
+        "AND r.copernica_id = linker_remoteprofile.copernica_id)"
+    ),
+    SUBPROFILE_SOURCE: (
+        "NOT EXISTS (SELECT 1 FROM sync_remote_ids r WHERE r.source = %s "
+        "AND r.copernica_id = linker_remotesubprofile.copernica_id)"
+    ),
+}
 
 
-def _missing(database_pk: int) -> QuerySet[RemoteProfile]:
-    """Live mirror rows of the database that Copernica's id list does not hold."""
+def _missing(source: Source, position: int) -> QuerySet[Any]:
+    """Live mirror rows of the source that Copernica's id list does not hold."""
     # Constant SQL with a bound parameter; the ORM has no anti-join against a temporary table.
-    absent = RawSQL(
-        "NOT EXISTS (SELECT 1 FROM sync_remote_ids r WHERE r.database_id = %s "
-        "AND r.copernica_id = linker_remoteprofile.copernica_id)",
-        (database_pk,),
-        output_field=BooleanField(),
-    )
-    return _live(database_pk).filter(absent)
+    sql = _ABSENT[source.kind]  # one of two constants above, never data
+    absent = RawSQL(sql, (position,), output_field=BooleanField())  # noqa: S611
+    return source.live().filter(absent)
 
 
-def _remove_missing(missing: dict[int, int], run: SyncRun, now: datetime) -> int:
-    removed = 0
-    for database_pk in missing:
-        removed += _missing(database_pk).update(removed_at=now, last_run_id=run.pk)
-    return removed
+def _remove_missing(source: Source, position: int, run: SyncRun, now: datetime) -> int:
+    return _missing(source, position).update(removed_at=now, last_run_id=run.pk)
 
 
-def _fingerprint(database_pks: list[int]) -> str:
-    """sha256 over ``pk:id,id,...;`` per database, streamed from the database in id order."""
+def _fingerprint(missing: list[tuple[Source, int]]) -> str:
+    """sha256 over ``key:id,id,...;`` per source, streamed from the database in id order."""
     digest = hashlib.sha256()
-    for database_pk in database_pks:
-        digest.update(f"{database_pk}:".encode())
+    for source, position in sorted(missing, key=lambda item: item[0].key):
+        digest.update(f"{source.key}:".encode())
         ids = (
-            _missing(database_pk)
+            _missing(source, position)
             .order_by("copernica_id")
             .values_list("copernica_id", flat=True)
             .iterator(chunk_size=20_000)
         )
         separator = b""
-        for profile_id in ids:
-            digest.update(separator + str(profile_id).encode())
+        for copernica_id in ids:
+            digest.update(separator + str(copernica_id).encode())
             separator = b","
         digest.update(b";")
     return digest.hexdigest()
-
-
-def _confirmed_gone(client: CopernicaClient, ids: list[int]) -> list[int]:
-    """Of ``ids``, those Copernica confirms removed (0 false removals for small sets)."""
-    gone: list[int] = []
-    for profile_id in ids:
-        try:
-            profile = client.get_profile(profile_id)
-        except NotFoundError:
-            gone.append(profile_id)
-            continue
-        if profile.get("removed"):
-            gone.append(profile_id)
-    return gone

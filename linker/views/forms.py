@@ -1,19 +1,21 @@
 """Forms of the pages: they parse and validate input; the services decide.
 
-New tenant, bulk actions, schedule override, pasted API token, application, and the profile
-editor whose fields come from the mirrored Copernica database.
+New tenant, bulk actions, schedule override, pasted API token, application, and the profile and
+subprofile editors whose fields come from the mirrored Copernica database or collection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django import forms
 
 from linker.linking.applications import HOST_CHOICES
-from linker.models import RemoteDatabase, RemoteProfile
+from linker.models import RemoteCollection, RemoteDatabase, RemoteProfile
 from linker.platform.errors import LinkerError
-from linker.profiles.fields import profile_fields_clean
+from linker.profiles.fields import FieldSchema, profile_fields_clean
 
 
 class TenantCreateForm(forms.Form):
@@ -117,44 +119,48 @@ def _form_field(kind: str, label: str) -> forms.Field:
     )
 
 
-class ProfileForm(forms.Form):
-    """One input per field of the database, typed as Copernica types it; interests as boxes.
+class FieldsForm(forms.Form):
+    """One input per field of a database or collection, typed as Copernica types it.
 
-    The values are checked again (and turned into Copernica's strings) by
-    ``linker.profiles.changes.profile_change_submit``; its errors land on the matching inputs.
+    Given the ``values`` of a mirror copy (an editor), the values the user saw travel with the
+    form, so only what they changed is sent, and ``version`` (the copy's version) travels as
+    ``base_modified``, so the outbox can tell whether Copernica changed it since. The values
+    are checked again (and turned into Copernica's strings) by the submit services of
+    ``linker.profiles.changes``; their errors land on the matching inputs.
     """
+
+    base_modified = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
 
     def __init__(
         self,
         *args: Any,
-        database: RemoteDatabase,
-        profile: RemoteProfile | None = None,
+        schema: FieldSchema,
+        values: Mapping[str, object] | None = None,
+        version: datetime | None = None,
         **kwargs: Any,
     ) -> None:
         initial: dict[str, Any] = dict(kwargs.pop("initial", None) or {})
         self.names: dict[str, str] = {}
-        self.interest_choices = database.interest_names
-        if profile is not None:
-            initial.update({f"f_{name}": value for name, value in (profile.fields or {}).items()})
-            initial["interests"] = list(profile.interests or [])
+        self.editing = values is not None
+        if values is not None:
+            initial.update({f"f_{name}": value for name, value in values.items()})
+            initial["base_modified"] = version.isoformat() if version else ""
         kwargs["initial"] = initial
         super().__init__(*args, **kwargs)
-        self.database = database
-        types = database.field_types()
-        for name in database.field_names:
+        self.schema = schema
+        if not self.editing:
+            del self.fields["base_modified"]
+        types = schema.field_types()
+        for name in schema.field_names:
             key = f"f_{name}"
             self.names[key] = name
             self.fields[key] = _form_field(types.get(name.lower(), "text"), name)
-        if self.interest_choices:
-            self.fields["interests"] = forms.MultipleChoiceField(
-                choices=[(name, name) for name in self.interest_choices],
-                required=False,
-                widget=forms.CheckboxSelectMultiple,
-            )
-        if profile is not None:
-            # The values the user saw travel with the form, so only what they changed is sent:
-            # a form opened before a change landed must not send the old values back.
-            for field in self.fields.values():
+
+    def _show_initial(self) -> None:
+        # The values the user saw travel with the form, so only what they changed is sent:
+        # a form opened before a change landed must not send the old values back.
+        for key, field in self.fields.items():
+            if key != "base_modified":
                 field.show_hidden_initial = True
 
     def clean(self) -> dict[str, Any]:
@@ -167,13 +173,25 @@ class ProfileForm(forms.Form):
             if data.get(key) not in (None, "") and key not in self.errors
         }
         try:
-            profile_fields_clean(database=self.database, fields=values)
+            profile_fields_clean(database=self.schema, fields=values)
         except LinkerError as exc:
             self.add_service_errors(exc)
         return data
 
+    def base_version(self) -> datetime | None:
+        """The version of the copy the user edited (``None`` when the form did not carry one)."""
+        try:
+            value = datetime.fromisoformat(self.cleaned_data.get("base_modified") or "")
+        except ValueError:
+            return None
+        return value if value.tzinfo is not None else None
+
     def field_values(self) -> dict[str, str]:
         return {name: self.cleaned_data.get(key) or "" for key, name in self.names.items()}
+
+    def filled_values(self) -> dict[str, str]:
+        """The fields the user filled in (a create)."""
+        return {name: value for name, value in self.field_values().items() if value}
 
     def changed_fields(self) -> dict[str, str]:
         """The fields the user changed (compared with what the form showed them)."""
@@ -183,6 +201,51 @@ class ProfileForm(forms.Form):
             for key in self.changed_data
             if key in self.names
         }
+
+    def add_service_errors(self, exc: LinkerError) -> None:
+        """Put the messages of a service's error on the matching inputs (the rest on top)."""
+        by_name = {name.lower(): key for key, name in self.names.items()}
+        for name, messages in exc.field_errors.items():
+            key = by_name.get(name.lower())
+            if name == "interests" and "interests" in self.fields:
+                key = "interests"
+            for message in messages:
+                if key is None or key in self.fields:
+                    self.add_error(key, message)
+
+
+class ProfileForm(FieldsForm):
+    """The profile editor (or creator): the database's fields, and its interests as boxes."""
+
+    def __init__(
+        self,
+        *args: Any,
+        database: RemoteDatabase,
+        profile: RemoteProfile | None = None,
+        version: datetime | None = None,
+        **kwargs: Any,
+    ) -> None:
+        initial: dict[str, Any] = dict(kwargs.pop("initial", None) or {})
+        if profile is not None:
+            initial["interests"] = list(profile.interests or [])
+        super().__init__(
+            *args,
+            schema=database,
+            values=(profile.fields or {}) if profile is not None else None,
+            version=version,
+            initial=initial,
+            **kwargs,
+        )
+        self.database = database
+        self.interest_choices = database.interest_names
+        if self.interest_choices:
+            self.fields["interests"] = forms.MultipleChoiceField(
+                choices=[(name, name) for name in self.interest_choices],
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+            )
+        if profile is not None:
+            self._show_initial()
 
     def interests_chosen(self) -> list[str]:
         return list(self.cleaned_data.get("interests") or [])
@@ -201,13 +264,25 @@ class ProfileForm(forms.Form):
             return None
         return {name: int(name in after) for name in sorted(before ^ after)}
 
-    def add_service_errors(self, exc: LinkerError) -> None:
-        """Put the messages of a service's error on the matching inputs (the rest on top)."""
-        by_name = {name.lower(): key for key, name in self.names.items()}
-        for name, messages in exc.field_errors.items():
-            key = by_name.get(name.lower())
-            if name == "interests" and "interests" in self.fields:
-                key = "interests"
-            for message in messages:
-                if key is None or key in self.fields:
-                    self.add_error(key, message)
+
+class SubprofileForm(FieldsForm):
+    """The subprofile editor (or creator): the collection's fields."""
+
+    def __init__(
+        self,
+        *args: Any,
+        collection: RemoteCollection,
+        values: Mapping[str, object] | None = None,
+        version: datetime | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, schema=collection, values=values, version=version, **kwargs)
+        self.collection = collection
+        if values is not None:
+            self._show_initial()
+
+
+class ResolveForm(forms.Form):
+    """A decision about a change in conflict."""
+
+    action = forms.ChoiceField(choices=[("send", "Send anyway"), ("discard", "Discard")])

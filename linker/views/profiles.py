@@ -1,4 +1,5 @@
-"""The profile browser and editor over a tenant's mirror; changes go through the outbox."""
+"""The profile browser and editor over a tenant's mirror; changes go through the outbox, and a
+change in conflict is sent anyway or discarded here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -21,18 +23,24 @@ from accounts.models import Tenant
 from accounts.selectors import can_edit_profiles, tenant_get
 from linker.models import RemoteProfile
 from linker.platform.errors import LinkerError
+from linker.profiles.change_selectors import (
+    profile_change_get,
+    profile_change_list,
+    profile_change_states,
+    profile_version,
+)
 from linker.profiles.changes import profile_change_submit
+from linker.profiles.conflicts import profile_change_resolve
 from linker.profiles.selectors import (
     ProfileBrowser,
     database_list,
     profile_browse,
-    profile_change_list,
-    profile_change_states,
     profile_get,
     profile_link_get,
+    profile_subprofiles,
 )
 from linker.views.exports import csv_response
-from linker.views.forms import ProfileForm
+from linker.views.forms import ProfileForm, ResolveForm
 from linker.views.responses import see_other
 
 
@@ -63,7 +71,7 @@ def profile_list_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
             "tenant": tenant,
             "browser": browser,
             "can_edit": can_edit_profiles(user=request.user, tenant=tenant),
-            "changes": list(profile_change_list(tenant=tenant, limit=10)),
+            "changes": profile_change_list(tenant=tenant, limit=10),
         },
     )
 
@@ -96,7 +104,10 @@ def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -
     tenant = tenant_get(user=request.user, id=tenant_id)
     profile = profile_get(tenant=tenant, copernica_id=profile_id)
     can_edit = can_edit_profiles(user=request.user, tenant=tenant)
-    form = ProfileForm(request.POST or None, database=profile.database, profile=profile)
+    version = profile_version(profile=profile)
+    form = ProfileForm(
+        request.POST or None, database=profile.database, profile=profile, version=version
+    )
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied("Your role does not allow editing profiles.")
@@ -109,6 +120,7 @@ def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -
                     profile=profile,
                     fields=form.changed_fields(),
                     interests=form.interest_changes(),
+                    base_modified=form.base_version() or version,
                 )
             except LinkerError as exc:
                 form.add_service_errors(exc)
@@ -125,7 +137,8 @@ def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -
             "profile": profile,
             "form": form,
             "can_edit": can_edit,
-            "changes": list(profile_change_list(tenant=tenant, copernica_id=profile.copernica_id)),
+            "subprofiles": profile_subprofiles(profile=profile),
+            "changes": profile_change_list(tenant=tenant, copernica_id=profile.copernica_id),
         },
     )
 
@@ -148,7 +161,7 @@ def profile_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         return see_other(reverse("tenant_detail", kwargs={"tenant_id": tenant.pk}))
     form = ProfileForm(request.POST or None, database=database)
     if request.method == "POST" and form.is_valid():
-        values = {name: value for name, value in form.field_values().items() if value}
+        values = form.filled_values()
         if not values:
             form.add_error(None, "Fill in at least one field.")
         else:
@@ -201,3 +214,42 @@ def profile_change_states_view(request: HttpRequest, tenant_id: int) -> JsonResp
     tenant = tenant_get(user=request.user, id=tenant_id)
     ids = [int(v) for v in request.GET.get("ids", "").split(",") if v.strip().isdigit()]
     return JsonResponse({"changes": profile_change_states(tenant=tenant, ids=ids)})
+
+
+@require_POST
+@login_required
+def profile_change_resolve_view(
+    request: HttpRequest, tenant_id: int, change_id: int
+) -> HttpResponse:
+    """*Send anyway* or *Discard* a change in conflict, then back to the page it was shown on."""
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    change = profile_change_get(tenant=tenant, change_id=change_id)
+    if not can_edit_profiles(user=request.user, tenant=tenant):
+        raise PermissionDenied("Your role does not allow deciding about changes.")
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose Send anyway or Discard.")
+    else:
+        try:
+            profile_change_resolve(
+                user=request.user, tenant=tenant, change=change, action=form.cleaned_data["action"]
+            )
+        except LinkerError as exc:
+            messages.error(request, exc.message)
+        else:
+            if form.cleaned_data["action"] == "send":
+                messages.success(request, f"Change #{change.pk} queued again, to be sent as it is.")
+            else:
+                messages.success(
+                    request, f"Change #{change.pk} discarded; Copernica's values kept."
+                )
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = (
+            _profile_url(tenant, change.copernica_profile_id)
+            if change.copernica_profile_id
+            else reverse("profile_list", kwargs={"tenant_id": tenant.pk})
+        )
+    return see_other(back)

@@ -19,6 +19,7 @@ from linker.linking.links import link_get
 from linker.notifications.services import notification_list
 from linker.platform.errors import LinkerError
 from linker.sync.activity import (
+    mirror_coverage,
     request_ledger_days,
     sync_charts,
     sync_progress,
@@ -64,6 +65,7 @@ def tenant_detail_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
             "active_run": active_run,
             "progress": sync_progress(link=link) if active_run and link else None,
             "charts": sync_charts(link=link) if link else {},
+            "coverage": mirror_coverage(link=link) if link else [],
             "ledger": request_ledger_days(link=link) if link else [],
             "schedule": schedule,
             "schedule_form": schedule_form,

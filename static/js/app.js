@@ -92,7 +92,8 @@
     tick();
   }
 
-  // Live states of profile changes (queued → sending → done / failed with Copernica's message).
+  // Live states of profile changes (queued → sending → done / failed with Copernica's message /
+  // conflict, which waits for someone to send it anyway or discard it).
   function changes(table) {
     var url = table.getAttribute("data-states-url");
     var landed = false;
@@ -111,15 +112,17 @@
             badge.textContent = change.label;
             badge.className = "badge change-" + change.state;
             var message = row.querySelector("[data-field=message]");
-            if (message) message.textContent = (change.state === "failed" || change.state === "cancelled") ? change.message : "";
-            if (change.finished) {
+            if (message) message.textContent = (change.finished && change.state !== "done") || change.waiting ? change.message : "";
+            if (change.finished || change.waiting) {
+              // Done shows the values that landed; a conflict shows Copernica's beside the edit.
               row.removeAttribute("data-pending");
-              if (change.state === "done") landed = true;
+              if (change.state === "done" || change.waiting) landed = true;
             }
           });
         }
         if (landed && table.getAttribute("data-reload-on-done") && !pending().length) {
-          // The profile page shows the mirror: reload once to show the values that landed.
+          // The (sub)profile page shows the mirror: reload once to show the values that landed,
+          // or the conflict with its buttons.
           window.location.reload();
           return;
         }

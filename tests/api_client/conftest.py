@@ -64,6 +64,11 @@ class RawApi:
     def db(self) -> str:
         return self.account.database_id
 
+    @property
+    def collection(self) -> str:
+        """The first collection of the first database."""
+        return self.account.collection_ids[self.db][0]
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.get(path, **kwargs)
 
@@ -73,8 +78,9 @@ def raw_factory(sandbox: SandboxControl) -> Iterator[Callable[..., RawApi]]:  # 
     """Make accounts and raw authorised httpx clients on them."""
     clients: list[httpx.Client] = []
 
-    def make(profiles: int = 25, name: str = "Acme") -> RawApi:
-        account = sandbox.create_account(name, profiles)
+    def make(profiles: int = 25, name: str = "Acme", **layout: int) -> RawApi:
+        """``layout``: ``databases``, ``collections``, ``subprofiles`` of the account."""
+        account = sandbox.create_account(name, profiles, **layout)
         jwt = httpx.post(sandbox.auth_url, data={"access_token": account.api_token}).text
         http = httpx.Client(
             base_url=sandbox.base_url, headers={"Authorization": f"Bearer {jwt}"}, timeout=10

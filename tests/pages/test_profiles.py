@@ -6,6 +6,7 @@ import csv
 import io
 
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.services import membership_remove
 from linker.models import ProfileChange, RemoteProfile
@@ -131,6 +132,19 @@ def test_edit_queues_only_the_changed_fields(mirror: Mirror) -> None:
     )
     assert change.interests == {"cycling": 0}  # unticked
     assert 'data-pending="1"' in response.content.decode()
+
+
+def test_the_editor_sends_back_the_version_it_showed(mirror: Mirror) -> None:
+    profile = mirror.profile(1003)
+    page = mirror.staff.get(_detail_url(mirror, 1003)).content.decode()
+    assert f'name="base_modified" value="{profile.modified.isoformat()}"' in page
+    # The mirror moves on (a sync) before the user saves: the base stays what they saw.
+    RemoteProfile.objects.filter(pk=profile.pk).update(modified=timezone.now())
+    data = {**_edit(profile, f_city="Zwolle"), "base_modified": profile.modified.isoformat()}
+
+    mirror.staff.post(_detail_url(mirror, 1003), data)
+
+    assert ProfileChange.objects.get().base_modified == profile.modified
 
 
 def test_a_stale_form_sends_only_what_the_user_changed(mirror: Mirror) -> None:

@@ -125,7 +125,7 @@ def test_a_page_copied_straight_in_takes_the_upsert_when_a_row_already_exists(
         items=items,
         last_id=987654321,
         link_id=account.link.pk,
-        database_id=existing.database_id,
+        parent_id=existing.database_id,
         run_id=run.pk,
     )
 
@@ -218,8 +218,10 @@ def test_a_truncated_id_list_removes_nothing_until_a_second_run_agrees(
     """Case 32: a truncated list (30% missing) is a mass removal; it waits for agreement."""
     account = linked(profiles=2000)
     full_sync(account)
+    # The list stops 70% of the way through, however it is paged.
+    cutoff = sorted(account.remote())[1400]
 
-    with rewritten_profile_ids(monkeypatch, lambda ids: ids[: int(len(ids) * 0.7)]):
+    with rewritten_profile_ids(monkeypatch, lambda ids: [i for i in ids if int(i) < cutoff]):
         first = full_sync(account)
     live_after_first = RemoteProfile.objects.filter(link=account.link, removed_at=None).count()
     honest = full_sync(account)  # Copernica's real list: no agreement, nothing pending

@@ -41,6 +41,7 @@ LISTS = {"account_settings", "home", "dashboard_export", "tenant_bulk"}
 # What agency B's mirrored profile holds: it must never show up for agency A.
 FOREIGN_EMAIL = "hidden.customer@beta-foods.example"
 FOREIGN_PROFILE_ID = 990001
+FOREIGN_SUBPROFILE_ID = 990501
 
 
 def _tenant_b(w: World) -> dict[str, Any]:
@@ -86,6 +87,60 @@ def _profile_b(w: World) -> dict[str, Any]:
     return {"tenant_id": w.tenant_b1.pk, "profile_id": FOREIGN_PROFILE_ID}
 
 
+def _subprofile_b(w: World) -> dict[str, Any]:
+    """Agency B's profile with an ``orders`` collection and one subprofile in the mirror."""
+    from linker.models import Link, RemoteCollection, RemoteDatabase, RemoteSubprofile
+
+    _profile_b(w)
+    link = Link.objects.get(tenant=w.tenant_b1)
+    collection, _ = RemoteCollection.objects.get_or_create(
+        link=link,
+        copernica_id=78,
+        defaults={
+            "database": RemoteDatabase.objects.get(link=link, copernica_id=77),
+            "name": "Beta orders",
+            "fields": [{"name": "product", "type": "text"}],
+        },
+    )
+    RemoteSubprofile.objects.get_or_create(
+        link=link,
+        collection=collection,
+        copernica_id=FOREIGN_SUBPROFILE_ID,
+        defaults={"profile_copernica_id": FOREIGN_PROFILE_ID, "fields": {"product": FOREIGN_EMAIL}},
+    )
+    return {
+        "tenant_id": w.tenant_b1.pk,
+        "profile_id": FOREIGN_PROFILE_ID,
+        "subprofile_id": FOREIGN_SUBPROFILE_ID,
+    }
+
+
+def _collection_b(w: World) -> dict[str, Any]:
+    _subprofile_b(w)
+    return {"tenant_id": w.tenant_b1.pk, "profile_id": FOREIGN_PROFILE_ID, "collection_id": 78}
+
+
+def _change_b(w: World) -> dict[str, Any]:
+    """A change of agency B's subprofile, waiting in conflict."""
+    from linker.models import Link, ProfileChange, RemoteCollection
+
+    _subprofile_b(w)
+    link = Link.objects.get(tenant=w.tenant_b1)
+    collection = RemoteCollection.objects.get(link=link, copernica_id=78)
+    change = ProfileChange.objects.create(
+        link=link,
+        database=collection.database,
+        collection=collection,
+        kind="update",
+        copernica_profile_id=FOREIGN_PROFILE_ID,
+        copernica_subprofile_id=FOREIGN_SUBPROFILE_ID,
+        fields={"product": "x"},
+        state="conflict",
+        conflict={"fields": {"product": FOREIGN_EMAIL}},
+    )
+    return {"tenant_id": w.tenant_b1.pk, "change_id": change.pk}
+
+
 def _tenant_b_linked(w: World) -> dict[str, Any]:
     _profile_b(w)
     return {"tenant_id": w.tenant_b1.pk}
@@ -123,4 +178,12 @@ ROUTES: dict[str, Route] = {
     ),
     "profile_delete": Route(_profile_b, methods=("POST",)),
     "profile_change_states": Route(_tenant_b_linked),
+    "subprofile_create": Route(
+        _collection_b, methods=("GET", "POST"), data={"f_product": "planted"}
+    ),
+    "subprofile_detail": Route(
+        _subprofile_b, methods=("GET", "POST"), data={"f_product": "changed"}
+    ),
+    "subprofile_delete": Route(_subprofile_b, methods=("POST",)),
+    "profile_change_resolve": Route(_change_b, methods=("POST",), data={"action": "send"}),
 }

@@ -113,6 +113,8 @@ def test_foreign_posts_write_nothing(world: World) -> None:
 
     kwargs = {name: route.foreign_kwargs(world) for name, route in ROUTES.items()}
     links_before = list(Link.objects.values_list("pk", "state", "token_version"))
+    # Only the fixtures' own (agency B's change waiting in conflict), untouched.
+    changes_before = list(ProfileChange.objects.values_list("pk", "state", "force"))
     tenants_before = Tenant.objects.count()
     members_before = Membership.objects.count()
     client = Client()
@@ -127,6 +129,7 @@ def test_foreign_posts_write_nothing(world: World) -> None:
     assert ConnectLink.objects.count() == 1  # only the fixture's own
     assert not SyncRun.objects.exists()
     assert not SyncSchedule.objects.exists()
-    assert not ProfileChange.objects.exists()
+    assert list(ProfileChange.objects.values_list("pk", "state", "force")) == changes_before
+    assert len(changes_before) == 1
     assert Tenant.objects.count() == tenants_before
     assert Membership.objects.count() == members_before

@@ -34,6 +34,13 @@ DEMO_TENANTS = (
     ("Bakkerij Van Dam", "Bakkerij Van Dam", 2000, "needs_reconnect"),
     ("Tuincentrum Groen", "Tuincentrum Groen", 3000, "unlinked"),
 )
+# The shape of each account, as real ones have it: (databases, collections per database,
+# subprofiles per collection); profiles are per database.
+DEMO_SHAPES = {
+    "De Ketting Fietsen": (2, 2, 4000),
+    "Bakkerij Van Dam": (1, 1, 1500),
+    "Tuincentrum Groen": (1, 2, 2500),
+}
 
 
 class Command(BaseCommand):
@@ -51,7 +58,13 @@ class Command(BaseCommand):
                 "Copernica Linker demo", options["redirect_uri"]
             )
             accounts = {
-                account: sandbox.create_account(account, profiles=profiles)
+                account: sandbox.create_account(
+                    account,
+                    profiles=profiles,
+                    databases=DEMO_SHAPES[account][0],
+                    collections=DEMO_SHAPES[account][1],
+                    subprofiles=DEMO_SHAPES[account][2],
+                )
                 for _, account, profiles, _ in DEMO_TENANTS
             }
         except (RuntimeError, httpx.HTTPError) as exc:
@@ -125,7 +138,9 @@ class Command(BaseCommand):
             if run.is_active:
                 self.stdout.write(f"Syncing {link.tenant.name} ...")
                 run = sync_run_foreground(run=run)
-                self.stdout.write(f"  {run.state}: {run.fetched} profiles in {run.pages} pages.")
+                self.stdout.write(
+                    f"  {run.state}: {run.fetched} profiles and subprofiles in {run.pages} pages."
+                )
         # Announce what needs the agency (the reconnect): one email, printed on the console.
         notifications_scan()
         self.stdout.write(

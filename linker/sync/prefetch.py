@@ -1,0 +1,77 @@
+"""Pages fetched, decoded and turned into COPY text on a thread, ahead of the writer."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from api_client import KeysetPage
+from linker.sync.upserts import PreparedPage
+
+
+class Prefetcher:
+    """Fetches and prepares pages on a thread, at most two ahead of the writer.
+
+    The thread stops by itself once ``max_pages`` pages were fetched or the deadline passed,
+    so a step ends with every fetched page written and no request wasted.
+    """
+
+    _END = object()
+
+    def __init__(
+        self,
+        source: Iterator[KeysetPage],
+        prepare: Callable[[KeysetPage], PreparedPage],
+        *,
+        max_pages: int,
+        deadline: float,
+    ) -> None:
+        self._source = source
+        self._prepare = prepare
+        self._max_pages = max_pages
+        self._deadline = deadline
+        self._slots = threading.Semaphore(2)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._stop = threading.Event()
+        self.complete = False  # the source ran out: the database is done
+        self._thread = threading.Thread(target=self._run, name="sync-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        fetched = 0
+        try:
+            while not self._stop.is_set():
+                if fetched >= self._max_pages or time.monotonic() > self._deadline:
+                    return
+                while not self._slots.acquire(timeout=0.5):
+                    if self._stop.is_set():
+                        return
+                try:
+                    page = next(self._source)
+                except StopIteration:
+                    self.complete = True
+                    return
+                fetched += 1
+                self._queue.put(self._prepare(page))
+        except BaseException as error:
+            self._queue.put(error)
+        finally:
+            self._queue.put(self._END)
+
+    def __iter__(self) -> Iterator[PreparedPage]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, PreparedPage)
+            yield item
+            self._slots.release()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._slots.release()
+        self._thread.join(timeout=60)

@@ -1,0 +1,99 @@
+"""What a run walks: the profiles of each database and the subprofiles of each collection.
+
+A *source* is one of those lists at Copernica with its place in the mirror. The engine walks
+sources one after the other with the same keyset paging, COPY and checkpoint; removals compare
+each source's id list with its live rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Max, Model, QuerySet
+
+from api_client import CopernicaClient, KeysetPage, NotFoundError
+from linker.models import RemoteCollection, RemoteDatabase, RemoteProfile, RemoteSubprofile
+from linker.sync.upserts import PROFILES, SUBPROFILES, Mirror
+
+PROFILE_SOURCE = "profiles"
+SUBPROFILE_SOURCE = "subprofiles"
+
+
+@dataclass(frozen=True)
+class Source:
+    """The profiles of a database (``kind="profiles"``, ``pk`` a ``RemoteDatabase``) or the
+    subprofiles of a collection (``kind="subprofiles"``, ``pk`` a ``RemoteCollection``)."""
+
+    kind: str
+    pk: int
+    copernica_id: int
+
+    @property
+    def key(self) -> str:
+        """The source in a checkpoint: ``profiles:12``."""
+        return f"{self.kind}:{self.pk}"
+
+    @property
+    def mirror(self) -> Mirror:
+        return PROFILES if self.kind == PROFILE_SOURCE else SUBPROFILES
+
+    @property
+    def model(self) -> type[Model]:
+        return RemoteProfile if self.kind == PROFILE_SOURCE else RemoteSubprofile
+
+    def live(self) -> QuerySet[Any]:
+        """The rows of this source that the mirror holds as not removed."""
+        return self.model._default_manager.filter(
+            **{self.mirror.parent: self.pk, "removed_at": None}
+        )
+
+    def newest_modified(self) -> datetime | None:
+        rows = self.model._default_manager.filter(**{self.mirror.parent: self.pk})
+        return rows.aggregate(newest=Max("modified"))["newest"]
+
+    def pages(
+        self, client: CopernicaClient, params: dict[str, list[str]], *, page_size: int, after_id=0
+    ) -> Iterator[KeysetPage]:
+        if self.kind == PROFILE_SOURCE:
+            return client.paginate_keyset(self.copernica_id, params, page_size, after_id)
+        return client.paginate_subprofiles_keyset(self.copernica_id, params, page_size, after_id)
+
+    def ids(self, client: CopernicaClient) -> Iterator[list[str]]:
+        """Copernica's id list of this source, in blocks."""
+        if self.kind == PROFILE_SOURCE:
+            return client.iter_profile_ids(self.copernica_id)
+        return client.iter_subprofile_ids(self.copernica_id)
+
+    def confirmed_gone(self, client: CopernicaClient, copernica_id: int) -> bool:
+        """Whether Copernica says this (sub)profile is removed, asked one by one."""
+        try:
+            if self.kind == PROFILE_SOURCE:
+                item = client.get_profile(copernica_id)
+            else:
+                item = client.get_subprofile(copernica_id)
+        except NotFoundError:
+            return True
+        return bool(item.get("removed"))
+
+    def record_counts(self, *, remote: int, local: int) -> None:
+        """Drift counts of the database or collection after a full run."""
+        model = RemoteDatabase if self.kind == PROFILE_SOURCE else RemoteCollection
+        model.objects.filter(pk=self.pk).update(remote_count=remote, local_count=local)
+
+
+def source_from_key(key: str, copernica_ids: dict[str, int]) -> Source:
+    kind, pk = key.split(":", 1)
+    return Source(kind=kind, pk=int(pk), copernica_id=copernica_ids[key])
+
+
+def sources_of(
+    databases: list[RemoteDatabase], collections: list[RemoteCollection]
+) -> list[Source]:
+    """Every profile list first, then every subprofile list (a profile's page is usually in
+    the mirror before its subprofiles arrive; nothing depends on it)."""
+    return [Source(PROFILE_SOURCE, d.pk, d.copernica_id) for d in databases] + [
+        Source(SUBPROFILE_SOURCE, c.pk, c.copernica_id) for c in collections
+    ]
