@@ -155,7 +155,7 @@ class ClientPagination(CopernicaConnection):
             if not _page_was_full(stream.items_seen, limit, stream.envelope.get("limit")):
                 return
 
-    def iter_profile_ids(self, database_id: str | int) -> Iterator[list[str]]:
+    def iter_profile_ids(self, database_id: str | int, start: int = 0) -> Iterator[list[str]]:
         """The IDs (strings) of every profile in a database, in blocks as the answers arrive.
 
         Pages through ``database/{id}/profileids`` with ``start``/``limit`` (1000 at a time)
@@ -165,17 +165,20 @@ class ClientPagination(CopernicaConnection):
         database. A body that is not a JSON array of IDs, or that breaks off, raises
         :class:`UnexpectedResponseError` (or a transport error) rather than ending the
         iteration early; so does an answer that ignores ``start`` (it repeats a page).
-        """
-        return self._iter_ids(f"database/{database_id}/profileids", "profile")
 
-    def iter_subprofile_ids(self, collection_id: str | int) -> Iterator[list[str]]:
+        ``start`` resumes the walk at that offset of the list (the number of IDs already
+        read), e.g. after a checkpoint.
+        """
+        return self._iter_ids(f"database/{database_id}/profileids", "profile", start)
+
+    def iter_subprofile_ids(self, collection_id: str | int, start: int = 0) -> Iterator[list[str]]:
         """The IDs (strings) of every subprofile in a collection, in blocks:
         :meth:`iter_profile_ids` on ``collection/{id}/subprofileids``."""
-        return self._iter_ids(f"collection/{collection_id}/subprofileids", "subprofile")
+        return self._iter_ids(f"collection/{collection_id}/subprofileids", "subprofile", start)
 
-    def _iter_ids(self, path: str, what: str) -> Iterator[list[str]]:
+    def _iter_ids(self, path: str, what: str, start: int = 0) -> Iterator[list[str]]:
         url = self._api(path)
-        start = 0
+        start = max(0, int(start))
         previous_first: str | None = None
         while True:
             query = [("start", str(start)), ("limit", str(ID_PAGE_SIZE))]
@@ -204,6 +207,14 @@ class ClientPagination(CopernicaConnection):
                 return
             previous_first = first
             start += stream.items_seen
+
+
+def list_total(envelope: dict[str, Any], what: str) -> int:
+    """The ``total`` of a list envelope asked with ``total=true``."""
+    total = envelope.get("total")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise UnexpectedResponseError(f"Copernica did not say how many {what}s it holds.")
+    return total
 
 
 def _page_was_full(seen: int, asked: int, echoed: object) -> bool:

@@ -7,9 +7,9 @@ from typing import Any
 
 from .errors import UnsafeFilterError
 from .filters import filter_expressions, unsafe_expressions
-from .pagination import ClientPagination
+from .pagination import ClientPagination, list_total
 from .params import Params, query_pairs
-from .responses import decode_json, json_object
+from .responses import decode_json, json_object, paging_envelope
 
 
 class ClientReads(ClientPagination):
@@ -51,6 +51,16 @@ class ClientReads(ClientPagination):
         A big database lists a million IDs; prefer :meth:`iter_profile_ids` there.
         """
         return [profile_id for block in self.iter_profile_ids(database_id) for profile_id in block]
+
+    def count_profiles(self, database_id: str | int) -> int:
+        """How many (live) profiles the database holds, by Copernica's own count.
+
+        One request for a single profile with ``total=true``; the answer's ``total`` is the
+        count. An answer without a usable ``total`` raises :class:`UnexpectedResponseError`.
+        """
+        path = self._api(f"database/{database_id}/profiles")
+        query = query_pairs(None, {"start": 0, "limit": 1, "total": "true", "dataonly": "true"})
+        return list_total(paging_envelope(self._send("GET", path, params=query)), "profile")
 
     def get_profile(self, profile_id: str | int) -> dict[str, Any]:
         """One profile. A removed profile comes back with ``removed`` set to a timestamp."""

@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import SubprofileAlreadyRemovedError, UnexpectedResponseError, UnsafeFilterError
-from .responses import created_id, json_object
+from .pagination import list_total
+from .params import query_pairs
+from .responses import created_id, json_object, paging_envelope
 from .writes import ClientWrites
 
 
@@ -30,6 +32,13 @@ class ClientSubprofiles(ClientWrites):
         """The IDs (strings) of every subprofile in a collection, read with
         :meth:`iter_subprofile_ids`; prefer that on a big collection."""
         return [item for block in self.iter_subprofile_ids(collection_id) for item in block]
+
+    def count_subprofiles(self, collection_id: str | int) -> int:
+        """How many (live) subprofiles the collection holds, by Copernica's own count:
+        :meth:`count_profiles` on ``collection/{id}/subprofiles``."""
+        path = self._api(f"collection/{collection_id}/subprofiles")
+        query = query_pairs(None, {"start": 0, "limit": 1, "total": "true", "dataonly": "true"})
+        return list_total(paging_envelope(self._send("GET", path, params=query)), "subprofile")
 
     def get_subprofile(self, subprofile_id: str | int) -> dict[str, Any]:
         """One subprofile. A removed one comes back with ``removed`` set to a timestamp."""

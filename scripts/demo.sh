@@ -46,8 +46,11 @@ uv run --frozen python manage.py migrate --noinput -v0
 uv run --frozen python manage.py demo_setup --email "$EMAIL" --password "$PASSWORD" \
   --redirect-uri "http://$HOST:$PORT/oauth/callback"
 
-background uv run --frozen celery -A linker worker -Q default,writes --concurrency 2 --loglevel INFO \
-  >var/log/worker.log 2>&1
+# Syncs and write-back on workers of their own, so a change never waits behind a sync step.
+background uv run --frozen celery -A linker worker -Q default -n sync@%h --concurrency 2 \
+  --loglevel INFO >var/log/worker.log 2>&1
+background uv run --frozen celery -A linker worker -Q writes -n writes@%h --concurrency 1 \
+  --loglevel INFO >var/log/writer.log 2>&1
 background uv run --frozen celery -A linker beat --loglevel INFO --schedule var/celerybeat-schedule \
   >var/log/beat.log 2>&1
 
@@ -66,7 +69,7 @@ cat <<TXT
     Emails (invites, notices) are printed on this console.
 
     Sandbox:   http://$HOST:$SANDBOX_PORT/   (the simulated Copernica)
-    Logs:      var/log/ (sandbox, worker, beat)
+    Logs:      var/log/ (sandbox, worker, writer, beat)
 
   Press Ctrl-C to stop.
 

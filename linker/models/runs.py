@@ -36,8 +36,9 @@ class SyncRun(models.Model):
     mode = models.CharField(max_length=12, choices=SyncMode.choices)
     state = models.CharField(max_length=10, choices=SyncState.choices, default=SyncState.QUEUED)
     trigger = models.CharField(max_length=20, default="manual")
-    # {"phase": "schema" | "profiles" | "reconcile", "databases": [...], "db_index": n,
-    #  "after_id": id, "watermarks": {...}}: where the next chunk starts.
+    # {"phase": "schema" | "profiles" | "reconcile" | "done", "sources": ["profiles:<pk>",
+    #  "subprofiles:<pk>", ...], "copernica_ids": {...}, "source_index": n, "after_id": id,
+    #  "since": {source: "modified>= bound"}}: where the next chunk starts (linker.sync.engine).
     checkpoint = models.JSONField(default=dict)
     fetched = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
@@ -100,7 +101,10 @@ class SyncSchedule(models.Model):
     last_full_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     # The mass-delete guard: a removal above the threshold waits for a second full run whose
-    # set of missing ids has the same fingerprint.
+    # set of missing ids has the same fingerprint. Per source (``{"profiles:12":
+    # {"fingerprint": ..., "count": n}}``); ``pending_removal_fingerprint`` is the digest of
+    # that map, so clearing it (as relinking does) voids the map.
+    pending_removal_sources = models.JSONField(default=dict, blank=True)
     pending_removal_fingerprint = models.CharField(max_length=64, blank=True)
     pending_removal_count = models.PositiveIntegerField(default=0)
     pending_removal_run = models.ForeignKey(
@@ -109,6 +113,29 @@ class SyncSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"Sync schedule of link {self.link_id}"
+
+
+class SyncRemoteId(models.Model):
+    """One entry of a full run's copy of Copernica's id list of one source, for the removal
+    check (:mod:`linker.sync.removals`); ``missing`` rows are the live mirror rows the list
+    lacks, as decided before any of them is marked removed.
+
+    ``source`` is the source's position in the run's checkpoint and ``ordinal`` the entry's
+    offset in the list (so a list can be loaded again from any offset without duplicates).
+    UNLOGGED on PostgreSQL (a copy of Copernica's answer is cheap to fetch again: a crash
+    empties it and the run reloads what it misses). The rows of a run go when its reconcile
+    ends; those of runs that stopped earlier go when any full run reaches its reconcile.
+    """
+
+    pk = models.CompositePrimaryKey("run_id", "source", "missing", "ordinal")
+    run_id = models.BigIntegerField()
+    source = models.PositiveIntegerField()
+    missing = models.BooleanField(default=False)
+    ordinal = models.PositiveIntegerField()
+    copernica_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"Id {self.copernica_id} of source {self.source} of run {self.run_id}"
 
 
 class RequestLedger(models.Model):

@@ -15,7 +15,8 @@ Django's ``PermissionDenied`` (a 403 page), everywhere.
     ├── LinkingError               (linking.errors) linking failed
     │   └── ApplicationError       an application cannot be registered as asked
     ├── LinkNotUsableError         (linking.errors) the link has no usable token
-    └── ClaimLostError             (sync.engine) another worker took the run over
+    ├── ClaimLostError             (sync.engine) another worker took the run over
+    └── RemovedAtCopernicaError    (profiles.sending) an update's target is gone there
 """
 
 from __future__ import annotations

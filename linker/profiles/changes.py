@@ -6,9 +6,10 @@ caller's transaction; the message to a worker goes out only after that commits
 (:mod:`linker.profiles.outbox` sends it).
 
 An update carries ``base_modified``: the version of the mirror copy the user edited
-(:func:`linker.profiles.change_selectors.copy_version`). Before it is sent, the outbox compares it
-with Copernica's current ``modified`` and stops the change as a conflict when someone else
-changed the (sub)profile since. Without it (a scripted change) nothing is compared.
+(:func:`linker.profiles.change_selectors.profile_version` /
+:func:`~linker.profiles.change_selectors.subprofile_version`). Before it is sent, the outbox
+compares it with Copernica's current ``modified`` and stops the change as a conflict when
+someone else changed the (sub)profile since. Without it (a scripted change) nothing is compared.
 """
 
 from __future__ import annotations

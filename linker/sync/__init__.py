@@ -1,4 +1,5 @@
-"""The paged sync engine: Copernica's databases and profiles into the local mirror.
+"""The paged sync engine: Copernica's databases, collections, profiles and subprofiles into the
+local mirror.
 
 - :mod:`~linker.sync.runs`: requesting, cancelling and reconciling runs; one step of a run.
 - :mod:`~linker.sync.schedule`: when links sync (the beat's due check, per-link overrides).
@@ -9,8 +10,9 @@
 - :mod:`~linker.sync.activity`: what the tenant page shows of runs, progress and requests.
 - :mod:`~linker.sync.tasks`: the Celery tasks.
 
-Full runs walk every database with keyset paging on ``id`` (``limit=1000``, ``total=false``),
-then reconcile deletions against Copernica's profile id list with a mass-delete guard.
-Incremental runs walk only profiles whose ``modified`` is at or after the newest one we hold,
-minus an overlap window.
+Full runs walk every source -- each database's profiles, then each collection's subprofiles
+(:mod:`~linker.sync.sources`) -- with keyset paging on ``id`` (``limit=1000``, ``total=false``),
+then reconcile deletions against Copernica's id lists with the guards of
+:mod:`~linker.sync.removals`. Incremental runs walk only what has a ``modified`` at or after the
+newest one we hold, minus an overlap window.
 """

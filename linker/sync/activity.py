@@ -38,12 +38,23 @@ def sync_run_active(*, link: Link) -> SyncRun | None:
 
 
 def _expected_total(run: SyncRun) -> int | None:
-    """How many profiles a full run will fetch: Copernica's count at the last full run, else
-    what the mirror held before this run. Incremental runs fetch an unknown share, and a first
-    run has nothing to go by: no estimate."""
+    """How many profiles and subprofiles a full run will fetch: Copernica's counts of every
+    database and collection at the last full run, else what the mirror held before this run.
+    Incremental runs fetch an unknown share, and a first run has nothing to go by: no
+    estimate."""
     if run.mode != SyncMode.FULL:
         return None
-    previous = (
+    counts = [
+        *RemoteDatabase.objects.filter(link_id=run.link_id, removed_at=None).values_list(
+            "remote_count", flat=True
+        ),
+        *RemoteCollection.objects.filter(link_id=run.link_id, removed_at=None).values_list(
+            "remote_count", flat=True
+        ),
+    ]
+    if counts and None not in counts:
+        return sum(count for count in counts if count is not None) or None
+    previous = (  # a run from before drift counts were kept: its profile count
         SyncRun.objects.filter(
             link_id=run.link_id, state=SyncState.SUCCEEDED, remote_count__isnull=False
         )
@@ -54,7 +65,10 @@ def _expected_total(run: SyncRun) -> int | None:
     )
     if previous:
         return int(previous)
-    held = RemoteProfile.objects.filter(link_id=run.link_id, removed_at=None).count()
+    held = (
+        RemoteProfile.objects.filter(link_id=run.link_id, removed_at=None).count()
+        + RemoteSubprofile.objects.filter(link_id=run.link_id, removed_at=None).count()
+    )
     before = held - run.created_count
     return before if before > 0 else None
 

@@ -35,7 +35,7 @@ class Prefetcher:
         self._slots = threading.Semaphore(2)
         self._queue: queue.Queue[object] = queue.Queue()
         self._stop = threading.Event()
-        self.complete = False  # the source ran out: the database is done
+        self.complete = False  # the pages ran out: this source (database, collection) is done
         self._thread = threading.Thread(target=self._run, name="sync-prefetch", daemon=True)
         self._thread.start()
 

@@ -61,11 +61,24 @@ class Source:
             return client.paginate_keyset(self.copernica_id, params, page_size, after_id)
         return client.paginate_subprofiles_keyset(self.copernica_id, params, page_size, after_id)
 
-    def ids(self, client: CopernicaClient) -> Iterator[list[str]]:
-        """Copernica's id list of this source, in blocks."""
+    @property
+    def label(self) -> str:
+        """The source in a sentence: ``the profiles of database 12`` (Copernica's ids)."""
         if self.kind == PROFILE_SOURCE:
-            return client.iter_profile_ids(self.copernica_id)
-        return client.iter_subprofile_ids(self.copernica_id)
+            return f"the profiles of database {self.copernica_id}"
+        return f"the subprofiles of collection {self.copernica_id}"
+
+    def ids(self, client: CopernicaClient, start: int = 0) -> Iterator[list[str]]:
+        """Copernica's id list of this source, in blocks, from offset ``start``."""
+        if self.kind == PROFILE_SOURCE:
+            return client.iter_profile_ids(self.copernica_id, start)
+        return client.iter_subprofile_ids(self.copernica_id, start)
+
+    def count(self, client: CopernicaClient) -> int:
+        """How many (sub)profiles Copernica says this source holds (its list's ``total``)."""
+        if self.kind == PROFILE_SOURCE:
+            return client.count_profiles(self.copernica_id)
+        return client.count_subprofiles(self.copernica_id)
 
     def confirmed_gone(self, client: CopernicaClient, copernica_id: int) -> bool:
         """Whether Copernica says this (sub)profile is removed, asked one by one."""

@@ -82,8 +82,8 @@ def test_app_services_pass_only_variables_the_settings_read() -> None:
 
 def test_stack_has_the_production_services_with_health_checks() -> None:
     services = _compose()["services"]
-    assert {"postgres", "redis", "web", "worker", "beat", "sandbox"} <= set(services)
-    for name in ("postgres", "redis", "web", "worker", "sandbox"):
+    assert {"postgres", "redis", "web", "worker", "writer", "beat", "sandbox"} <= set(services)
+    for name in ("postgres", "redis", "web", "worker", "writer", "sandbox"):
         assert "healthcheck" in services[name], name
     redis_command = " ".join(services["redis"]["command"])
     assert "--appendonly yes" in redis_command

@@ -16,14 +16,15 @@ from datetime import timedelta
 
 import pytest
 
-from linker.models import RemoteProfile, SyncRun
+from linker.models import ProfileChange, RemoteProfile, SyncRun
+from linker.profiles.changes import profile_change_submit
 from linker.sync import tasks as sync_tasks
 from linker.sync.runs import (
     sync_run_cancel,
     sync_run_request,
     sync_runs_reconcile,
 )
-from tests.linked_accounts import Linked, profile_page_requests
+from tests.linked_accounts import Linked, profile_page_requests, synced
 from tests.workers import celery_worker, wait_for, worker_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -196,3 +197,43 @@ def test_a_huge_tenant_does_not_starve_a_small_one(linked: Callable[..., Linked]
     assert run_of(small_run.pk).state == "succeeded"
     assert huge_state.state == "running"
     assert huge_state.pages < math.ceil(30_000 / PAGE_SIZE)
+
+
+def test_a_profile_change_is_sent_while_a_slow_reconcile_holds_the_sync_worker(
+    linked: Callable[..., Linked], sandbox
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11: write-back has a worker of its own, so it never waits behind a sync step."""
+    account = synced(linked, 500)
+    target = sorted(account.remote())[0]
+    # Every id-list request of the next full run answers 5 s late: a long reconcile phase.
+    sandbox.fault(
+        path=f"/v4/database/{account.account.database_id}/profileids", delay_ms=5000, count=20
+    )
+
+    with (
+        celery_worker(queues="default", env=env()),
+        celery_worker(queues="writes", env=env()),
+    ):
+        run, _ = sync_run_request(link=account.link, mode="full")
+        wait_for(
+            lambda: run_of(run.pk).checkpoint.get("phase") == "reconcile",
+            timeout=60,
+            what="the run to reach its reconcile phase",
+        )
+        change = profile_change_submit(
+            user=account.editor,
+            tenant=account.tenant,
+            kind="update",
+            profile=target,
+            fields={"city": "Not behind the sync"},
+        )
+        wait_for(
+            lambda: ProfileChange.objects.get(pk=change.pk).state == "done",
+            timeout=30,
+            what="the change to be sent",
+        )
+        reconciling = run_of(run.pk)
+
+    assert reconciling.is_active  # the sync worker is still in the reconcile phase
+    assert reconciling.checkpoint.get("phase") == "reconcile"
+    assert account.remote()[target][0]["city"] == "Not behind the sync"
