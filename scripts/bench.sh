@@ -10,7 +10,7 @@ export DJANGO_ENV=test
 # A Redis database of its own: the test suite flushes database 9 when it starts.
 export REDIS_URL="${REDIS_URL%/*}/13"
 
-for bench in client_bench link_bench sync_bench subprofile_bench; do
+for bench in client_bench link_bench sync_bench subprofile_bench reconcile_bench; do
   if [ -f "bench/$bench.py" ]; then
     echo
     echo "=== $bench"
