@@ -1,8 +1,12 @@
 # The two commands: `make demo` and `make test`. See README.md.
-.PHONY: demo test bench chaos lint format clean
+.PHONY: demo demo-reset test bench chaos lint format clean
 
 demo:
 	@scripts/demo.sh
+
+# The demo from scratch: its database, the sandbox's state and the broker's queues, together.
+demo-reset:
+	@scripts/demo.sh --reset
 
 test:
 	@scripts/test.sh

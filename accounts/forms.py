@@ -25,5 +25,11 @@ class AccountSettingsForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("full_name", "time_zone")
+        fields = ("full_name", "time_zone", "notice_emails")
         labels = {"full_name": "Your name"}
+        help_texts = {
+            "notice_emails": (
+                "For the tenants you administer: links that need reconnecting and syncs that "
+                "keep failing. The dashboard shows them either way."
+            )
+        }

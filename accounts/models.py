@@ -31,6 +31,12 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
+class NoticePreference(models.TextChoices):
+    EVERY = "every", "An email for every notice"
+    DIGEST = "digest", "One daily digest"
+    NONE = "none", "No emails"
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who logs in with their email address."""
 
@@ -44,6 +50,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         max_length=64, blank=True, help_text="IANA time zone for showing times, e.g. Europe/Paris."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    notice_emails = models.CharField(
+        "Notice emails",
+        max_length=10,
+        choices=NoticePreference.choices,
+        default=NoticePreference.EVERY,
+        help_text="How you hear about links that need reconnecting and syncs that keep failing.",
+    )
+    # The last daily digest sent: a digest lists what was raised since then.
+    notice_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 

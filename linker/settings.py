@@ -112,6 +112,17 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default is shared by the web server, two workers and beat. WAL lets readers
+    # run beside the one writer; IMMEDIATE takes the write lock when a transaction begins, so
+    # SQLite can wait for it (the busy timeout) instead of failing a read-then-write
+    # transaction with "database is locked" at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker, locks --------------------------------------------------------------
@@ -283,6 +294,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "link-verify-daily": {"task": "linker.link_verify_due", "schedule": 24 * 3600.0},
     "notifications-scan": {"task": "linker.notifications_scan", "schedule": 60.0},
+    "notifications-digest": {"task": "linker.notifications_digest", "schedule": 3600.0},
     "sync-schedule-due": {"task": "linker.sync_schedule_due", "schedule": 60.0},
     "sync-runs-reconcile": {"task": "linker.sync_runs_reconcile", "schedule": 60.0},
     "profile-changes-relay": {"task": "linker.profile_changes_relay", "schedule": 60.0},

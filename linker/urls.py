@@ -62,10 +62,21 @@ urlpatterns = [
         profiles.profile_change_resolve_view,
         name="profile_change_resolve",
     ),
+    path(
+        "tenants/<int:tenant_id>/changes/<int:change_id>/retry",
+        profiles.profile_change_retry_view,
+        name="profile_change_retry",
+    ),
+    path(
+        "tenants/<int:tenant_id>/changes/<int:change_id>/cancel",
+        profiles.profile_change_cancel_view,
+        name="profile_change_cancel",
+    ),
     path("tenants/<int:tenant_id>/connect", linking.connect_start_view, name="connect_start"),
     path("tenants/<int:tenant_id>/token", linking.token_link_view, name="token_link"),
     path("tenants/<int:tenant_id>/confirm", linking.link_confirm_view, name="link_confirm"),
     path("tenants/<int:tenant_id>/disconnect", linking.disconnect_view, name="disconnect"),
+    path("tenants/<int:tenant_id>/mirror/delete", linking.mirror_delete_view, name="mirror_delete"),
     path(
         "tenants/<int:tenant_id>/connect-links",
         linking.connect_link_create_view,

@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
 # `make demo`: the whole product on its embedded defaults (SQLite, a filesystem broker, the
 # Copernica sandbox), with a web server, a worker and beat. Ctrl-C stops everything.
+# The app's database and the sandbox's state (var/sandbox.json) survive a restart together;
+# `make demo-reset` (scripts/demo.sh --reset) deletes both, and the broker's folders, first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/path.sh
+# The settings keep the database, the broker and the key in LINKER_VAR_DIR (default var/).
+VAR="${LINKER_VAR_DIR:-var}"
+
+if [ "${1:-}" = "--reset" ]; then
+  # Together or not at all: links in the database name accounts and tokens of the sandbox.
+  rm -rf "$VAR"/linker.sqlite3 "$VAR"/linker.sqlite3-wal "$VAR"/linker.sqlite3-shm \
+    "$VAR"/sandbox.json "$VAR"/broker "$VAR"/broker-processed "$VAR"/broker-control \
+    "$VAR"/celerybeat-schedule
+  echo "Demo reset: the database, the sandbox's state and the broker's queues are gone."
+fi
 
 HOST="${DEMO_HOST:-127.0.0.1}"
 PORT="${DEMO_PORT:-8000}"
@@ -15,8 +27,14 @@ scripts/bootstrap.sh
 # The demo runs on the embedded defaults whatever this shell has exported.
 unset DATABASE_URL REDIS_URL DJANGO_ENV DJANGO_SECRET_KEY LINKER_ENCRYPTION_KEYS
 export DJANGO_ENV=development
+# People see the product's own error pages, not Django's debug pages (whitenoise serves the
+# static files either way).
+export DJANGO_DEBUG=false
+export DJANGO_ALLOWED_HOSTS="$HOST,127.0.0.1,localhost"
 export COPERNICA_SANDBOX_URL="http://$HOST:$SANDBOX_PORT"
-mkdir -p var/log
+# Links in emails (invitations, notices) point at this demo, whatever port it runs on.
+export LINKER_BASE_URL="http://$HOST:$PORT"
+mkdir -p "$VAR/log"
 
 pids=()
 # Each background service runs in a process group of its own, so that stopping the demo stops
@@ -36,23 +54,29 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 background uv run --frozen python -m api_client.sandbox --host "$HOST" --port "$SANDBOX_PORT" \
-  >var/log/sandbox.log 2>&1
+  --state "$VAR/sandbox.json" >"$VAR/log/sandbox.log" 2>&1
 
+sandbox_up=0
 for _ in $(seq 100); do
-  curl -fsS "http://$HOST:$SANDBOX_PORT/__sandbox__/stats" >/dev/null 2>&1 && break
+  curl -fsS "http://$HOST:$SANDBOX_PORT/__sandbox__/health" >/dev/null 2>&1 && sandbox_up=1 && break
   sleep 0.1
 done
+if [ "$sandbox_up" = 0 ]; then
+  echo "The sandbox did not start; $VAR/log/sandbox.log says:" >&2
+  tail -n 5 "$VAR/log/sandbox.log" >&2
+  exit 1
+fi
 uv run --frozen python manage.py migrate --noinput -v0
 uv run --frozen python manage.py demo_setup --email "$EMAIL" --password "$PASSWORD" \
   --redirect-uri "http://$HOST:$PORT/oauth/callback"
 
 # Syncs and write-back on workers of their own, so a change never waits behind a sync step.
 background uv run --frozen celery -A linker worker -Q default -n sync@%h --concurrency 2 \
-  --loglevel INFO >var/log/worker.log 2>&1
+  --loglevel INFO >"$VAR/log/worker.log" 2>&1
 background uv run --frozen celery -A linker worker -Q writes -n writes@%h --concurrency 1 \
-  --loglevel INFO >var/log/writer.log 2>&1
-background uv run --frozen celery -A linker beat --loglevel INFO --schedule var/celerybeat-schedule \
-  >var/log/beat.log 2>&1
+  --loglevel INFO >"$VAR/log/writer.log" 2>&1
+background uv run --frozen celery -A linker beat --loglevel INFO --schedule "$VAR/celerybeat-schedule" \
+  >"$VAR/log/beat.log" 2>&1
 
 cat <<TXT
 
@@ -68,8 +92,10 @@ cat <<TXT
     Browse profiles -> edit one -> watch it go queued -> done; Disconnect.
     Emails (invites, notices) are printed on this console.
 
-    Sandbox:   http://$HOST:$SANDBOX_PORT/   (the simulated Copernica)
-    Logs:      var/log/ (sandbox, worker, writer, beat)
+    Sandbox:   http://$HOST:$SANDBOX_PORT/   (the simulated Copernica's console: accounts,
+               tokens to revoke, faults to inject)
+    Logs:      $VAR/log/ (sandbox, worker, writer, beat)
+    Data:      kept across restarts ($VAR/); \`make demo-reset\` starts over.
 
   Press Ctrl-C to stop.
 

@@ -1,9 +1,13 @@
-"""``python -m api_client.sandbox --host 127.0.0.1 --port 8765 [--seed N]``."""
+"""``python -m api_client.sandbox --host 127.0.0.1 --port 8765 [--seed N] [--state FILE]``."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+from types import FrameType
 
+from .persistence import StateFileError
 from .server import SandboxServer
 from .store import DEFAULT_CACHE_PROFILES
 
@@ -35,24 +39,45 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_CACHE_PROFILES,
         help="how many serialized generated profiles to keep in memory (0: none; ~0.6 KB each)",
     )
-    options = parser.parse_args(argv)
-    server = SandboxServer(
-        options.host,
-        options.port,
-        options.seed,
-        allow_url_token=options.allow_url_token,
-        legacy_auth_errors=options.legacy_auth_errors,
-        lenient_auth=options.lenient_auth,
-        verbose=options.verbose,
-        profile_cache=options.profile_cache,
+    parser.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep the state in FILE across restarts: loaded at start, written on every change",
     )
-    print(f"Copernica sandbox listening on {server.url}", flush=True)
+    options = parser.parse_args(argv)
+    try:
+        server = SandboxServer(
+            options.host,
+            options.port,
+            options.seed,
+            allow_url_token=options.allow_url_token,
+            legacy_auth_errors=options.legacy_auth_errors,
+            lenient_auth=options.lenient_auth,
+            verbose=options.verbose,
+            profile_cache=options.profile_cache,
+            state_file=options.state,
+        )
+    except StateFileError as exc:
+        sys.exit(f"Copernica sandbox cannot start: {exc}")
+    # A TERM (the demo's Ctrl-C handling, a process manager) stops it as Ctrl-C does, so the
+    # state file is written on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
+    kept = f" (state in {options.state})" if options.state else ""
+    print(f"Copernica sandbox listening on {server.url}{kept}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.httpd.server_close()
+        server.close()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # Once: a second TERM (``uv run`` forwards the one its process group got) must not cut
+    # the final write of the state file short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@
 Control calls are not counted in the Copernica counters and never hit injected faults.
 :class:`~api_client.sandbox.control.SandboxControl` is its client and documents each call;
 in short: ``POST accounts`` (``name``, ``profiles``, ``databases``, ``collections``,
-``subprofiles``), ``GET accounts``, ``POST applications``, ``POST revoke``, ``POST|GET|DELETE
-faults``, ``GET|POST options`` (``id_list_cap``, ``unstreamed``, ``clock``: how the
-simulated Copernica answers until the next reset), ``GET stats``, ``POST stats/reset``,
-``POST reset``, ``GET health``.
+``subprofiles``), ``GET accounts``, ``POST tokens`` (``account_id``: a new API token),
+``POST applications``, ``POST revoke``, ``POST|GET|DELETE faults``, ``GET|POST options``
+(``id_list_cap``, ``unstreamed``, ``clock``: how the simulated Copernica answers until the
+next reset), ``GET stats``, ``POST stats/reset``,
+``POST reset``, ``GET health``. The console at the sandbox's root
+(:mod:`~api_client.sandbox.console`) shows :meth:`ControlApi.overview` and posts its forms to
+``console/...``, which call the same methods as the JSON calls.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import secrets
 from typing import Any
 
+from .console import CONSOLE_ROUTE, console_back, console_post
 from .http import Request, Response, empty_response, error_response, json_response
 from .state import STREAMED_METHODS, Application, Fault, Options, SandboxState, Stats
 
@@ -37,11 +41,17 @@ class ControlApi:
 
     def handle(self, request: Request) -> Response:
         route = request.path[len(PREFIX) :].strip("/")
+        if request.method == "POST" and route.startswith(CONSOLE_ROUTE):
+            try:
+                return console_post(self, route[len(CONSOLE_ROUTE) :], request)
+            except ControlError as error:
+                return console_back(error=str(error))
         handler = {
             ("POST", "applications"): self.register_application,
             ("GET", "applications"): self.list_applications,
             ("POST", "accounts"): self.create_account,
             ("GET", "accounts"): self.list_accounts,
+            ("POST", "tokens"): self.issue_token,
             ("POST", "revoke"): self.revoke,
             ("POST", "faults"): self.add_fault,
             ("GET", "faults"): self.list_faults,
@@ -121,6 +131,66 @@ class ControlApi:
                 for account in self.state.accounts.values()
             ]
         return json_response(200, items)
+
+    def issue_token(self, body: dict[str, Any]) -> Response:
+        """A new API token for an account, as made in Copernica's dashboard."""
+        value = body.get("account_id")
+        account_id = int(value) if isinstance(value, str) and value.isdigit() else value
+        with self.state.lock:
+            if account_id not in self.state.accounts:
+                return error_response("Unknown account", 404)
+            token = self.state.issue_api_token(account_id)
+        return json_response(201, {"api_token": token})
+
+    def overview(self) -> dict[str, Any]:
+        """Accounts with their databases and collections and live counts, tokens, faults and
+        options: what the console shows."""
+        with self.state.lock:
+            applications = {
+                client_id: app.name for client_id, app in self.state.applications.items()
+            }
+            accounts = {
+                account.id: {
+                    "account_id": str(account.id),
+                    "name": account.name,
+                    "company": account.company,
+                    "databases": [
+                        {
+                            "id": str(database.id),
+                            "name": database.name,
+                            "profiles": database.live_count(),
+                            "collections": [
+                                {
+                                    "id": str(item.id),
+                                    "name": item.name,
+                                    "subprofiles": item.live_count(),
+                                }
+                                for item in database.collections
+                            ],
+                        }
+                        for database in account.databases
+                    ],
+                }
+                for account in self.state.accounts.values()
+            }
+            tokens = [
+                {
+                    "token": token.token,
+                    "account_id": str(token.account_id),
+                    "account": accounts[token.account_id]["name"],
+                    "via": applications.get(token.via_client_id or "", "")
+                    if token.via_client_id
+                    else "",
+                    "revoked": token.revoked,
+                }
+                for token in self.state.tokens.values()
+            ]
+            return {
+                "accounts": list(accounts.values()),
+                "tokens": tokens,
+                "faults": [fault.as_json() for fault in self.state.faults],
+                "options": self.state.options.as_json(),
+            }
 
     def revoke(self, body: dict[str, Any]) -> Response:
         token = _string(body, "access_token")

@@ -109,6 +109,14 @@ class SandboxControl:
         """Every account of the sandbox."""
         return list(self._call("GET", "accounts"))
 
+    def applications(self) -> list[dict[str, Any]]:
+        """Every registered application: ``name``, ``client_id``, ``redirect_uri``."""
+        return list(self._call("GET", "applications"))
+
+    def issue_token(self, account_id: str) -> str:
+        """A new API token for an account, as one made in Copernica's dashboard."""
+        return str(self._call("POST", "tokens", {"account_id": account_id})["api_token"])
+
     def revoke(self, token: str) -> None:
         """Revoke an API token (or OAuth access token), as a user would in Copernica."""
         self._call("POST", "revoke", {"access_token": token})

@@ -10,13 +10,16 @@ import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .admin import PREFIX, ControlApi
+from .console import console_page
 from .http import Request, Response, error_response, html_response
 from .pages import loadbalancer_error_page
+from .persistence import StateFile, changes_state
 from .state import Fault, SandboxState
 from .store import DEFAULT_CACHE_PROFILES
 from .surface import CopernicaSurface
@@ -77,7 +80,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
             base_url=f"http://{host}",
         )
         if url.path.startswith(PREFIX):
-            self._send(self.server.control.handle(request))
+            response = self.server.control.handle(request)
+            self._saved(request)
+            self._send(response)
+            return
+        if request.path == "/" and request.method == "GET":
+            # The console for people; like the control API, neither counted nor faulted.
+            self._send(console_page(self.server.control, request))
             return
         self.server.surface.count(request)
         fault = self.server.state.take_fault(request.method, request.path)
@@ -91,11 +100,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 self._send(_fault_response(fault))
                 return
         response = self.server.surface.handle(request)
+        self._saved(request)
         if fault is not None and fault.drop == "after":
             # The request's effect is applied; only its answer is lost.
             self._drop()
             return
         self._send(response)
+
+    def _saved(self, request: Request) -> None:
+        """Write the state file (if any) before answering a request that changed the state."""
+        state_file = self.server.state_file
+        if state_file is not None and changes_state(request.method, request.path):
+            state_file.save()
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -187,11 +203,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         surface: CopernicaSurface,
         *,
         verbose: bool = False,
+        state_file: StateFile | None = None,
     ) -> None:
         self.state = state
         self.surface = surface
         self.control = ControlApi(state)
         self.verbose = verbose
+        self.state_file = state_file
         super().__init__(address, SandboxHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -206,6 +224,8 @@ class SandboxServer:
 
     ``SandboxServer("127.0.0.1", 0, seed=1).start()`` picks a free port; :attr:`url` is the
     base URL (``http://127.0.0.1:PORT``). Use :meth:`stop` (or ``with``) to shut it down.
+    With ``state_file`` the state is loaded from that file (when it exists) and written to it
+    after every change and at :meth:`stop` (:mod:`~api_client.sandbox.persistence`).
     """
 
     def __init__(
@@ -219,15 +239,21 @@ class SandboxServer:
         lenient_auth: bool = False,
         verbose: bool = False,
         profile_cache: int = DEFAULT_CACHE_PROFILES,
+        state_file: Path | str | None = None,
     ) -> None:
         self.state = SandboxState(seed, profile_cache=profile_cache)
+        self.state_file = StateFile(self.state, state_file) if state_file is not None else None
+        if self.state_file is not None:
+            self.state_file.load()
         surface = CopernicaSurface(
             self.state,
             allow_url_token=allow_url_token,
             legacy_auth_errors=legacy_auth_errors,
             lenient_auth=lenient_auth,
         )
-        self.httpd = SandboxHTTPServer((host, port), self.state, surface, verbose=verbose)
+        self.httpd = SandboxHTTPServer(
+            (host, port), self.state, surface, verbose=verbose, state_file=self.state_file
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -248,12 +274,19 @@ class SandboxServer:
         self.httpd.serve_forever()
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving, release the port and write the state file (if any)."""
         if self._thread is not None:
             self.httpd.shutdown()
             self._thread.join()
             self._thread = None
+        self.close()
+
+    def close(self) -> None:
+        """Release the port and write the state file (if any); after :meth:`serve_forever`."""
         self.httpd.server_close()
+        if self.state_file is not None:
+            # Faults used up since the last change are written here.
+            self.state_file.save()
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -16,7 +16,13 @@ from accounts.models import Agency, Membership, Role, Tenant, User
 from accounts.selectors import AnyUser, can_manage_tenant, is_agency_member
 from accounts.services import AccountsError, membership_add, tenant_create, user_get_or_create
 from linker.linking.connect_links import CONNECT_LINK_TTL, connect_link_create
+from linker.linking.errors import LinkingError
+from linker.models import Link, LinkState
 from linker.platform.errors import InvalidInputError
+
+
+class TenantAlreadyLinkedError(LinkingError):
+    """The tenant is linked and in use: a connect link would only let someone relink it."""
 
 
 @dataclass
@@ -97,9 +103,16 @@ def tenant_create_and_invite(
 
 
 def connect_link_send(*, user: AnyUser, tenant: Tenant, base_url: str) -> Invitation:
-    """A fresh connect link for ``tenant``, emailed to its admins (if it has any)."""
+    """A fresh connect link for ``tenant``, emailed to its admins (if it has any).
+
+    A tenant already linked and active gets none (``TenantAlreadyLinkedError``).
+    """
     if not can_manage_tenant(user=user, tenant=tenant):
         raise PermissionDenied("Only agency staff can send connect links.")
+    if Link.objects.filter(
+        tenant=tenant, state=LinkState.ACTIVE, access_token_encrypted__gt=""
+    ).exists():
+        raise TenantAlreadyLinkedError(f"{tenant.name} is already linked; no connect link sent.")
     _, token = connect_link_create(tenant=tenant, user=user)
     connect_url = _connect_url(base_url=base_url, token=token)
     recipients = sorted(

@@ -4,6 +4,7 @@ one way to get a tenant's link."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -12,24 +13,30 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Tenant, User
-from accounts.selectors import AnyUser, can_link_tenant, tenant_list
+from accounts.selectors import AnyUser, can_link_tenant, can_manage_tenant, tenant_list
 from linker.linking.client import jwt_cache_key, metered_session
 from linker.linking.errors import LinkingError, LinkNotUsableError
 from linker.linking.identity import Endpoints, Identity
 from linker.models import (
     ACTIVE_SYNC_STATES,
     ApiApplication,
+    ConnectLink,
     Link,
     LinkEvent,
     LinkState,
+    Notification,
     ProfileChange,
+    RemoteCollection,
     RemoteDatabase,
     RemoteProfile,
+    RemoteSubprofile,
     SyncRun,
     SyncSchedule,
     SyncState,
 )
+from linker.notifications.services import notices_resolve
 from linker.platform import vault
+from linker.platform.delivery import Task, enqueue
 from linker.platform.keys import token_context
 
 logger = logging.getLogger(__name__)
@@ -119,6 +126,12 @@ def link_store_token(
             )
         if holder is not None:
             message += " Waiting for confirmation: another tenant holds this account."
+        # The tenant has its token now: an open invitation would only let someone relink it.
+        revoked = ConnectLink.objects.filter(
+            tenant=tenant, used_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=link.linked_at)
+        if revoked:
+            message += f" {revoked} open connect link{'s' if revoked != 1 else ''} revoked."
         LinkEvent.objects.create(
             link=link,
             kind=LinkEvent.Kind.LINKED if is_new else LinkEvent.Kind.RELINKED,
@@ -127,7 +140,16 @@ def link_store_token(
         )
         if old_key:
             transaction.on_commit(lambda: cache.delete(old_key))
+        if link.state == LinkState.ACTIVE:
+            _link_usable_again(link)
     return link
+
+
+def _link_usable_again(link: Link) -> None:
+    """In the transaction that made the link usable: its "needs reconnect" notice ends now,
+    and the profile changes that waited for the reconnect go out, in order, after the commit."""
+    notices_resolve(link=link, kind=Notification.Kind.NEEDS_RECONNECT)
+    enqueue(Task.PROFILE_CHANGES_RELEASE, link.pk)
 
 
 def _mirror_forget(*, link: Link) -> None:
@@ -170,6 +192,7 @@ def link_confirm_duplicate(*, link: Link, user: AnyUser) -> Link:
             message="Confirmed: this Copernica account is shared with another tenant.",
             actor=_actor(user),
         )
+        _link_usable_again(locked)
     return locked
 
 
@@ -202,6 +225,85 @@ def link_disconnect(*, link: Link, user: AnyUser | None, reason: str = "") -> Li
         cache.delete(old_key)
         transaction.on_commit(lambda: cache.delete(old_key))
     return locked
+
+
+MIRROR_READ_ONLY = (
+    "This tenant is disconnected from Copernica, so its mirrored profiles are read-only: "
+    "nothing can be created, changed or deleted. Connect it again to make changes."
+)
+
+
+def link_mirror_read_only(*, link: Link | None) -> bool:
+    """After *Disconnect* the mirror stays for reading only (until it is deleted or relinked)."""
+    return link is not None and link.linked_at is not None and not link.access_token_encrypted
+
+
+@dataclass(frozen=True)
+class MirrorDeleted:
+    profiles: int
+    subprofiles: int
+    collections: int
+    databases: int
+
+
+def link_mirror_delete(*, link: Link, user: AnyUser) -> MirrorDeleted:
+    """*Delete mirrored data* of a disconnected link: its profiles, subprofiles, collections
+    and databases, logged in the link's history.
+
+    The change history (``ProfileChange``) stays: it is the record of what was written to
+    Copernica and by whom. Its rows point at their database and collection, so those few stay
+    too, marked removed, holding only names and field definitions; every other mirror row goes.
+    """
+    if not can_manage_tenant(user=user, tenant=link.tenant):
+        raise PermissionDenied("Only agency staff can delete a tenant's mirrored data.")
+    with transaction.atomic():
+        locked = Link.objects.select_for_update().get(pk=link.pk)
+        if locked.access_token_encrypted:
+            raise LinkingError(
+                "This tenant is still linked. Disconnect it first, then delete its mirrored data."
+            )
+        now = timezone.now()
+        subprofiles, _ = RemoteSubprofile.objects.filter(link=locked).delete()
+        profiles, _ = RemoteProfile.objects.filter(link=locked).delete()
+        changes = ProfileChange.objects.filter(link=locked)
+        kept_collections = changes.exclude(collection=None).values("collection_id")
+        collections, _ = (
+            RemoteCollection.objects.filter(link=locked).exclude(pk__in=kept_collections).delete()
+        )
+        RemoteCollection.objects.filter(link=locked).update(
+            removed_at=now, remote_count=None, local_count=None
+        )
+        databases = RemoteDatabase.objects.filter(link=locked).exclude(
+            pk__in=changes.values("database_id")
+        )
+        databases = databases.exclude(
+            pk__in=RemoteCollection.objects.filter(link=locked).values("database_id")
+        )
+        databases_deleted = databases.count()
+        databases.delete()
+        RemoteDatabase.objects.filter(link=locked).update(
+            removed_at=now, remote_count=None, local_count=None
+        )
+        SyncSchedule.objects.filter(link=locked).update(
+            pending_removal_fingerprint="", pending_removal_count=0, pending_removal_run=None
+        )
+        result = MirrorDeleted(
+            profiles=profiles,
+            subprofiles=subprofiles,
+            collections=collections,
+            databases=databases_deleted,
+        )
+        LinkEvent.objects.create(
+            link=locked,
+            kind=LinkEvent.Kind.MIRROR_DELETED,
+            message=(
+                f"Deleted the mirror: {profiles} profiles, {subprofiles} subprofiles, "
+                f"{collections} collections, {databases_deleted} databases. The change history "
+                "was kept."
+            ),
+            actor=_actor(user),
+        )
+    return result
 
 
 def link_verify(*, link: Link) -> bool:

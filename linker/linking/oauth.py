@@ -135,14 +135,16 @@ def _consume_state(*, state: str, session_key: str, user: AnyUser) -> OAuthState
 
 
 def _fail(row: OAuthState, message: str, kind: LinkEvent.Kind, user: AnyUser) -> CallbackResult:
-    link = link_get(tenant=row.tenant)
-    if link is not None:
-        LinkEvent.objects.create(
-            link=link,
-            kind=kind,
-            message=message[:500],
-            actor=user if user.is_authenticated else None,
-        )
+    # A tenant that was never linked has no Link row yet; its history lives on that row, so
+    # the first failure (a *Deny* most often) creates it: tokenless, without an account, which
+    # every page and selector reads as "not linked".
+    link = link_get(tenant=row.tenant) or Link.objects.get_or_create(tenant=row.tenant)[0]
+    LinkEvent.objects.create(
+        link=link,
+        kind=kind,
+        message=message[:500],
+        actor=user if user.is_authenticated else None,
+    )
     return CallbackResult(
         tenant=row.tenant, link=link, error=message, connect_link=row.connect_link
     )

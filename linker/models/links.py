@@ -94,6 +94,11 @@ class Link(models.Model):
     def is_usable(self) -> bool:
         return self.state == LinkState.ACTIVE and bool(self.access_token_encrypted)
 
+    @property
+    def holds_mirror(self) -> bool:
+        """Whether any database is still mirrored (one query; for the tenant page)."""
+        return self.remote_databases.filter(removed_at=None).exists()
+
 
 class LinkEvent(models.Model):
     """The timeline of a link: what changed, when, by whom and why."""
@@ -107,6 +112,7 @@ class LinkEvent(models.Model):
         TOKEN_REJECTED = "token_rejected", "Token rejected by Copernica"
         VERIFIED = "verified", "Verified"
         DISCONNECTED = "disconnected", "Disconnected"
+        MIRROR_DELETED = "mirror_deleted", "Mirrored data deleted"
 
     link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -24,6 +24,8 @@ class ProfileChange(models.Model):
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
+        # The link needs reconnecting: kept, and sent in order once someone reconnects.
+        WAITING = "waiting", "Waiting for reconnect"
         SENDING = "sending", "Sending"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"

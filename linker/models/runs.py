@@ -38,7 +38,8 @@ class SyncRun(models.Model):
     trigger = models.CharField(max_length=20, default="manual")
     # {"phase": "schema" | "profiles" | "reconcile" | "done", "sources": ["profiles:<pk>",
     #  "subprofiles:<pk>", ...], "copernica_ids": {...}, "source_index": n, "after_id": id,
-    #  "since": {source: "modified>= bound"}}: where the next chunk starts (linker.sync.engine).
+    #  "since": {source: "modified>= bound"}, "reconcile": {...}}: where the next chunk starts
+    #  (linker.sync.engine; the reconcile phase's part: linker.sync.reconcile).
     checkpoint = models.JSONField(default=dict)
     fetched = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)

@@ -42,7 +42,9 @@ class Task(StrEnum):
     SYNC_RUNS_RECONCILE = "linker.sync_runs_reconcile"
     PROFILE_CHANGE_SEND = "linker.profile_change_send"
     PROFILE_CHANGES_RELAY = "linker.profile_changes_relay"
+    PROFILE_CHANGES_RELEASE = "linker.profile_changes_release"
     NOTIFICATIONS_SCAN = "linker.notifications_scan"
+    NOTIFICATIONS_DIGEST = "linker.notifications_digest"
 
 
 def publish(task: Task, *args: object, countdown: float = 0.0) -> bool:

@@ -130,8 +130,8 @@ def profile_change_states(*, tenant: Tenant, ids: list[int]) -> list[dict[str, A
             "profile": change.copernica_profile_id,
             "subprofile": change.copernica_subprofile_id,
             "finished": change.is_finished,
-            # Waiting for a person (send anyway or discard), not for a worker.
-            "waiting": change.state == State.CONFLICT,
+            # Waiting for a person (send anyway or discard; a reconnect), not for a worker.
+            "waiting": change.state in (State.CONFLICT, State.WAITING),
         }
         for change in rows
     ]

@@ -10,6 +10,10 @@ An update carries ``base_modified``: the version of the mirror copy the user edi
 :func:`~linker.profiles.change_selectors.subprofile_version`). Before it is sent, the outbox
 compares it with Copernica's current ``modified`` and stops the change as a conflict when
 someone else changed the (sub)profile since. Without it (a scripted change) nothing is compared.
+
+While the link needs reconnecting a change is still accepted: it is stored *waiting* and sent,
+in order, after someone reconnects (:func:`linker.profiles.outbox.profile_changes_release`). A
+disconnected link, or one waiting for the shared-account confirmation, accepts no changes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from accounts.selectors import AnyUser, can_edit_profiles
 from linker.linking.links import link_get
 from linker.models import (
     Link,
+    LinkState,
     ProfileChange,
     RemoteCollection,
     RemoteDatabase,
@@ -38,6 +43,7 @@ from linker.profiles.fields import (
     profile_interests_clean,
     subprofile_fields_clean,
 )
+from linker.profiles.outbox import WAITING_MESSAGE
 
 Kind = ProfileChange.Kind
 
@@ -143,8 +149,16 @@ def _writable_link(user: AnyUser, tenant: Tenant, kind: str) -> Link:
     if not can_edit_profiles(user=user, tenant=tenant):
         raise PermissionDenied("You may not edit the profiles of this tenant.")
     link = link_get(tenant=tenant)
-    if link is None or not link.is_usable:
-        raise InvalidInputError("This tenant has no working Copernica link; reconnect it first.")
+    if link is None or not link.access_token_encrypted:
+        raise InvalidInputError(
+            "This tenant's Copernica link is disconnected: connect it again before changing "
+            "profiles. Nothing was saved."
+        )
+    if link.state not in (LinkState.ACTIVE, LinkState.NEEDS_RECONNECT):
+        raise InvalidInputError(
+            "This tenant's Copernica link waits for confirmation (another tenant holds the "
+            "same account): confirm it on the tenant page first. Nothing was saved."
+        )
     if kind not in Kind.values:
         raise InvalidInputError(f"Unknown change {kind!r}.")
     return link
@@ -152,7 +166,19 @@ def _writable_link(user: AnyUser, tenant: Tenant, kind: str) -> Link:
 
 def _store(user: AnyUser, **values: object) -> ProfileChange:
     assert isinstance(user, User)
+    link = values["link"]
+    assert isinstance(link, Link)
     with transaction.atomic():
+        # Serialised with a reconnect (``link_store_token`` locks the row too): a change stored
+        # as waiting is committed before the release that follows the reconnect looks for it.
+        state = Link.objects.select_for_update().values_list("state", flat=True).get(pk=link.pk)
+        if state == LinkState.NEEDS_RECONNECT:
+            return ProfileChange.objects.create(
+                created_by=user,
+                state=ProfileChange.State.WAITING,
+                error_message=WAITING_MESSAGE,
+                **values,
+            )
         change = ProfileChange.objects.create(created_by=user, **values)
         enqueue(Task.PROFILE_CHANGE_SEND, change.pk)
     return change

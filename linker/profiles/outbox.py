@@ -11,6 +11,11 @@ Order per profile is kept: a change is not sent while an earlier change of the s
 finishing one enqueues the next. A change in *conflict* counts as unfinished: the changes made
 after it wait until someone sends it anyway or discards it, since they were made on top of it.
 The relay never re-sends a conflict, nor what waits behind one.
+
+While the link needs reconnecting a change *waits* (it is neither sent nor cancelled), and so
+do the changes behind it. Once the link is usable again (``link_store_token`` enqueues
+``profile_changes_release``; the relay catches a lost message) the waiting changes are queued
+again in the order they were made. A disconnected link cancels its changes instead.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from accounts.selectors import can_edit_profiles
 from api_client import BadRequestError, CopernicaError, RateLimitedError
 from linker.linking.client import metered_session
 from linker.linking.errors import LinkNotUsableError
-from linker.models import ProfileChange
+from linker.models import Link, LinkState, ProfileChange
 from linker.platform.delivery import Task, enqueue, publish, retry_delay
 from linker.platform.ratelimit import BudgetExhaustedError
 from linker.profiles.mirroring import mirror_apply
@@ -39,7 +44,9 @@ logger = logging.getLogger(__name__)
 Kind = ProfileChange.Kind
 State = ProfileChange.State
 #: What a later change of the same profile waits for.
-_UNFINISHED = (State.QUEUED, State.SENDING, State.CONFLICT)
+_UNFINISHED = (State.QUEUED, State.WAITING, State.SENDING, State.CONFLICT)
+WAITING_MESSAGE = "Waiting: the Copernica link needs reconnecting; sent once someone reconnects."
+DISCONNECTED_MESSAGE = "Cancelled: the Copernica link was disconnected."
 
 
 @dataclass
@@ -75,9 +82,9 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
         if user is None or not can_edit_profiles(user=user, tenant=change.link.tenant):
             return change_close(change, State.CANCELLED, "Cancelled: its author lost access.")
         if not change.link.is_usable:
-            return change_close(
-                change, State.CANCELLED, "Cancelled: the Copernica link needs reconnecting."
-            )
+            if change.link.state == LinkState.DISCONNECTED:
+                return change_close(change, State.CANCELLED, DISCONNECTED_MESSAGE)
+            return change_wait(change)
         change.state = State.SENDING
         change.attempts += 1
         change.sending_since = now
@@ -89,7 +96,7 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
     except (BadRequestError, RemovedAtCopernicaError) as error:
         return _finish(change, State.FAILED, error.message)
     except LinkNotUsableError as error:
-        return _finish(change, State.CANCELLED, str(error))
+        return _wait_after_send(change, error)
     except (CopernicaError, BudgetExhaustedError) as error:
         return _retry_later(change, error)
     except Exception as error:
@@ -143,6 +150,29 @@ def change_close(change: ProfileChange, state: str, message: str) -> SendOutcome
     for next_id in next_ids:
         enqueue(Task.PROFILE_CHANGE_SEND, next_id)
     return SendOutcome(change.pk, state, next_ids=next_ids)
+
+
+def change_wait(change: ProfileChange) -> SendOutcome:
+    """Park a change until the link is reconnected (inside the caller's transaction, row
+    locked); the changes behind it wait too, as they were made on top of it."""
+    change.state = State.WAITING
+    change.error_message = WAITING_MESSAGE
+    change.next_attempt_at = None
+    change.sending_since = None
+    _log(change, WAITING_MESSAGE)
+    change.save()
+    return SendOutcome(change.pk, State.WAITING)
+
+
+def _wait_after_send(change: ProfileChange, error: LinkNotUsableError) -> SendOutcome:
+    """Copernica refused the token (nothing was written): wait for the reconnect."""
+    with transaction.atomic():
+        current = ProfileChange.objects.select_for_update().get(pk=change.pk)
+        if current.state != State.SENDING:
+            return SendOutcome(change.pk, current.state)
+        if error.state == LinkState.DISCONNECTED:
+            return change_close(current, State.CANCELLED, DISCONNECTED_MESSAGE)
+        return change_wait(current)
 
 
 def _finish(
@@ -238,6 +268,45 @@ def _next_for_profile(change: ProfileChange) -> list[int]:
     return list(following)
 
 
+# --------------------------------------------------------------------------------- release
+
+
+def profile_changes_release(*, link_id: int) -> list[int]:
+    """Queue the link's waiting changes again, in the order they were made, once the link is
+    usable; returns their ids. Safe to call twice, and a no-op while the link is not usable.
+
+    A waiting change of a database that is gone (the tenant was linked to another Copernica
+    account meanwhile) is cancelled: it must never reach the new account.
+    """
+    now = timezone.now()
+    released: list[int] = []
+    with transaction.atomic():
+        link = Link.objects.select_for_update().filter(pk=link_id).first()
+        if link is None or not link.is_usable:
+            return []
+        waiting = (
+            ProfileChange.objects.select_for_update(of=("self",))
+            .select_related("database")
+            .filter(link_id=link_id, state=State.WAITING)
+            .order_by("id")
+        )
+        for change in waiting:
+            if change.database.removed_at is not None:
+                change_close(change, State.CANCELLED, "Cancelled: its database is gone.")
+                continue
+            change.state = State.QUEUED
+            change.next_attempt_at = now
+            change.error_message = ""
+            _log(change, "The link was reconnected; queued again.")
+            change.save()
+            released.append(change.pk)
+        for change_id in released:
+            # In id order; one behind an earlier unfinished change of its profile does nothing
+            # now and is enqueued again when that one finishes.
+            enqueue(Task.PROFILE_CHANGE_SEND, change_id)
+    return released
+
+
 # ----------------------------------------------------------------------------------- relay
 
 
@@ -250,7 +319,8 @@ def profile_changes_relay(
     harmless). A change stuck in *sending* for longer than ``stale_after`` lost its worker: it
     goes back to the queue, and a create is marked in doubt so it is looked up before it is
     sent again. Neither a conflict nor a change waiting behind one is re-sent: they wait for a
-    person.
+    person. Waiting changes of a link that is usable again (the release message after a
+    reconnect was lost) are released.
     """
     now = timezone.now()
     stale = (
@@ -258,6 +328,15 @@ def profile_changes_relay(
         if stale_after is not None
         else timedelta(seconds=settings.LINKER_WRITE_STALE_SECONDS)
     )
+    waiting_links = (
+        ProfileChange.objects.filter(state=State.WAITING, link__state=LinkState.ACTIVE)
+        .exclude(link__access_token_encrypted="")
+        .order_by()
+        .values_list("link_id", flat=True)
+        .distinct()
+    )
+    for link_id in list(waiting_links):
+        profile_changes_release(link_id=link_id)
     with transaction.atomic():
         stuck = ProfileChange.objects.select_for_update(skip_locked=True).filter(
             state=State.SENDING, sending_since__lt=now - stale

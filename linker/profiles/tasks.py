@@ -7,6 +7,7 @@ from celery import shared_task
 from linker.platform.delivery import Task
 from linker.profiles.outbox import profile_change_send as change_send
 from linker.profiles.outbox import profile_changes_relay as changes_relay
+from linker.profiles.outbox import profile_changes_release as changes_release
 
 
 @shared_task(name=Task.PROFILE_CHANGE_SEND.value, ignore_result=True)
@@ -22,3 +23,9 @@ def profile_change_send(change_id: int) -> None:
 def profile_changes_relay() -> None:
     """Beat, every minute: re-send changes whose message was lost."""
     changes_relay()
+
+
+@shared_task(name=Task.PROFILE_CHANGES_RELEASE.value, ignore_result=True)
+def profile_changes_release(link_id: int) -> None:
+    """After a reconnect: queue the link's waiting changes again, in order."""
+    changes_release(link_id=link_id)

@@ -2,8 +2,9 @@
 
 Phases: ``schema`` (the databases), ``profiles`` (a keyset walk of every database, or of what
 changed since the newest profile we hold for an incremental run), ``reconcile`` (full runs
-only: a walk of what changed while we paged, then deletions, decided by
-:mod:`linker.sync.removals`) and ``done``. The engine owns the phases and the checkpoint.
+only: a walk of what changed while we paged, then deletions decided by
+:mod:`linker.sync.removals`, in steps of :mod:`linker.sync.reconcile`) and ``done``. The
+engine owns the phases and the checkpoint.
 
 Each page's write and the run's checkpoint commit in one transaction, and only while the step
 still holds its claim, so a killed worker resumes at the page it was on and a slow one that
@@ -29,6 +30,7 @@ from django.utils import timezone
 from api_client import KeysetPage, format_since
 from linker.linking.client import MeteredSession
 from linker.models import (
+    Notification,
     RemoteCollection,
     RemoteDatabase,
     RemoteProfile,
@@ -37,8 +39,9 @@ from linker.models import (
     SyncSchedule,
     SyncState,
 )
+from linker.notifications.services import notices_resolve
 from linker.platform.errors import LinkerError
-from linker.sync import removals, upserts
+from linker.sync import reconcile, upserts
 from linker.sync.prefetch import Prefetcher
 from linker.sync.sources import Source, source_from_key, sources_of
 
@@ -72,8 +75,12 @@ class Engine:
 
     # -- bookkeeping: every write below goes through commit() with the claim check
 
-    def commit(self, **counters: int) -> None:
-        """Save the checkpoint and counters; the caller's transaction holds the page data."""
+    def commit(self, *, progressed: bool = False, **counters: int) -> None:
+        """Save the checkpoint and counters; the caller's transaction holds the page data.
+
+        A page written, or a step of the reconcile phase done (``progressed``), is progress:
+        the run's count of failed attempts in a row starts over.
+        """
         requests = self.session.requests - self._requests_reported
         updates: dict[str, Any] = {
             "checkpoint": self.cp,
@@ -82,7 +89,7 @@ class Engine:
         }
         for name, value in counters.items():
             updates[name] = F(name) + value
-        if counters.get("pages"):
+        if progressed or counters.get("pages"):
             updates["failures"] = 0  # progress: the attempts counter starts over
         matched = SyncRun.objects.filter(
             pk=self.run.pk, claim=self.claim, state=SyncState.RUNNING
@@ -100,7 +107,11 @@ class Engine:
                 if not self._profiles(deadline=deadline, max_pages=max_pages):
                     return False
             elif phase == "reconcile":
-                self._reconcile()
+                done = reconcile.reconcile_advance(
+                    self, self._sources(), deadline=deadline, max_pages=max_pages
+                )
+                if not done:
+                    return False
             else:
                 self._finish()
                 return True
@@ -233,45 +244,6 @@ class Engine:
             self.commit()
         return True
 
-    def _reconcile(self) -> None:
-        """Catch up on what changed while we paged, then mark what Copernica no longer lists."""
-        sources = self._sources()
-        # (Sub)profiles created or changed while we paged (behind the cursor, or new).
-        started = self.run.started_at or timezone.now()
-        changed = {"fields[]": [f"modified>={format_since(started - INCREMENTAL_OVERLAP)}"]}
-        for source in sources:
-            for page in source.pages(
-                self.client, changed, page_size=settings.LINKER_SYNC_PAGE_SIZE
-            ):
-                prepared = self.prepare(source, page)
-                with transaction.atomic():
-                    created, updated, _ = self.write_page(prepared)
-                    self.commit(
-                        pages=1, fetched=page.count, created_count=created, updated_count=updated
-                    )
-        if self.postgres:
-            # A first sync COPYed every row in since autovacuum last looked: without fresh
-            # statistics the planner takes the mirror for empty and the counts and anti-joins
-            # below nest loops (seconds per source instead of milliseconds). ANALYZE samples a
-            # bounded number of rows, so this costs the same on any account.
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE linker_remoteprofile, linker_remotesubprofile")
-        # The id lists after the walks: a profile created in between is merely not counted
-        # yet, while the other order could take it for a removal. One transaction: the
-        # removals' temporary table lives as long as it, and the claim check comes last.
-        with transaction.atomic():
-            outcome = removals.removals_reconcile(
-                client=self.client, run=self.run, sources=sources, postgres=self.postgres
-            )
-            self.cp["phase"] = "done"
-            self.cp["note"] = outcome.note
-            SyncRun.objects.filter(pk=self.run.pk).update(
-                remote_count=outcome.remote_total,
-                local_count=outcome.local_total - outcome.removed,
-                pending_removals=outcome.pending,
-            )
-            self.commit(removed_count=outcome.removed)
-
     def _report(self) -> None:
         if self.progress is not None:
             self.run.refresh_from_db(fields=["fetched", "pages", "created_count", "updated_count"])
@@ -337,6 +309,8 @@ class Engine:
             if run.mode == SyncMode.FULL:
                 schedule.last_full_at = now
             schedule.save(update_fields=["last_success_at", "last_full_at"])
+            # A success ends a streak of failures: its notice goes in the same transaction.
+            notices_resolve(link=run.link, kind=Notification.Kind.SYNC_FAILING)
             self.run = run
 
 

@@ -1,227 +1,280 @@
-"""Deletion reconciliation: at the end of a full run, mark what Copernica no longer lists.
+"""Deletion reconciliation: which live mirror rows Copernica no longer lists, and when they may
+be marked removed (reliability.md cases 31, 32, 45 and 46).
 
-The engine calls :func:`removals_reconcile` with what it needs (client, run, sources: the
-profiles of each database and the subprofiles of each collection) inside its transaction and
-writes the returned :class:`RemovalOutcome` into the run.
+The reconcile phase (:mod:`linker.sync.reconcile`) loads each source's id list (a database's
+profiles, a collection's subprofiles) into ``SyncRemoteId`` and reads Copernica's own count of
+the source just before and just after the list. Per source, this module then decides and
+applies. A missing row is marked removed only when a second, independent signal agrees with
+the list; a list that comes back short (cut off, capped, rewritten) must never remove a live
+profile:
 
-Copernica's id lists (bare JSON arrays, paged until an empty page; a million entries on a
-big database) are read as they arrive and loaded in blocks into a temporary table; the rows
-they miss are found with an anti-join in SQL. The worker holds neither the list nor the
-missing set, so its memory does not grow with the account.
+1. An empty list removes nothing (Copernica listed nothing at all: a broken answer).
+2. A list that holds an id twice, or whose length is not between Copernica's count read just
+   before it and the count read just after it, is refused as a whole: nothing of that source
+   is removed, and the run's note says so. The two counts bracket the list because profiles
+   created or deleted while it is read move the count: with no activity all three agree, a
+   creation after the last page makes the later count higher, a deletion of an id the list
+   already passed makes it lower. A list shorter than both counts lost ids; one longer than
+   both holds something twice. Ids held twice are counted on their own: an answer with ids
+   dropped shifts the offsets of the pages after it, so the walk reads some ids twice and its
+   length can match the count. A busy account may now and then see a list refused for
+   activity that went both ways; refusing is the safe side, and the next full run tries again.
+3. Up to ``CONFIRM_REMOVALS_UP_TO`` missing rows: each is read back from Copernica, and only
+   those it answers as removed (or unknown) are marked removed.
+4. More than that: ``SAMPLE_SIZE`` of them, drawn at random (seeded by run and source, so a
+   test can repeat it), are read back. If every one is removed at Copernica, the whole missing
+   set is marked removed; if any is live, the set is inconsistent and only the sampled ones
+   confirmed removed are marked, and the note says why. A short list's missing set is live
+   through and through, so any sample catches it; a set of real deletions with 6% live rows
+   mixed in passes 50 draws with a chance below 5%.
+5. More than ``MASS_REMOVAL_SHARE`` of the source's live rows missing (strictly more: 10.0%
+   is not yet a mass removal): in addition, the removal waits for a second full run whose
+   missing set has the same fingerprint (sha256 of the ids); that run then applies 3 or 4.
 
-Guards (reliability.md 30-32), for profiles and subprofiles alike: an empty list removes
-nothing; a removal of more than ``MASS_REMOVAL_SHARE`` of the mirror's profiles (or of its
-subprofiles) waits for a second full run whose missing set has the same fingerprint; a small
-removal is confirmed one by one with Copernica first.
+A list that had to be read across steps and had moved in between (the id at the resume point
+is not the one read last) is treated as unconfirmed beyond the rows read back one by one.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import datetime
+import json
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.db import connection
-from django.db.models import BooleanField, QuerySet
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from api_client import CopernicaClient
 from linker.models import SyncRun, SyncSchedule
-from linker.sync.sources import PROFILE_SOURCE, SUBPROFILE_SOURCE, Source
+from linker.sync import remote_ids
+from linker.sync.sources import Source
 
-#: A removal of more than this share of the mirror waits for a second full run that agrees.
+#: A removal of more than this share of a source's live rows waits for a second full run.
 MASS_REMOVAL_SHARE = 0.10
-#: Up to this many missing profiles are each confirmed with Copernica before removal.
+#: Up to this many missing rows of a source are each read back from Copernica.
 CONFIRM_REMOVALS_UP_TO = 200
+#: Above that, this many of them, drawn at random, are read back before the set is applied.
+SAMPLE_SIZE = 50
 
 
 @dataclass(frozen=True)
-class RemovalOutcome:
-    """What reconciliation found and did, for the run's counters and note (profiles only:
-    the run's counts are profile counts; subprofile counts go on each collection)."""
+class ListedIds:
+    """What the reconcile phase read of one source's id list."""
+
+    length: int
+    before: int  # Copernica's count of the source just before the list
+    after: int  # and just after it
+    distinct: int  # different ids in the list
+    moved: bool = False  # resumed in a later step after the list had shifted
+
+    def disagreement(self) -> str:
+        """Why the list cannot be trusted as a whole, or ``""``."""
+        if self.distinct != self.length:
+            return f"its id list held {self.length - self.distinct} of its {self.length} ids twice"
+        low, high = sorted((self.before, self.after))
+        if low <= self.length <= high:
+            return ""
+        counted = str(low) if low == high else f"{low} to {high}"
+        return f"its id list held {self.length} ids while Copernica counted {counted}"
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """What one source's removal check did, as kept in the run's checkpoint."""
 
     removed: int
     pending: int
-    remote_total: int
-    local_total: int
-    note: str
+    remote: int  # the length of Copernica's list
+    local: int  # the live rows of the source afterwards
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SourceOutcome:
+        return cls(**data)
 
 
-def removals_reconcile(
-    *, client: CopernicaClient, run: SyncRun, sources: list[Source], postgres: bool
-) -> RemovalOutcome:
-    """Mark the live rows Copernica no longer lists as removed, within the guards.
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one source: ``refuse`` (nothing, the list is not trusted), ``wait``
+    (a mass removal pending agreement), ``some`` (the ids in ``gone``), ``all`` (the stored
+    missing set)."""
 
-    Runs inside the caller's transaction (the temporary table of ids lives as long as it).
+    action: str
+    local: int
+    missing: int = 0
+    fingerprint: str = ""
+    gone: tuple[int, ...] = ()
+    note: str = ""
+
+
+def removals_decide(
+    *,
+    client: CopernicaClient,
+    run: SyncRun,
+    source: Source,
+    position: int,
+    listed: ListedIds,
+    postgres: bool,
+    heartbeat: Callable[[], None],
+) -> Decision:
+    """Apply the rules of the module docstring to one source whose list is loaded.
+
+    Stores the source's missing set next to its list; reads back from Copernica outside any
+    transaction, calling ``heartbeat`` after every request (it decides whether the run's
+    heartbeat is due). Writes nothing to the mirror.
     """
-    _remote_ids_table_create()
-    missing: dict[Source, int] = {}
-    remote: dict[str, int] = {}
-    local: dict[str, int] = {}
-    counts: dict[Source, tuple[int, int]] = {}
-    blocked = ""
-    for position, source in enumerate(sources):
-        remote_count = _remote_ids_load(client, source, position, postgres=postgres)
-        local_count = source.live().count()
-        counts[source] = (remote_count, local_count)
-        local[source.kind] = local.get(source.kind, 0) + local_count
-        remote[source.kind] = remote.get(source.kind, 0) + remote_count
-        if not remote_count and local_count:
-            blocked = "Copernica listed no profiles at all; nothing was removed."
-            continue
-        count = _missing(source, position).count()
-        if count:
-            missing[source] = count
+    local = source.live().count()
+    if not listed.length and local:
+        note = f"Copernica listed none of {source.label}; nothing was removed."
+        return Decision("refuse", local, note=note)
+    disagreement = listed.disagreement()
+    if disagreement:
+        note = f"For {source.label}, {disagreement}; nothing was removed."
+        return Decision("refuse", local, note=note)
+    missing = remote_ids.missing_collect(
+        source=source, run_id=run.pk, position=position, postgres=postgres
+    )
+    if not missing:
+        return Decision("some", local)
+    scan = remote_ids.missing_scan(
+        source=source,
+        run_id=run.pk,
+        position=position,
+        keep=CONFIRM_REMOVALS_UP_TO,
+        sample_size=SAMPLE_SIZE,
+        rng=random.Random(f"{run.pk}:{source.key}"),  # seeded: the same sample on a retry
+    )
+    if scan.count > MASS_REMOVAL_SHARE * max(local, 1):
+        pending = _pending_entries(_schedule(run)).get(source.key, {})
+        if pending.get("fingerprint") != scan.fingerprint:
+            note = (
+                f"{scan.count} of {source.label} are missing at Copernica, more than "
+                f"{MASS_REMOVAL_SHARE:.0%} of them; the removal waits for a second full run "
+                "that agrees."
+            )
+            return Decision("wait", local, scan.count, scan.fingerprint, note=note)
+    if scan.count <= CONFIRM_REMOVALS_UP_TO:
+        gone = _read_back(client, source, scan.first, heartbeat)
+        note = ""
+        if len(gone) < scan.count:
+            note = (
+                f"{scan.count - len(gone)} of {source.label} missing from Copernica's id list "
+                "are still there; they were kept."
+            )
+        return Decision("some", local, scan.count, scan.fingerprint, tuple(gone), note)
+    gone = _read_back(client, source, scan.sample, heartbeat)
+    if len(gone) == len(scan.sample) and not listed.moved:
+        return Decision("all", local, scan.count, scan.fingerprint)
+    why = (
+        "Copernica's id list changed while it was read in steps"
+        if len(gone) == len(scan.sample)
+        else f"{len(scan.sample) - len(gone)} of {len(scan.sample)} read back are still there"
+    )
+    note = (
+        f"{scan.count} of {source.label} are missing from Copernica's id list, but {why}; only "
+        f"the {len(gone)} confirmed one by one were removed."
+    )
+    return Decision("some", local, scan.count, scan.fingerprint, tuple(gone), note)
+
+
+def removals_apply(
+    *,
+    run: SyncRun,
+    source: Source,
+    position: int,
+    listed: ListedIds,
+    decision: Decision,
+    postgres: bool,
+) -> SourceOutcome:
+    """Carry out a decision, in the caller's transaction (which also holds the checkpoint)."""
     now = timezone.now()
+    removed = 0
+    if decision.action == "all":
+        removed = remote_ids.missing_apply(
+            source=source, run_id=run.pk, position=position, now=now, postgres=postgres
+        )
+    elif decision.action == "some" and decision.gone:
+        removed = (
+            source.live()
+            .filter(copernica_id__in=decision.gone)
+            .update(removed_at=now, last_run_id=run.pk)
+        )
+    if decision.action == "refuse":
+        # A list we do not trust neither confirms nor clears a pending removal; Copernica's
+        # own count stands for the list in the run's figures.
+        return SourceOutcome(0, 0, listed.after, decision.local, decision.note)
+    schedule = _schedule(run)
+    entries = _pending_entries(schedule)
+    if decision.action == "wait":
+        entries[source.key] = {"fingerprint": decision.fingerprint, "count": decision.missing}
+        _pending_save(schedule, entries, run)
+        return SourceOutcome(0, decision.missing, listed.length, decision.local, decision.note)
+    if entries.pop(source.key, None) is not None:
+        _pending_save(schedule, entries, run)
+    local = decision.local - removed
+    source.record_counts(remote=listed.length, local=local)
+    return SourceOutcome(removed, 0, listed.length, local, decision.note)
+
+
+def removals_finish(*, run: SyncRun, sources: list[Source]) -> None:
+    """Forget pending removals of sources this run no longer walks (in the caller's
+    transaction)."""
+    schedule = _schedule(run)
+    entries = _pending_entries(schedule)
+    keys = {source.key for source in sources}
+    kept = {key: entry for key, entry in entries.items() if key in keys}
+    if kept != entries or schedule.pending_removal_sources != entries:
+        _pending_save(schedule, kept, run)
+
+
+def _read_back(
+    client: CopernicaClient, source: Source, ids: list[int], heartbeat: Callable[[], None]
+) -> list[int]:
+    """The ids Copernica answers as removed (or unknown), asked one by one."""
+    gone: list[int] = []
+    for copernica_id in ids:
+        if source.confirmed_gone(client, copernica_id):
+            gone.append(copernica_id)
+        heartbeat()
+    return gone
+
+
+def _schedule(run: SyncRun) -> SyncSchedule:
     schedule, _ = SyncSchedule.objects.get_or_create(link_id=run.link_id)
-    mass = [
-        kind
-        for kind in local
-        if sum(n for s, n in missing.items() if s.kind == kind)
-        > MASS_REMOVAL_SHARE * max(local[kind], 1)
-    ]
-    pending = 0
-    fingerprint = ""
-    removed: dict[str, int] = {}
-    positions = {source: position for position, source in enumerate(sources)}
-    to_remove = sum(missing.values())
-    if mass:
-        fingerprint = _fingerprint([(s, positions[s]) for s in missing])
-        if schedule.pending_removal_fingerprint != fingerprint:
-            pending = to_remove
-            kinds = " and ".join(mass)
-            blocked = (
-                f"{to_remove} rows are missing at Copernica, more than {MASS_REMOVAL_SHARE:.0%} "
-                f"of the {kinds}; the removal waits for a second full run that agrees."
-            )
-        else:
-            for source, _ in missing.items():
-                removed[source.kind] = removed.get(source.kind, 0) + _remove_missing(
-                    source, positions[source], run, now
-                )
-    elif 0 < to_remove <= CONFIRM_REMOVALS_UP_TO:
-        for source in missing:
-            ids = list(
-                _missing(source, positions[source])
-                .order_by("copernica_id")
-                .values_list("copernica_id", flat=True)
-            )
-            gone = [i for i in ids if source.confirmed_gone(client, i)]
-            removed[source.kind] = removed.get(source.kind, 0) + source.live().filter(
-                copernica_id__in=gone
-            ).update(removed_at=now, last_run_id=run.pk)
-    else:
-        for source in missing:
-            removed[source.kind] = removed.get(source.kind, 0) + _remove_missing(
-                source, positions[source], run, now
-            )
-    if not pending:
-        for source, (remote_count, _) in counts.items():
-            source.record_counts(remote=remote_count, local=source.live().count())
-    schedule.pending_removal_fingerprint = fingerprint if pending else ""
-    schedule.pending_removal_count = pending
-    schedule.pending_removal_run_id = run.pk if pending else None
+    return schedule
+
+
+def _digest(entries: dict[str, Any]) -> str:
+    if not entries:
+        return ""
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+
+
+def _pending_entries(schedule: SyncSchedule) -> dict[str, Any]:
+    """The pending removals per source; none when the digest no longer matches (relinked)."""
+    entries = schedule.pending_removal_sources
+    if not isinstance(entries, dict) or not entries:
+        return {}
+    if schedule.pending_removal_fingerprint != _digest(entries):
+        return {}
+    return dict(entries)
+
+
+def _pending_save(schedule: SyncSchedule, entries: dict[str, Any], run: SyncRun) -> None:
+    schedule.pending_removal_sources = entries
+    schedule.pending_removal_fingerprint = _digest(entries)
+    schedule.pending_removal_count = sum(int(entry["count"]) for entry in entries.values())
+    schedule.pending_removal_run_id = run.pk if entries else None
     schedule.save(
         update_fields=[
+            "pending_removal_sources",
             "pending_removal_fingerprint",
             "pending_removal_count",
             "pending_removal_run",
         ]
     )
-    return RemovalOutcome(
-        removed=sum(removed.values()),
-        pending=pending,
-        remote_total=remote.get(PROFILE_SOURCE, 0),
-        local_total=local.get(PROFILE_SOURCE, 0)
-        + sum(n for kind, n in removed.items() if kind != PROFILE_SOURCE),
-        note=blocked,
-    )
-
-
-def _remote_ids_table_create() -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # ON COMMIT DROP clears it after the run's transaction; an enclosing transaction
-            # (two runs inside one, as in a test) would still hold the previous one.
-            cursor.execute("DROP TABLE IF EXISTS sync_remote_ids")
-            cursor.execute(
-                "CREATE TEMP TABLE sync_remote_ids (source integer, copernica_id bigint) "
-                "ON COMMIT DROP"
-            )
-        else:
-            cursor.execute("DROP TABLE IF EXISTS sync_remote_ids")
-            cursor.execute(
-                "CREATE TEMP TABLE sync_remote_ids (source integer, copernica_id bigint)"
-            )
-
-
-def _remote_ids_load(
-    client: CopernicaClient, source: Source, position: int, *, postgres: bool
-) -> int:
-    """Stream the source's id list from Copernica into the temporary table; → its length."""
-    loaded = 0
-    prefix = f"{position}\t"
-    with connection.cursor() as cursor:
-        for block in source.ids(client):
-            if not block:
-                continue
-            loaded += len(block)
-            if postgres:
-                rows = prefix + f"\n{prefix}".join(block) + "\n"
-                with cursor.cursor.copy("COPY sync_remote_ids FROM STDIN") as copy:
-                    copy.write(rows)
-            else:
-                cursor.executemany(
-                    "INSERT INTO sync_remote_ids VALUES (%s, %s)",
-                    [(position, int(value)) for value in block],
-                )
-        if postgres:
-            # Without statistics the planner takes the fresh table for tiny and nests loops
-            # over it in the anti-join: minutes instead of a hash join's fraction of a second.
-            cursor.execute("ANALYZE sync_remote_ids")
-    return loaded
-
-
-_ABSENT = {
-    PROFILE_SOURCE: (
-        "NOT EXISTS (SELECT 1 FROM sync_remote_ids r WHERE r.source = %s "
-        "AND r.copernica_id = linker_remoteprofile.copernica_id)"
-    ),
-    SUBPROFILE_SOURCE: (
-        "NOT EXISTS (SELECT 1 FROM sync_remote_ids r WHERE r.source = %s "
-        "AND r.copernica_id = linker_remotesubprofile.copernica_id)"
-    ),
-}
-
-
-def _missing(source: Source, position: int) -> QuerySet[Any]:
-    """Live mirror rows of the source that Copernica's id list does not hold."""
-    # Constant SQL with a bound parameter; the ORM has no anti-join against a temporary table.
-    sql = _ABSENT[source.kind]  # one of two constants above, never data
-    absent = RawSQL(sql, (position,), output_field=BooleanField())  # noqa: S611
-    return source.live().filter(absent)
-
-
-def _remove_missing(source: Source, position: int, run: SyncRun, now: datetime) -> int:
-    return _missing(source, position).update(removed_at=now, last_run_id=run.pk)
-
-
-def _fingerprint(missing: list[tuple[Source, int]]) -> str:
-    """sha256 over ``key:id,id,...;`` per source, streamed from the database in id order."""
-    digest = hashlib.sha256()
-    for source, position in sorted(missing, key=lambda item: item[0].key):
-        digest.update(f"{source.key}:".encode())
-        ids = (
-            _missing(source, position)
-            .order_by("copernica_id")
-            .values_list("copernica_id", flat=True)
-            .iterator(chunk_size=20_000)
-        )
-        separator = b""
-        for copernica_id in ids:
-            digest.update(separator + str(copernica_id).encode())
-            separator = b","
-        digest.update(b";")
-    return digest.hexdigest()

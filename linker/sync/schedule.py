@@ -1,4 +1,8 @@
-"""When links sync: the beat's due check, and the schedule agency staff can override."""
+"""When links sync: the beat's due check, and the schedule agency staff can override.
+
+A link's first full run counts as the day's full run, whoever started it (the beat on first
+sight of the link, *Sync now*, the demo): from then on full runs follow the schedule's hour.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from accounts.selectors import AnyUser, can_manage_tenant
 from linker.linking.links import link_get
-from linker.models import Link, SyncMode, SyncSchedule
+from linker.models import ACTIVE_SYNC_STATES, Link, SyncMode, SyncRun, SyncSchedule, SyncState
 from linker.platform.errors import InvalidInputError
 from linker.sync.runs import sync_run_request
 
@@ -35,6 +39,18 @@ def next_full_at(*, full_hour: int, now: datetime, spread: bool = True) -> datet
 
 def _next_incremental_at(schedule: SyncSchedule, now: datetime) -> datetime:
     return now + timedelta(minutes=schedule.incremental_minutes, seconds=random.uniform(0, 60))
+
+
+def _full_run_held(schedule: SyncSchedule) -> bool:
+    """Whether the link already had (or is having) a full run, although the schedule has not
+    planned one yet: then that run is the day's full run."""
+    if schedule.last_full_at is not None:
+        return True
+    return SyncRun.objects.filter(
+        link_id=schedule.link_id,
+        mode=SyncMode.FULL,
+        state__in=[*ACTIVE_SYNC_STATES, SyncState.SUCCEEDED],
+    ).exists()
 
 
 def sync_schedule_due(*, now: datetime | None = None) -> list[int]:
@@ -71,6 +87,9 @@ def sync_schedule_due(*, now: datetime | None = None) -> list[int]:
             )
             if schedule is None:
                 continue
+            if schedule.next_full_at is None and _full_run_held(schedule):
+                schedule.next_full_at = next_full_at(full_hour=schedule.full_hour, now=now)
+                schedule.save(update_fields=["next_full_at"])
             if schedule.next_full_at is None or schedule.next_full_at <= now:
                 # Due, or first sight of the link: a full run now, then nightly.
                 mode = SyncMode.FULL

@@ -16,7 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import agency_get, agency_list, tenant_list
 from linker.health.selectors import SORTS, Status, dashboard_get
-from linker.linking.invitations import connect_link_send, tenant_create_and_invite
+from linker.linking.invitations import (
+    TenantAlreadyLinkedError,
+    connect_link_send,
+    tenant_create_and_invite,
+)
 from linker.notifications.services import notification_list
 from linker.platform.errors import LinkerError
 from linker.sync.controls import sync_now_bulk
@@ -129,7 +133,7 @@ def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
                 f"Not synced (not linked, or not yours to manage): {', '.join(outcome.skipped)}.",
             )
         return see_other(back_url)
-    emailed, to_send = [], []
+    emailed, to_send, linked = [], [], []
     for tenant in tenants:
         try:
             invitation = connect_link_send(
@@ -137,6 +141,9 @@ def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
             )
         except PermissionDenied:
             messages.warning(request, f"{tenant.name}: only agency staff send connect links.")
+            continue
+        except TenantAlreadyLinkedError:
+            linked.append(tenant.name)
             continue
         if invitation.emailed_to:
             emailed.append(f"{tenant.name} ({', '.join(invitation.emailed_to)})")
@@ -146,6 +153,12 @@ def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Connect link emailed for {'; '.join(emailed)}.")
     for line in to_send:
         messages.info(request, f"No partner admin to email — send this link yourself. {line}")
+    if linked:
+        count = f"{len(linked)} tenant{'s' if len(linked) != 1 else ''}"
+        messages.info(
+            request,
+            f"Skipped {count} already linked (no connect link sent): {', '.join(linked)}.",
+        )
     return see_other(back_url)
 
 

@@ -18,11 +18,23 @@ from linker.linking.connect_links import (
     connect_link_open_get,
     connect_link_revoke,
 )
-from linker.linking.links import link_confirm_duplicate, link_disconnect, link_get
+from linker.linking.links import (
+    link_confirm_duplicate,
+    link_disconnect,
+    link_get,
+    link_mirror_delete,
+)
 from linker.linking.oauth import link_connect_complete, link_connect_start, link_with_token
+from linker.models import Link, LinkState
 from linker.platform.errors import LinkerError
 from linker.views.forms import ApiTokenForm
 from linker.views.responses import see_other, tenant_url
+
+# The connect link's URL is its secret. ``same-origin`` keeps it out of every Referer sent to
+# another site (Copernica's consent page included), while the page's own form POST still
+# carries a real ``Origin``: under ``no-referrer`` Chromium sends ``Origin: null`` and Django's
+# CSRF origin check refuses the form.
+CONNECT_LINK_REFERRER_POLICY = "same-origin"
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -30,6 +42,19 @@ def _session_key(request: HttpRequest) -> str:
         request.session["linker"] = True
         request.session.save()
     return request.session.session_key or ""
+
+
+def _linked_message(request: HttpRequest, link: Link) -> None:
+    """Green only when the link is in use; a link waiting in *pending* says what it waits for."""
+    name = link.copernica_account_name or link.copernica_account_id
+    if link.state == LinkState.PENDING:
+        messages.warning(
+            request,
+            f"Copernica account {name} is already linked to another tenant, so this link waits "
+            "for confirmation: nothing is synced until someone chooses Link anyway.",
+        )
+    else:
+        messages.success(request, f"Linked to Copernica account {name}.")
 
 
 @require_POST
@@ -63,19 +88,17 @@ def oauth_callback_view(request: HttpRequest) -> HttpResponse:
         request.session["connect_result"] = {
             "tenant": result.tenant.name,
             "ok": not result.error,
+            "pending": result.link is not None and result.link.state == LinkState.PENDING,
             "error": result.error,
         }
         response = see_other(reverse("connect_done"))
     else:
         if result.error:
             messages.error(request, result.error)
+        elif result.link is not None:
+            _linked_message(request, result.link)
         else:
-            messages.success(
-                request,
-                f"Linked to Copernica account {result.link.copernica_account_name}."
-                if result.link is not None
-                else "Linked.",
-            )
+            messages.success(request, "Linked.")
         response = see_other(tenant_url(result.tenant.pk))
     # The callback URL carried a code and a state: keep them out of Referer headers and caches.
     response["Referrer-Policy"] = "no-referrer"
@@ -98,7 +121,7 @@ def token_link_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     except LinkerError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Linked to Copernica account {link.copernica_account_name}.")
+        _linked_message(request, link)
     return see_other(tenant_url(tenant.pk))
 
 
@@ -132,6 +155,27 @@ def disconnect_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Disconnected. The token and its cached sessions are deleted.")
+    return see_other(tenant_url(tenant.pk))
+
+
+@require_POST
+@login_required
+def mirror_delete_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    """*Delete mirrored data* of a disconnected tenant (the page asks to confirm first)."""
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    link = link_get(tenant=tenant)
+    if link is None:
+        raise Http404("No link.")
+    try:
+        deleted = link_mirror_delete(link=link, user=request.user)
+    except LinkerError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Mirrored data deleted: {deleted.profiles} profiles and {deleted.subprofiles} "
+            "subprofiles. The change history is kept.",
+        )
     return see_other(tenant_url(tenant.pk))
 
 
@@ -192,7 +236,7 @@ def connect_link_open_view(request: HttpRequest, token: str) -> HttpResponse:
         response = render(request, "linking/connect_link.html", {"tenant": connect_link.tenant})
     if connect_link is not None:
         response.csp_form_action = consent_origin(agency=connect_link.tenant.agency)  # type: ignore[attr-defined]
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = CONNECT_LINK_REFERRER_POLICY
     return response
 
 

@@ -21,7 +21,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Tenant
 from accounts.selectors import can_edit_profiles, tenant_get
-from linker.models import RemoteProfile
+from linker.linking.links import MIRROR_READ_ONLY, link_get, link_mirror_read_only
+from linker.models import LinkState, ProfileChange, RemoteProfile
 from linker.platform.errors import LinkerError
 from linker.profiles.change_selectors import (
     profile_change_get,
@@ -31,6 +32,7 @@ from linker.profiles.change_selectors import (
 )
 from linker.profiles.changes import profile_change_submit
 from linker.profiles.conflicts import profile_change_resolve
+from linker.profiles.interventions import profile_change_cancel, profile_change_retry
 from linker.profiles.selectors import (
     ProfileBrowser,
     database_list,
@@ -46,6 +48,26 @@ from linker.views.responses import see_other
 
 def _profile_url(tenant: Tenant, copernica_id: int) -> str:
     return reverse("profile_detail", kwargs={"tenant_id": tenant.pk, "profile_id": copernica_id})
+
+
+def _queued_message(change: ProfileChange) -> str:
+    if change.state == ProfileChange.State.WAITING:
+        return (
+            f"Change #{change.pk} is saved, but the Copernica link needs reconnecting: it will be "
+            "sent after someone reconnects the link. Nothing is lost meanwhile."
+        )
+    return "Change queued for Copernica. Its state shows below as it goes."
+
+
+def _back(request: HttpRequest, tenant: Tenant, change: ProfileChange) -> str:
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return back
+    if change.copernica_profile_id:
+        return _profile_url(tenant, change.copernica_profile_id)
+    return reverse("profile_list", kwargs={"tenant_id": tenant.pk})
 
 
 def _browse(request: HttpRequest, tenant: Tenant, page: object = 1) -> ProfileBrowser:
@@ -64,13 +86,15 @@ def _browse(request: HttpRequest, tenant: Tenant, page: object = 1) -> ProfileBr
 def profile_list_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
     browser = _browse(request, tenant, request.GET.get("page", 1))
+    read_only = link_mirror_read_only(link=link_get(tenant=tenant))
     return render(
         request,
         "profiles/list.html",
         {
             "tenant": tenant,
             "browser": browser,
-            "can_edit": can_edit_profiles(user=request.user, tenant=tenant),
+            "read_only": read_only,
+            "can_edit": can_edit_profiles(user=request.user, tenant=tenant) and not read_only,
             "changes": profile_change_list(tenant=tenant, limit=10),
         },
     )
@@ -103,17 +127,21 @@ def profile_export_view(request: HttpRequest, tenant_id: int) -> StreamingHttpRe
 def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
     profile = profile_get(tenant=tenant, copernica_id=profile_id)
-    can_edit = can_edit_profiles(user=request.user, tenant=tenant)
+    read_only = link_mirror_read_only(link=profile.link)
+    can_edit = can_edit_profiles(user=request.user, tenant=tenant) and not read_only
     version = profile_version(profile=profile)
     form = ProfileForm(
         request.POST or None, database=profile.database, profile=profile, version=version
     )
     if request.method == "POST":
+        if read_only:
+            messages.error(request, MIRROR_READ_ONLY)
+            return see_other(_profile_url(tenant, profile.copernica_id))
         if not can_edit:
             raise PermissionDenied("Your role does not allow editing profiles.")
         if form.is_valid():
             try:
-                profile_change_submit(
+                change = profile_change_submit(
                     user=request.user,
                     tenant=tenant,
                     kind="update",
@@ -125,9 +153,7 @@ def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -
             except LinkerError as exc:
                 form.add_service_errors(exc)
             else:
-                messages.success(
-                    request, "Change queued for Copernica. Its state shows below as it goes."
-                )
+                messages.success(request, _queued_message(change))
                 return see_other(_profile_url(tenant, profile.copernica_id))
     return render(
         request,
@@ -137,6 +163,8 @@ def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -
             "profile": profile,
             "form": form,
             "can_edit": can_edit,
+            "read_only": read_only,
+            "waits_for_reconnect": profile.link.state == LinkState.NEEDS_RECONNECT,
             "subprofiles": profile_subprofiles(profile=profile),
             "changes": profile_change_list(tenant=tenant, copernica_id=profile.copernica_id),
         },
@@ -150,6 +178,9 @@ def profile_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     link = profile_link_get(tenant=tenant)
     if not can_edit_profiles(user=request.user, tenant=tenant):
         raise PermissionDenied("Your role does not allow creating profiles.")
+    if link_mirror_read_only(link=link):
+        messages.error(request, MIRROR_READ_ONLY)
+        return see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
     databases = database_list(link=link)
     wanted = request.POST.get("db") or request.GET.get("db")
     database = next((d for d in databases if str(d.copernica_id) == str(wanted)), None)
@@ -180,7 +211,9 @@ def profile_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
                 messages.success(
                     request,
                     f"New profile queued for Copernica (change #{change.pk}). It appears in the "
-                    "list once Copernica has made it.",
+                    "list once Copernica has made it."
+                    if change.state != ProfileChange.State.WAITING
+                    else _queued_message(change),
                 )
                 return see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
     return render(
@@ -197,12 +230,22 @@ def profile_delete_view(request: HttpRequest, tenant_id: int, profile_id: int) -
     profile = profile_get(tenant=tenant, copernica_id=profile_id)
     if not can_edit_profiles(user=request.user, tenant=tenant):
         raise PermissionDenied("Your role does not allow deleting profiles.")
+    if link_mirror_read_only(link=profile.link):
+        messages.error(request, MIRROR_READ_ONLY)
+        return see_other(_profile_url(tenant, profile.copernica_id))
     try:
-        profile_change_submit(user=request.user, tenant=tenant, kind="delete", profile=profile)
+        change = profile_change_submit(
+            user=request.user, tenant=tenant, kind="delete", profile=profile
+        )
     except LinkerError as exc:
         messages.error(request, exc.message)
         return see_other(_profile_url(tenant, profile.copernica_id))
-    messages.success(request, f"Deletion of profile {profile.copernica_id} queued for Copernica.")
+    messages.success(
+        request,
+        f"Deletion of profile {profile.copernica_id} queued for Copernica."
+        if change.state != ProfileChange.State.WAITING
+        else _queued_message(change),
+    )
     return see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
 
 
@@ -253,3 +296,42 @@ def profile_change_resolve_view(
             else reverse("profile_list", kwargs={"tenant_id": tenant.pk})
         )
     return see_other(back)
+
+
+@require_POST
+@login_required
+def profile_change_retry_view(request: HttpRequest, tenant_id: int, change_id: int) -> HttpResponse:
+    """*Retry* a failed or cancelled change, then back to the page it was shown on."""
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    change = profile_change_get(tenant=tenant, change_id=change_id)
+    if not can_edit_profiles(user=request.user, tenant=tenant):
+        raise PermissionDenied("Your role does not allow retrying changes.")
+    try:
+        retried = profile_change_retry(user=request.user, tenant=tenant, change=change)
+    except LinkerError as exc:
+        messages.error(request, exc.message)
+    else:
+        if retried.state == ProfileChange.State.WAITING:
+            messages.success(request, _queued_message(retried))
+        else:
+            messages.success(request, f"Change #{change.pk} queued again for Copernica.")
+    return see_other(_back(request, tenant, change))
+
+
+@require_POST
+@login_required
+def profile_change_cancel_view(
+    request: HttpRequest, tenant_id: int, change_id: int
+) -> HttpResponse:
+    """*Cancel* a waiting or queued change, then back to the page it was shown on."""
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    change = profile_change_get(tenant=tenant, change_id=change_id)
+    if not can_edit_profiles(user=request.user, tenant=tenant):
+        raise PermissionDenied("Your role does not allow cancelling changes.")
+    try:
+        profile_change_cancel(user=request.user, tenant=tenant, change=change)
+    except LinkerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Change #{change.pk} cancelled; nothing was sent.")
+    return see_other(_back(request, tenant, change))

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Tenant
 from accounts.selectors import can_edit_profiles, tenant_get
+from linker.linking.links import MIRROR_READ_ONLY, link_mirror_read_only
 from linker.models import RemoteSubprofile
 from linker.platform.errors import LinkerError
 from linker.profiles.change_selectors import profile_change_list, subprofile_version
@@ -59,6 +60,9 @@ def subprofile_create_view(
     collection = collection_get(tenant=tenant, profile=profile, copernica_id=collection_id)
     if not can_edit_profiles(user=request.user, tenant=tenant):
         raise PermissionDenied("Your role does not allow creating subprofiles.")
+    if link_mirror_read_only(link=profile.link):
+        messages.error(request, MIRROR_READ_ONLY)
+        return see_other(_profile_url(tenant, profile.copernica_id))
     form = SubprofileForm(request.POST or None, collection=collection)
     if request.method == "POST" and form.is_valid():
         values = form.filled_values()
@@ -98,7 +102,8 @@ def subprofile_detail_view(
     tenant = tenant_get(user=request.user, id=tenant_id)
     profile = profile_get(tenant=tenant, copernica_id=profile_id)
     subprofile = subprofile_get(tenant=tenant, profile=profile, copernica_id=subprofile_id)
-    can_edit = can_edit_profiles(user=request.user, tenant=tenant)
+    read_only = link_mirror_read_only(link=profile.link)
+    can_edit = can_edit_profiles(user=request.user, tenant=tenant) and not read_only
     version = subprofile_version(subprofile=subprofile)
     form = SubprofileForm(
         request.POST or None,
@@ -107,6 +112,9 @@ def subprofile_detail_view(
         version=version,
     )
     if request.method == "POST":
+        if read_only:
+            messages.error(request, MIRROR_READ_ONLY)
+            return see_other(_subprofile_url(tenant, subprofile))
         if not can_edit:
             raise PermissionDenied("Your role does not allow editing subprofiles.")
         if form.is_valid():
@@ -136,6 +144,7 @@ def subprofile_detail_view(
             "facts": _in_field_order(subprofile),
             "form": form,
             "can_edit": can_edit,
+            "read_only": read_only,
             "changes": profile_change_list(tenant=tenant, subprofile=subprofile),
         },
     )
@@ -151,6 +160,9 @@ def subprofile_delete_view(
     subprofile = subprofile_get(tenant=tenant, profile=profile, copernica_id=subprofile_id)
     if not can_edit_profiles(user=request.user, tenant=tenant):
         raise PermissionDenied("Your role does not allow deleting subprofiles.")
+    if link_mirror_read_only(link=profile.link):
+        messages.error(request, MIRROR_READ_ONLY)
+        return see_other(_subprofile_url(tenant, subprofile))
     try:
         subprofile_change_submit(
             user=request.user, tenant=tenant, kind="delete", subprofile=subprofile

@@ -17,6 +17,11 @@ from linker.models import Link, LinkEvent, LinkState, OAuthState
 from tests.linking.conftest import REDIRECT_URI, Linking
 
 
+def _token_stored() -> bool:
+    """A failed handshake stores no token (its Link row may exist, to hold the history)."""
+    return Link.objects.exclude(access_token_encrypted="").exists()
+
+
 def test_connect_and_allow_links_the_tenant(linking: Linking) -> None:
     params = linking.consent(linking.start())
     response = linking.callback(params)
@@ -155,8 +160,34 @@ def test_access_denied_shows_a_retry_and_stores_nothing(linking: Linking) -> Non
     page = linking.client.get(response["Location"]).content.decode()
     assert "Access was not granted" in page
     assert "Connect Copernica" in page  # the retry
-    assert not Link.objects.exists()
+    assert not _token_stored()
     assert linking.sandbox.stats()["token_calls"] == 0
+
+
+def test_deny_on_a_never_linked_tenant_is_in_the_link_history(linking: Linking) -> None:
+    tenant = linking.world.tenant_a1
+    response = linking.callback(linking.consent(linking.start(), decision="deny"))
+    event = LinkEvent.objects.get(link__tenant=tenant)
+    assert event.kind == LinkEvent.Kind.ACCESS_DENIED
+    assert event.actor == linking.world.staff_a
+    link = Link.objects.get(tenant=tenant)
+    assert not link.access_token_encrypted
+    assert not link.copernica_account_id
+    page = linking.client.get(response["Location"]).content.decode()
+    assert "Access denied at Copernica" in page  # the history on the tenant page
+    assert "not linked to a Copernica account yet" in page
+    home = linking.client.get(reverse("home")).content.decode()
+    assert "Not linked" in home
+
+
+def test_deny_then_allow_links_the_tenant_with_the_whole_history(linking: Linking) -> None:
+    linking.callback(linking.consent(linking.start(), decision="deny"))
+    linking.callback(linking.consent(linking.start()))
+    link = Link.objects.get(tenant=linking.world.tenant_a1)
+    assert link.state == LinkState.ACTIVE
+    kinds = list(link.events.order_by("id").values_list("kind", flat=True))
+    assert kinds[0] == LinkEvent.Kind.ACCESS_DENIED
+    assert kinds[-1] == LinkEvent.Kind.LINKED
 
 
 @pytest.mark.parametrize(
@@ -178,7 +209,7 @@ def test_token_endpoint_failure_shows_a_clear_page_and_stores_nothing(
     assert "Copernica did not hand over access" in page
     assert expected in page
     assert "Connect Copernica" in page
-    assert not Link.objects.exists()
+    assert not _token_stored()
 
 
 def test_token_endpoint_400_is_not_retried(linking: Linking) -> None:
@@ -187,7 +218,7 @@ def test_token_endpoint_400_is_not_retried(linking: Linking) -> None:
     page = linking.client.get(response["Location"]).content.decode()
     assert "the sign-in code was refused" in page
     assert linking.sandbox.stats()["token_calls"] == 1
-    assert not Link.objects.exists()
+    assert not _token_stored()
 
 
 @override_settings(COPERNICA_TIMEOUT=0.5)
@@ -197,7 +228,7 @@ def test_token_endpoint_timeout_shows_a_clear_page(linking: Linking) -> None:
     response = linking.callback(params)
     page = linking.client.get(response["Location"]).content.decode()
     assert "Copernica could not be reached in time" in page
-    assert not Link.objects.exists()
+    assert not _token_stored()
 
 
 def _hostile_values(rng: random.Random) -> list[object]:
@@ -285,4 +316,4 @@ def test_malformed_answer_of_the_token_endpoint_stores_nothing(linking: Linking)
         server.shutdown()
     page = linking.client.get(response["Location"]).content.decode()
     assert "Copernica did not hand over access" in page
-    assert not Link.objects.exists()
+    assert not _token_stored()

@@ -26,7 +26,7 @@ def _break(link, when):  # type: ignore[no-untyped-def]
     link.save()
 
 
-def test_needs_reconnect_mails_the_agency_admins_once(
+def test_needs_reconnect_mails_the_agency_and_tenant_admins_once(
     world: World, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
     link = link_tenant(world.tenant_a1)
@@ -36,7 +36,9 @@ def test_needs_reconnect_mails_the_agency_admins_once(
         assert notify_link_needs_reconnect(link=link) is False
         notifications_scan()
         notifications_scan()
-    assert [m.to for m in mail.outbox] == [[world.agency_admin_a.email]]
+    assert [sorted(m.to) for m in mail.outbox] == [
+        sorted([world.agency_admin_a.email, world.tenant_admin_a1.email])
+    ]
     assert "Alpha Bikes" in mail.outbox[0].subject
     assert f"/tenants/{world.tenant_a1.pk}/" in mail.outbox[0].body
     client = Client()

@@ -86,8 +86,9 @@ def test_full_sync_mirrors_every_profile_once(linked: Callable[..., Linked], san
     assert account.mirror() == account.remote()
     assert RemoteProfile.objects.filter(link=account.link).count() == 5000
     assert run.in_sync_label == "in sync: 5000 / 5000"
-    # Keyset at limit=1000: 5 pages, the empty one that ends the walk, the changed-since walk.
-    assert page_requests == 7
+    # Keyset at limit=1000: 5 pages, the empty one that ends the walk, the changed-since walk,
+    # and Copernica's count (limit=1) just before and just after the id list.
+    assert page_requests == 7 + 2
     assert run.requests == all_requests
 
 
@@ -212,10 +213,11 @@ def test_an_empty_id_list_removes_nothing(
     assert "nothing was removed" in run.error_message
 
 
-def test_a_truncated_id_list_removes_nothing_until_a_second_run_agrees(
+def test_a_truncated_id_list_is_refused_and_leaves_nothing_pending(
     linked: Callable[..., Linked], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Case 32: a truncated list (30% missing) is a mass removal; it waits for agreement."""
+    """Cases 32 and 45: a truncated list (30% missing) disagrees with Copernica's count, so it
+    is refused as a whole: nothing removed, and no mass removal left waiting for agreement."""
     account = linked(profiles=2000)
     full_sync(account)
     # The list stops 70% of the way through, however it is paged.
@@ -224,9 +226,10 @@ def test_a_truncated_id_list_removes_nothing_until_a_second_run_agrees(
     with rewritten_profile_ids(monkeypatch, lambda ids: [i for i in ids if int(i) < cutoff]):
         first = full_sync(account)
     live_after_first = RemoteProfile.objects.filter(link=account.link, removed_at=None).count()
-    honest = full_sync(account)  # Copernica's real list: no agreement, nothing pending
+    honest = full_sync(account)  # Copernica's real list: nothing missing, nothing pending
 
-    assert (first.removed_count, first.pending_removals) == (0, 600)
+    assert (first.removed_count, first.pending_removals) == (0, 0)
+    assert "held 1400 ids while Copernica counted 2000" in first.error_message
     assert live_after_first == 2000
     assert (honest.removed_count, honest.pending_removals) == (0, 0)
     assert SyncSchedule.objects.get(link=account.link).pending_removal_fingerprint == ""

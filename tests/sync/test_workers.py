@@ -76,8 +76,9 @@ def finished(run_id: int) -> bool:
 
 def clean_page_requests(profiles: int) -> int:
     """Profile list requests of an uninterrupted full run: pages, the empty end, the walk of
-    profiles changed during the run."""
-    return math.ceil(profiles / PAGE_SIZE) + 1 + 1
+    profiles changed during the run, and Copernica's count read before and after its id list
+    (``limit=1&total=true``)."""
+    return math.ceil(profiles / PAGE_SIZE) + 1 + 1 + 2
 
 
 # ------------------------------------------------------------------------------- sync runs
@@ -118,6 +119,54 @@ def test_a_sync_survives_its_worker_killed_again_and_again(
     assert done.removed_count == 0
     refetched = page_requests - clean_page_requests(5000)
     print(f"\ncase 17/29: {kills} kills, {done.attempts} claims, {refetched} pages re-fetched")
+    assert 0 <= refetched <= 2 * kills
+
+
+def test_a_first_sync_of_20000_survives_three_kills_one_of_them_in_its_reconcile_phase(
+    linked: Callable[..., Linked], sandbox
+) -> None:  # type: ignore[no-untyped-def]
+    """Case 47: SIGKILL 3x during a 20,000-profile first sync, taken over after 3 s; the third
+    kill lands in the reconcile phase, which must resume, not start over forever."""
+    account = linked(profiles=20_000)
+    sandbox.fault(path="/v4/database/", method="GET", delay_ms=40, count=100_000)
+    run, _ = sync_run_request(link=account.link, mode="full")
+    rng = random.Random(47)
+    kills = 0
+    while kills < 2 and not finished(run.pk):
+        with celery_worker(env=env()) as proc:
+            target = run_of(run.pk).pages + rng.randint(5, 15)
+            wait_for(
+                lambda t=target: beat() and (run_of(run.pk).pages >= t or finished(run.pk)),
+                timeout=120,
+                what="pages to be written",
+            )
+            kill(proc)
+            kills += 1
+    # The id list answers slowly from here on: the reconcile phase is long enough to be hit.
+    ids_path = f"/v4/database/{account.account.database_id}/profileids"
+    sandbox.clear_faults()  # the first matching fault applies: the slow pages' one goes
+    sandbox.fault(path=ids_path, method="GET", delay_ms=1500, count=6)
+    with celery_worker(env=env()) as proc:
+        wait_for(
+            lambda: beat() and run_of(run.pk).checkpoint.get("phase") == "reconcile",
+            timeout=180,
+            what="the reconcile phase",
+        )
+        kill(proc)
+        kills += 1
+    with celery_worker(env=env()):
+        wait_for(lambda: beat() and finished(run.pk), timeout=180, what="the run to finish")
+    sandbox.clear_faults()
+    page_requests = profile_page_requests(sandbox)
+
+    done = run_of(run.pk)
+    assert kills == 3
+    assert done.state == "succeeded"
+    assert account.mirror() == account.remote()
+    assert RemoteProfile.objects.filter(link=account.link).count() == 20_000  # none duplicated
+    assert done.removed_count == 0
+    refetched = page_requests - clean_page_requests(20_000)
+    print(f"\ncase 47: {kills} kills, {done.attempts} claims, {refetched} pages re-fetched")
     assert 0 <= refetched <= 2 * kills
 
 

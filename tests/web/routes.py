@@ -127,6 +127,9 @@ def _change_b(w: World) -> dict[str, Any]:
     _subprofile_b(w)
     link = Link.objects.get(tenant=w.tenant_b1)
     collection = RemoteCollection.objects.get(link=link, copernica_id=78)
+    existing = ProfileChange.objects.filter(link=link).first()  # one for every change route
+    if existing is not None:
+        return {"tenant_id": w.tenant_b1.pk, "change_id": existing.pk}
     change = ProfileChange.objects.create(
         link=link,
         database=collection.database,
@@ -152,6 +155,7 @@ ROUTES: dict[str, Route] = {
     "token_link": Route(_tenant_b, methods=("POST",), data={"api_token": "a" * 32}),
     "link_confirm": Route(_tenant_b, methods=("POST",)),
     "disconnect": Route(_tenant_b, methods=("POST",)),
+    "mirror_delete": Route(_tenant_b_linked, methods=("POST",)),
     "connect_link_create": Route(_tenant_b, methods=("POST",)),
     "connect_link_revoke": Route(_connect_link_b, methods=("POST",)),
     "applications": Route(lambda w: {"agency_id": w.agency_b.pk}, methods=("GET", "POST")),
@@ -186,4 +190,6 @@ ROUTES: dict[str, Route] = {
     ),
     "subprofile_delete": Route(_subprofile_b, methods=("POST",)),
     "profile_change_resolve": Route(_change_b, methods=("POST",), data={"action": "send"}),
+    "profile_change_retry": Route(_change_b, methods=("POST",)),
+    "profile_change_cancel": Route(_change_b, methods=("POST",)),
 }
