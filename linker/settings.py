@@ -289,6 +289,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Write-back has its own queue, so a long sync backlog never delays a user's change.
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "linker.profile_change_send": {"queue": "writes"},
+    "linker.profile_changes_release": {"queue": "writes"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {

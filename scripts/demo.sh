@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the whole product on its embedded defaults (SQLite, a filesystem broker, the
-# Copernica sandbox), with a web server, a worker and beat. Ctrl-C stops everything.
+# Copernica sandbox), with a web server, a sync worker, a write-back worker and beat. Ctrl-C
+# stops everything.
 # The app's database and the sandbox's state (var/sandbox.json) survive a restart together;
 # `make demo-reset` (scripts/demo.sh --reset) deletes both, and the broker's folders, first.
 set -euo pipefail

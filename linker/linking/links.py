@@ -152,6 +152,10 @@ def _link_usable_again(link: Link) -> None:
     enqueue(Task.PROFILE_CHANGES_RELEASE, link.pk)
 
 
+#: Changes not sent yet (a change being sent finishes on its own: its worker holds the row).
+_UNSENT = (ProfileChange.State.QUEUED, ProfileChange.State.WAITING)
+
+
 def _mirror_forget(*, link: Link) -> None:
     """The link now points at another Copernica account: drop what came from the old one.
 
@@ -162,12 +166,14 @@ def _mirror_forget(*, link: Link) -> None:
     SyncRun.objects.filter(link=link, state__in=ACTIVE_SYNC_STATES).update(
         state=SyncState.CANCELLED, finished_at=now, claim=""
     )
-    ProfileChange.objects.filter(link=link, state=ProfileChange.State.QUEUED).update(
+    ProfileChange.objects.filter(link=link, state__in=_UNSENT).update(
         state=ProfileChange.State.CANCELLED,
         finished_at=now,
         error_message="Cancelled: the tenant was linked to a different Copernica account.",
     )
     RemoteProfile.objects.filter(link=link).delete()
+    RemoteSubprofile.objects.filter(link=link).delete()
+    RemoteCollection.objects.filter(link=link, removed_at=None).update(removed_at=now)
     RemoteDatabase.objects.filter(link=link, removed_at=None).update(removed_at=now)
     SyncSchedule.objects.filter(link=link).update(
         pending_removal_fingerprint="", pending_removal_count=0, pending_removal_run=None
@@ -214,6 +220,12 @@ def link_disconnect(*, link: Link, user: AnyUser | None, reason: str = "") -> Li
         locked.state_changed_at = timezone.now()
         locked.state_reason = reason or "Disconnected by a user."
         locked.save()
+        # Nothing will send them now: a reconnect later must not replay old edits unasked.
+        ProfileChange.objects.filter(link=locked, state__in=_UNSENT).update(
+            state=ProfileChange.State.CANCELLED,
+            finished_at=timezone.now(),
+            error_message="Cancelled: the Copernica link was disconnected.",
+        )
         LinkEvent.objects.create(
             link=locked,
             kind=LinkEvent.Kind.DISCONNECTED,

@@ -137,6 +137,23 @@ def test_a_disconnected_link_refuses_new_changes_and_says_so(shop: Shop) -> None
     assert not ProfileChange.objects.exists()
 
 
+def test_disconnecting_cancels_the_changes_that_waited_so_a_later_reconnect_sends_nothing(
+    shop: Shop,
+) -> None:
+    break_link(shop)
+    waiting = update(shop, "Never sent")
+    assert waiting.state == ProfileChange.State.WAITING
+
+    link_disconnect(link=shop.linked.link, user=None)
+    reconnect(shop)
+    profile_changes_relay()
+
+    waiting.refresh_from_db()
+    assert waiting.state == ProfileChange.State.CANCELLED
+    assert "disconnected" in waiting.error_message
+    assert remote_city(shop) != "Never sent"
+
+
 def test_retry_sends_a_failed_change_again(shop: Shop) -> None:
     change = update(shop, "Again")
     ProfileChange.objects.filter(pk=change.pk).update(
