@@ -35,6 +35,9 @@ export DJANGO_ALLOWED_HOSTS="$HOST,127.0.0.1,localhost"
 export COPERNICA_SANDBOX_URL="http://$HOST:$SANDBOX_PORT"
 # Links in emails (invitations, notices) point at this demo, whatever port it runs on.
 export LINKER_BASE_URL="http://$HOST:$PORT"
+# Every email -- sent by the web process or by a worker -- as one file in one folder.
+export DJANGO_EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend
+export DJANGO_EMAIL_FILE_PATH="$VAR/mail"
 mkdir -p "$VAR/log"
 
 pids=()
@@ -91,7 +94,7 @@ cat <<TXT
     Try: the dashboard ("Needs me" shows the bakery that must reconnect), open
     "Tuincentrum Groen" -> Connect Copernica -> Allow -> Sync now (live progress),
     Browse profiles -> edit one -> watch it go queued -> done; Disconnect.
-    Emails (invites, notices) are printed on this console.
+    Emails (invites, notices, from the web and the workers): one file each in $VAR/mail/
 
     Sandbox:   http://$HOST:$SANDBOX_PORT/   (the simulated Copernica's console: accounts,
                tokens to revoke, faults to inject)

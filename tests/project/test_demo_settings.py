@@ -33,6 +33,10 @@ with connection.cursor() as cursor:
     print("journal", cursor.execute("PRAGMA journal_mode").fetchone()[0])
     print("busy", cursor.execute("PRAGMA busy_timeout").fetchone()[0])
 print("mode", connection.transaction_mode)
+from django.core.mail import send_mail
+import os
+send_mail("Probe", "One place for every email.", None, ["someone@example.com"])
+print("mail", len(os.listdir(settings.EMAIL_FILE_PATH)))
 """
 
 
@@ -43,6 +47,9 @@ def _demo_environment(var_dir: Path) -> dict[str, str]:
     assert exported["DJANGO_ENV"] == "development"
     exported["DJANGO_ALLOWED_HOSTS"] = exported["DJANGO_ALLOWED_HOSTS"].replace(
         "$HOST", "127.0.0.1"
+    )
+    exported["DJANGO_EMAIL_FILE_PATH"] = exported["DJANGO_EMAIL_FILE_PATH"].replace(
+        "$VAR", str(var_dir)
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "LINKER_"))}
     clean.pop("DATABASE_URL", None)
@@ -65,7 +72,7 @@ def test_the_demo_runs_with_debug_off_and_still_serves_static_files_on_sqlite(
     )  # fmt: skip
     assert probe.returncode == 0, probe.stderr
     answers = dict(
-        re.findall(r"^(DEBUG|static|missing|journal|busy|mode) (.*)$", probe.stdout, re.M)
+        re.findall(r"^(DEBUG|static|missing|journal|busy|mode|mail) (.*)$", probe.stdout, re.M)
     )
     assert answers == {
         "DEBUG": "False",
@@ -74,7 +81,9 @@ def test_the_demo_runs_with_debug_off_and_still_serves_static_files_on_sqlite(
         "journal": "wal",
         "busy": "30000",
         "mode": "IMMEDIATE",
+        "mail": "1",  # web and workers write every email into one folder the banner names
     }
+    assert (tmp_path / "mail").is_dir()
 
 
 def test_the_error_pages_are_the_products_own() -> None:
