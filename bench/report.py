@@ -30,3 +30,12 @@ def bench_report_write(name: str, rows: Sequence[Sequence[str]]) -> Path:
     }
     REPORT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return REPORT
+
+
+def bench_table_print(name: str, rows: Sequence[Sequence[str]], seconds: float) -> None:
+    """Print the figures as an aligned table and record them in ``var/bench.json``."""
+    print(f"\n=== {name} ({seconds:.0f} s)")
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for measure, figure, against, verdict in rows:
+        print(f"{measure:<{widths[0]}}  {figure:<{widths[1]}}  {against:<{widths[2]}}  {verdict}")
+    print(f"(written to {bench_report_write(name, rows)})")

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import bench_report_write  # noqa: E402 - after the path set-up above
+from bench.report import bench_table_print  # noqa: E402 - after the path set-up above
 from bench.sync_bench import (  # noqa: E402 - after the path set-up above
     Bench,
     _met,
@@ -223,11 +223,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    print(f"\n=== subprofile_bench ({time.perf_counter() - started:.0f} s)")
-    widths = [max(len(row[i]) for row in bench.rows) for i in range(3)]
-    for measure, figure, against, verdict in bench.rows:
-        print(f"{measure:<{widths[0]}}  {figure:<{widths[1]}}  {against:<{widths[2]}}  {verdict}")
-    print(f"(written to {bench_report_write('subprofile_bench', bench.rows)})")
+    bench_table_print("subprofile_bench", bench.rows, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import bench_report_write  # noqa: E402 - after the path set-up above
+from bench.report import bench_table_print  # noqa: E402 - after the path set-up above
 
 #: The database the bench replaces ``DATABASE_URL``'s with (``SYNC_BENCH_DB`` to use another, e.g.
 #: when two people bench on one server); child processes inherit it through the environment.
@@ -561,11 +561,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    print(f"\n=== sync_bench ({time.perf_counter() - started:.0f} s)")
-    widths = [max(len(row[i]) for row in bench.rows) for i in range(3)]
-    for measure, figure, against, verdict in bench.rows:
-        print(f"{measure:<{widths[0]}}  {figure:<{widths[1]}}  {against:<{widths[2]}}  {verdict}")
-    print(f"(written to {bench_report_write('sync_bench', bench.rows)})")
+    bench_table_print("sync_bench", bench.rows, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

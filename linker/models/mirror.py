@@ -42,20 +42,32 @@ class FieldsMixin:
         return {str(item["name"]): str(item.get("value") or "") for item in _described(self.fields)}
 
 
-class RemoteDatabase(FieldsMixin, models.Model):
-    """A database of a linked Copernica account, with its fields, interests and collections."""
+class MirroredSchema(FieldsMixin, models.Model):
+    """What a mirrored database and a mirrored collection both are: a Copernica id, a name,
+    field descriptions, and the counts of the last full run."""
 
-    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="remote_databases")
     copernica_id = models.BigIntegerField()
     name = models.CharField(max_length=300)
     fields = models.JSONField(default=list)
-    interests = models.JSONField(default=list)
-    collections = models.JSONField(default=list)
     synced_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
-    # After the last full run: profiles Copernica listed, live profiles we hold.
+    # After the last full run: rows Copernica listed, live rows we hold ("in sync n / n").
     remote_count = models.PositiveIntegerField(null=True, blank=True)
     local_count = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.copernica_id})"
+
+
+class RemoteDatabase(MirroredSchema):
+    """A database of a linked Copernica account, with its fields, interests and collections."""
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="remote_databases")
+    interests = models.JSONField(default=list)
+    collections = models.JSONField(default=list)
 
     class Meta:
         ordering = ("link", "copernica_id")
@@ -65,29 +77,19 @@ class RemoteDatabase(FieldsMixin, models.Model):
             )
         ]
 
-    def __str__(self) -> str:
-        return f"{self.name} ({self.copernica_id})"
-
     @property
     def interest_names(self) -> list[str]:
         """The names of the database's interests, in Copernica's order."""
         return [str(item["name"]) for item in _described(self.interests)]
 
 
-class RemoteCollection(FieldsMixin, models.Model):
+class RemoteCollection(MirroredSchema):
     """A collection of a mirrored database (orders, bookings...), with its fields."""
 
     link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="remote_collections")
     database = models.ForeignKey(
         "RemoteDatabase", on_delete=models.CASCADE, related_name="remote_collections"
     )
-    copernica_id = models.BigIntegerField()
-    name = models.CharField(max_length=300)
-    fields = models.JSONField(default=list)
-    synced_at = models.DateTimeField(null=True, blank=True)
-    removed_at = models.DateTimeField(null=True, blank=True)
-    remote_count = models.PositiveIntegerField(null=True, blank=True)
-    local_count = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ("database", "copernica_id")
@@ -96,9 +98,6 @@ class RemoteCollection(FieldsMixin, models.Model):
                 fields=["link", "copernica_id"], name="remote_collection_unique_per_link"
             )
         ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.copernica_id})"
 
 
 class RemoteProfile(models.Model):
