@@ -209,17 +209,19 @@ def link_connect_complete(
         identity = identity_check(api_token=api_token, endpoints=endpoints)
     except LinkingError as exc:
         return _fail(row, str(exc), LinkEvent.Kind.LINK_FAILED, user)
-    link = link_store_token(
-        tenant=row.tenant,
-        api_token=api_token,
-        identity=identity,
-        endpoints=endpoints,
-        application=application,
-        user=user,
-        how="through Copernica's consent page",
-    )
-    if row.connect_link is not None:
-        ConnectLink.objects.filter(pk=row.connect_link.pk).update(used_at=timezone.now())
+    with transaction.atomic():
+        # Used first, so that storing the token revokes only the tenant's other open links.
+        if row.connect_link is not None:
+            ConnectLink.objects.filter(pk=row.connect_link.pk).update(used_at=timezone.now())
+        link = link_store_token(
+            tenant=row.tenant,
+            api_token=api_token,
+            identity=identity,
+            endpoints=endpoints,
+            application=application,
+            user=user,
+            how="through Copernica's consent page",
+        )
     return CallbackResult(tenant=row.tenant, link=link, connect_link=row.connect_link)
 
 

@@ -37,7 +37,12 @@ def test_connect_link_used_to_link_revokes_the_tenants_other_links(linking: Link
     assert not ConnectLink.objects.filter(
         tenant=tenant, used_at__isnull=True, revoked_at__isnull=True
     ).exists()
-    assert ConnectLink.objects.filter(tenant=tenant, used_at__isnull=False).count() == 1
+    used_row = ConnectLink.objects.get(tenant=tenant, used_at__isnull=False)
+    assert used_row.revoked_at is None  # used, not revoked: the history says what happened
+    assert ConnectLink.objects.filter(tenant=tenant, revoked_at__isnull=False).count() == 1
+    event = Link.objects.get(tenant=tenant).events.order_by("-id").first()
+    assert event is not None
+    assert "1 open connect link revoked" in event.message
     assert Client().get(reverse("connect_link_open", kwargs={"token": spare})).status_code == 404
 
 
