@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Q
+from django.db.models import Count, F, Q, Window
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, RowNumber
 from django.http import Http404
 
 from accounts.models import Tenant
@@ -162,22 +162,42 @@ class SubprofileGroup:
 def profile_subprofiles(*, profile: RemoteProfile) -> list[SubprofileGroup]:
     """Each live collection of the profile's database with the profile's live subprofiles in
     it (the first :data:`SUBPROFILES_SHOWN`, by id), their values in the collection's order."""
-    collections = RemoteCollection.objects.filter(
-        link_id=profile.link_id, database_id=profile.database_id, removed_at=None
-    ).order_by("copernica_id")
+    collections = list(
+        RemoteCollection.objects.filter(
+            link_id=profile.link_id, database_id=profile.database_id, removed_at=None
+        ).order_by("copernica_id")
+    )
+    live = RemoteSubprofile.objects.filter(
+        link_id=profile.link_id,
+        collection__in=collections,
+        profile_copernica_id=profile.copernica_id,
+        removed_at=None,
+    )
+    # Three queries however many collections: the counts, then the first rows of each.
+    totals = dict(
+        live.order_by()
+        .values("collection_id")
+        .annotate(n=Count("pk"))
+        .values_list("collection_id", "n")
+    )
+    position = Window(
+        RowNumber(), partition_by=[F("collection_id")], order_by=F("copernica_id").asc()
+    )
+    shown: dict[int, list[RemoteSubprofile]] = {}
+    for row in (
+        live.annotate(position=position)
+        .filter(position__lte=SUBPROFILES_SHOWN)
+        .order_by("collection_id", "copernica_id")
+    ):
+        shown.setdefault(row.collection_id, []).append(row)
     groups = []
     for collection in collections:
-        live = RemoteSubprofile.objects.filter(
-            link_id=profile.link_id,
-            collection=collection,
-            profile_copernica_id=profile.copernica_id,
-            removed_at=None,
-        )
         columns = collection.field_names
-        shown = list(live.order_by("copernica_id")[:SUBPROFILES_SHOWN])
-        rows = [(row, [str(row.fields.get(name, "")) for name in columns]) for row in shown]
-        total = len(shown) if len(shown) < SUBPROFILES_SHOWN else live.count()
-        groups.append(SubprofileGroup(collection, columns, rows, total))
+        rows = [
+            (row, [str(row.fields.get(name, "")) for name in columns])
+            for row in shown.get(collection.pk, [])
+        ]
+        groups.append(SubprofileGroup(collection, columns, rows, totals.get(collection.pk, 0)))
     return groups
 
 
