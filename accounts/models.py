@@ -76,12 +76,25 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.split(" ")[0] if self.full_name else self.email
 
 
+class TwoFactorPolicy(models.TextChoices):
+    OFF = "off", "Not required"
+    ADMINS = "admins", "Required for agency admins"
+    AGENCY = "agency", "Required for agency admins and staff"
+
+
 class Agency(models.Model):
     """A company that manages the Copernica accounts of many client companies."""
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    two_factor = models.CharField(
+        "Two-factor authentication",
+        max_length=10,
+        choices=TwoFactorPolicy.choices,
+        default=TwoFactorPolicy.OFF,
+        help_text="Whose sign-in needs a second factor (an authenticator app) besides a password.",
+    )
 
     class Meta:
         verbose_name_plural = "agencies"
@@ -164,3 +177,56 @@ class Membership(models.Model):
     def __str__(self) -> str:
         scope = self.agency or self.tenant
         return f"{self.user} — {self.get_role_display()} of {scope}"
+
+
+class SecurityEventKind(models.TextChoices):
+    SIGN_IN = "sign_in", "Signed in"
+    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    LOCKED_OUT = "locked_out", "Locked out"
+    SIGN_OUT = "sign_out", "Signed out"
+    SIGN_OUT_EVERYWHERE = "sign_out_everywhere", "Signed out everywhere"
+    PASSWORD_RESET_REQUESTED = "password_reset_requested", "Password reset requested"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor enabled"
+    TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor disabled"
+    TWO_FACTOR_FAILED = "two_factor_failed", "Two-factor code refused"
+    RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
+    RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated", "Recovery codes regenerated"
+    TWO_FACTOR_POLICY_CHANGED = "two_factor_policy_changed", "Two-factor policy changed"
+    MEMBER_ADDED = "member_added", "Member added"
+    MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
+    MEMBER_REMOVED = "member_removed", "Member removed"
+    LINK_MADE = "link_made", "Link made"
+    LINK_REMOVED = "link_removed", "Link removed"
+    KEY_ROTATED = "key_rotated", "Key rotated"
+    EXPORT = "export", "Export downloaded"
+    THROTTLED = "throttled", "Request throttled"
+
+
+class SecurityEvent(models.Model):
+    """One entry of an agency's security log: who did what, when and from where.
+
+    ``agency`` is null for events that belong to no agency (an unknown email failing to sign
+    in); such rows are kept for the operator, and an agency never sees them.
+    """
+
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, null=True, blank=True, related_name="security_events"
+    )
+    # Who acted (null for an anonymous or unknown one) and the email they gave.
+    user = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="security_events"
+    )
+    email = models.CharField(max_length=254, blank=True)
+    kind = models.CharField(max_length=32, choices=SecurityEventKind.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=["agency", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.email or self.user_id} at {self.created_at}"
