@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from accounts.models import Agency, Membership, Tenant, User
 from accounts.selectors import agency_list, tenant_list
+from accounts.services import membership_remove
 
 
 class ScopedAdmin(admin.ModelAdmin):
@@ -74,6 +75,20 @@ class MembershipAdmin(ScopedAdmin):
         agencies = agency_list(user=request.user).values("pk")
         tenants = tenant_list(user=request.user).values("pk")
         return qs.filter(Q(agency__in=agencies) | Q(tenant__in=tenants))
+
+    # Deleting here goes through the service, like everywhere else: the member's sessions end
+    # at once and the agency's security log records who removed them.
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        membership_remove(
+            user=obj.user,
+            agency=obj.agency,
+            tenant=obj.tenant if obj.agency is None else None,
+            actor=request.user if isinstance(request.user, User) else None,
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for membership in queryset.select_related("user", "agency", "tenant"):
+            self.delete_model(request, membership)
 
 
 @admin.register(User)

@@ -6,7 +6,7 @@ import zoneinfo
 
 from django import forms
 
-from accounts.models import User
+from accounts.models import SecurityEventKind, TwoFactorPolicy, User
 
 
 def _time_zone_choices() -> list[tuple[str, str]]:
@@ -33,3 +33,52 @@ class AccountSettingsForm(forms.ModelForm):
                 "keep failing. The dashboard shows them either way."
             )
         }
+
+
+class TwoFactorCodeForm(forms.Form):
+    """The code from the authenticator app that confirms its setup."""
+
+    code = forms.CharField(
+        label="Code from your app",
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+        help_text="The six digits your authenticator app shows for Copernica Linker.",
+    )
+
+
+class TwoFactorVerifyForm(forms.Form):
+    """The second step of signing in: a code from the app, or one recovery code."""
+
+    code = forms.CharField(
+        label="Code from your app, or a recovery code",
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
+    )
+    remember = forms.BooleanField(required=False)
+
+
+class TwoFactorDisableForm(forms.Form):
+    credential = forms.CharField(
+        label="Your password, or a current code from your app",
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class TwoFactorPolicyForm(forms.Form):
+    two_factor = forms.ChoiceField(
+        label="Who needs a second factor to sign in",
+        choices=TwoFactorPolicy.choices,
+        widget=forms.RadioSelect,
+    )
+
+
+class SecurityLogFilterForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="Show",
+        choices=[("", "Every kind of event"), *SecurityEventKind.choices],
+        required=False,
+    )

@@ -9,6 +9,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class UserManager(BaseUserManager["User"]):
@@ -59,6 +60,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     # The last daily digest sent: a digest lists what was raised since then.
     notice_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Part of every session's auth hash: one more ends all of the user's sessions at once
+    # ("sign out everywhere", a membership taken away), wherever they are stored.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
 
@@ -74,6 +78,15 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Django's own hash while the generation is 0, so that sessions made before this field
+        # existed stay valid; after a bump, no earlier session's hash matches any more.
+        key_salt = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
+        value = self.password
+        if self.session_generation:
+            value = f"{self.password}:{self.session_generation}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
 
 
 class TwoFactorPolicy(models.TextChoices):

@@ -2,19 +2,49 @@
 
 An event about a person is filed under every agency they work for (directly or through a
 tenant), so each agency admin sees what concerns their people and nothing of another agency.
+
+Services record events without a request in hand (a link made, a member removed): while a
+request is served, ``SecurityLogRequestMiddleware`` keeps it in a context variable, and an
+event recorded without ``request`` takes its address and browser from there. Outside a request
+(a worker, a command) they stay empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from accounts.models import Agency, Membership, SecurityEvent, SecurityEventKind, User
 
 _UA_MAX = SecurityEvent._meta.get_field("user_agent").max_length or 300
 _DETAIL_MAX = SecurityEvent._meta.get_field("detail").max_length or 500
+# NUL and other control characters: PostgreSQL refuses NUL in text, and a log line is one line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+_current_request: ContextVar[HttpRequest | None] = ContextVar("security_log_request", default=None)
+
+
+class SecurityLogRequestMiddleware:
+    """Keeps the request being served at hand for events recorded by services."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = _current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _current_request.reset(token)
+
+
+def _clean(text: str, limit: int) -> str:
+    return _CONTROL.sub("", text)[:limit]
 
 
 def client_address(request: HttpRequest | None) -> str | None:
@@ -42,13 +72,20 @@ def security_event_record(
     *,
     kind: SecurityEventKind,
     request: HttpRequest | None = None,
-    user: User | None = None,
+    user: User | AnonymousUser | None = None,
     email: str = "",
     agency: Agency | None = None,
     agencies: Iterable[Agency] | None = None,
     detail: str = "",
 ) -> list[SecurityEvent]:
-    """Write one event, under ``agency`` (or ``agencies``), or every agency ``user`` works for."""
+    """Write one event, under ``agency`` (or ``agencies``), or every agency ``user`` works for.
+
+    Without ``request``, the request being served (if any) says where the event came from.
+    """
+    if request is None:
+        request = _current_request.get()
+    if not isinstance(user, User):
+        user = None  # anonymous: nobody known acted
     if agency is not None:
         targets: list[Agency | None] = [agency]
     elif agencies is not None:
@@ -60,11 +97,11 @@ def security_event_record(
     user_agent = request.headers.get("user-agent", "") if request is not None else ""
     common = {
         "user": user,
-        "email": (email or (user.email if user is not None else ""))[:254],
+        "email": _clean(email or (user.email if user is not None else ""), 254),
         "kind": kind,
         "ip_address": client_address(request),
-        "user_agent": user_agent[:_UA_MAX],
-        "detail": detail[:_DETAIL_MAX],
+        "user_agent": _clean(user_agent, _UA_MAX),
+        "detail": _clean(detail, _DETAIL_MAX),
     }
     return SecurityEvent.objects.bulk_create(
         [SecurityEvent(agency=target, **common) for target in targets]
@@ -74,3 +111,42 @@ def security_event_record(
 def security_event_list(*, agency: Agency) -> QuerySet[SecurityEvent]:
     """The agency's log, newest first. Callers check that the viewer administers ``agency``."""
     return SecurityEvent.objects.filter(agency=agency).select_related("user")
+
+
+# (pattern, name) in order: Edge and Opera say "Chrome" too, and Chrome says "Safari".
+_BROWSERS = (
+    (re.compile(r"Edg(?:e|A|iOS)?/(\d+)"), "Edge"),
+    (re.compile(r"OPR/(\d+)"), "Opera"),
+    (re.compile(r"Firefox/(\d+)"), "Firefox"),
+    (re.compile(r"(?:Chrome|CriOS)/(\d+)"), "Chrome"),
+    (re.compile(r"Version/(\d+)[^ ]* (?:Mobile/\S+ )?Safari/"), "Safari"),
+    (re.compile(r"curl/(\d+)"), "curl"),
+)
+_SYSTEMS = (
+    ("Windows", "Windows"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Android", "Android"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def user_agent_summary(user_agent: str) -> str:
+    """A browser's User-Agent in a few words ("Firefox 128 on Windows"), for the log's table.
+
+    Unknown ones are cut short; the page shows the whole string on hover.
+    """
+    browser = ""
+    for pattern, name in _BROWSERS:
+        found = pattern.search(user_agent)
+        if found:
+            browser = f"{name} {found.group(1)}"
+            break
+    system = next((name for token, name in _SYSTEMS if token in user_agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    if browser or system:
+        return browser or system
+    return user_agent if len(user_agent) <= 40 else user_agent[:39] + "…"

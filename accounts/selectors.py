@@ -125,3 +125,30 @@ def is_agency_admin(*, user: AnyUser, agency: Agency) -> bool:
 
 def is_agency_member(*, user: AnyUser, agency: Agency) -> bool:
     return agency_list(user=user).filter(pk=agency.pk).exists()
+
+
+def administered_agency_list(*, user: AnyUser) -> QuerySet[Agency]:
+    """The agencies ``user`` is an agency admin of (every agency for a superuser)."""
+    member = _active(user)
+    if member is None:
+        return Agency.objects.none()
+    if member.is_superuser:
+        return Agency.objects.all()
+    return Agency.objects.filter(
+        id__in=Membership.objects.filter(user=member, role=Role.AGENCY_ADMIN).values("agency_id")
+    )
+
+
+def administered_agency_get(*, user: AnyUser, id: int | str) -> Agency:
+    """The agency ``id`` if ``user`` administers it; otherwise ``Http404``.
+
+    Its staff, another agency's admin and a missing id all get the same 404.
+    """
+    try:
+        pk = int(id)
+    except (TypeError, ValueError):
+        raise Http404("No such agency.") from None
+    agency = administered_agency_list(user=user).filter(pk=pk).first()
+    if agency is None:
+        raise Http404("No such agency.")
+    return agency

@@ -8,7 +8,9 @@ the process with one line naming it. Every variable read here is listed in ``.en
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -68,8 +70,19 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Before accounts: its sign-in receivers read what axes' receivers set on the request.
+    "axes",
+    # Its system checks: the cache that holds the throttles' counts must be a shared one.
+    "django_ratelimit",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "accounts",
     "linker",
+    # The JSON API (/api/v1/, linker.api), its OpenAPI document and self-hosted reference page.
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -79,10 +92,21 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # The request behind every security-log entry written while it runs (the address).
+    "accounts.security_log.SecurityLogRequestMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "linker.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Ends idle and too-old sessions (after messages: it tells the person why).
+    "accounts.sessions.SessionLifetimeMiddleware",
+    # Holds people who owe a second factor; after OTPMiddleware, which sets is_verified().
+    "accounts.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A throttled request (django-ratelimit) gets RATELIMIT_VIEW's page, not a bare 403.
+    "django_ratelimit.middleware.RatelimitMiddleware",
+    # Last, as django-axes requires: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "linker.urls"
@@ -138,21 +162,152 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# django-ratelimit lists the cache backends it knows: Django's own RedisCache is not among them
+# (W001), though it is shared by every process and increments atomically (Redis INCR). Without
+# Redis (the embedded demo) the cache is local memory (E003: not shared between processes);
+# there the one web process (runserver) serves every throttled page, so its memory is shared
+# by all of them. Production always has Redis (REDIS_URL is required).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+if not REDIS_URL:
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
 # --- Auth -------------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a locked-out sign-in before a password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Two-factor authentication (django-otp): the issuer shown in authenticator apps, and how long
+# "remember this device" skips the code step (0 turns the option off).
+OTP_TOTP_ISSUER = "Copernica Linker"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+LINKER_2FA_REMEMBER_DAYS = env.int("LINKER_2FA_REMEMBER_DAYS", default=30)
 if DJANGO_ENV == "test":
     # Hashing with PBKDF2's full cost in every factory call would dominate the suite's time.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# --- Sign-in throttling, password reset, sessions (accounts.sign_in, .throttling, .sessions) ---
+
+# Failed sign-ins (django-axes, counted in the database, so the embedded SQLite setup has them
+# too) per account and, separately, per client address; at the limit both are refused, the
+# right password included, until the cool-off has passed since the last failure.
+LINKER_LOGIN_FAILURE_LIMIT = env.int("LINKER_LOGIN_FAILURE_LIMIT", default=5)
+LINKER_LOGIN_COOLOFF_MINUTES = env.int("LINKER_LOGIN_COOLOFF_MINUTES", default=15)
+AXES_FAILURE_LIMIT = LINKER_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LINKER_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The login form's field is named "username" and holds the email address.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.sign_in.login_username"
+# The address as the security log sees it (REMOTE_ADDR; a client cannot choose its own).
+AXES_CLIENT_IP_CALLABLE = "accounts.security_log.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.sign_in.lockout_response"
+# Successful sign-ins are in the security log already. Failures are not reset by a success:
+# an attacker with an account of their own could otherwise sign in to clear the count of
+# their address between guesses at someone else's password.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_RESET_ON_SUCCESS = False
+# No start-up banner on stderr (a management command's error stays one line).
+AXES_VERBOSE = False
+
+# django-ratelimit rates ("count/period", period s, m, h or d, e.g. 5/h or 30/10m), counted in
+# the shared cache: a password reset request per address and per email; a page opened with a
+# secret link (connect link, invitation, reset link) per address; a pasted API token (each one
+# is tried at Copernica) per user and per address.
+LINKER_PASSWORD_RESET_RATE = env.str("LINKER_PASSWORD_RESET_RATE", default="5/h")
+LINKER_TOKEN_LINK_RATE = env.str("LINKER_TOKEN_LINK_RATE", default="30/h")
+LINKER_API_TOKEN_RATE = env.str("LINKER_API_TOKEN_RATE", default="10/h")
+for _name, _rate in {
+    "LINKER_PASSWORD_RESET_RATE": LINKER_PASSWORD_RESET_RATE,
+    "LINKER_TOKEN_LINK_RATE": LINKER_TOKEN_LINK_RATE,
+    "LINKER_API_TOKEN_RATE": LINKER_API_TOKEN_RATE,
+}.items():
+    if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", _rate):
+        sys.exit(f"{_name} must look like 5/h or 30/10m, not {_rate!r}.")
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_VIEW = "accounts.throttling.throttled_view"
+# Minutes an emailed password reset link works (once: a new password voids it).
+LINKER_PASSWORD_RESET_MINUTES = env.int("LINKER_PASSWORD_RESET_MINUTES", default=60)
+
+# A session ends after this long without a request, and this long after signing in at most.
+LINKER_SESSION_IDLE_MINUTES = env.int("LINKER_SESSION_IDLE_MINUTES", default=60)
+LINKER_SESSION_MAX_HOURS = env.int("LINKER_SESSION_MAX_HOURS", default=12)
+for _name, _count in {
+    "LINKER_LOGIN_FAILURE_LIMIT": LINKER_LOGIN_FAILURE_LIMIT,
+    "LINKER_LOGIN_COOLOFF_MINUTES": LINKER_LOGIN_COOLOFF_MINUTES,
+    "LINKER_PASSWORD_RESET_MINUTES": LINKER_PASSWORD_RESET_MINUTES,
+    "LINKER_SESSION_IDLE_MINUTES": LINKER_SESSION_IDLE_MINUTES,
+    "LINKER_SESSION_MAX_HOURS": LINKER_SESSION_MAX_HOURS,
+}.items():
+    if _count < 1:
+        sys.exit(f"{_name} must be at least 1, not {_count}.")
+SESSION_COOKIE_AGE = LINKER_SESSION_MAX_HOURS * 3600
+
+# --- The JSON API (linker.api) ---------------------------------------------------------------
+
+# Requests per API key ("count/period", period second, minute, hour or day), counted in the
+# shared cache; past it the API answers 429 with Retry-After.
+LINKER_API_RATE = env.str("LINKER_API_RATE", default="600/minute")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", LINKER_API_RATE):
+    sys.exit(f"LINKER_API_RATE must look like 600/minute or 10/second, not {LINKER_API_RATE!r}.")
+REST_FRAMEWORK = {
+    # API keys only (Authorization: Bearer): no session, so no CSRF to think about.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["linker.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["linker.api.auth.HasScope"],
+    # Per key, at LINKER_API_RATE.
+    "DEFAULT_THROTTLE_CLASSES": ["linker.api.auth.ApiKeyThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": None,
+    # OPTIONS answers 405: the OpenAPI document describes every operation.
+    "DEFAULT_METADATA_CLASS": None,
+    "DEFAULT_SCHEMA_CLASS": "linker.api.schema.ApiAutoSchema",
+    # Every error as RFC 9457 problem+json.
+    "EXCEPTION_HANDLER": "linker.api.errors.problem_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Copernica Linker API",
+    "DESCRIPTION": (
+        "Everything the pages do, for an agency's own systems. Send an API key of your agency "
+        "as `Authorization: Bearer <key>`; errors are RFC 9457 `application/problem+json`."
+    ),
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the sidecar package, served by us: no CDN, the strict CSP stays.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: it would send the document's URL to swagger.io (and break the CSP).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "linker.api.schema.problem_responses",
+    ],
+    # Several models have a "state" and a "kind": one named enum each.
+    "ENUM_NAME_OVERRIDES": {
+        "LinkStateEnum": "linker.models.links.LinkState",
+        "LinkEventKindEnum": "linker.models.links.LinkEvent.Kind",
+        "SyncStateEnum": "linker.models.runs.SyncState",
+        "ChangeKindEnum": "linker.models.outbox.ProfileChange.Kind",
+        "ChangeStateEnum": "linker.models.outbox.ProfileChange.State",
+    },
+}
 
 # --- Internationalisation ---------------------------------------------------------------------
 
@@ -285,12 +440,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
+# Three queues, a worker (or more) each: syncs on "default" (sync steps, the beat's sync
+# housekeeping, link checks), write-back on "writes" and emails on "notifications", so that a
+# user's change or a notice never waits behind a backlog of long sync steps.
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Write-back has its own queue, so a long sync backlog never delays a user's change.
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "linker.profile_change_send": {"queue": "writes"},
     "linker.profile_changes_release": {"queue": "writes"},
+    "linker.profile_changes_relay": {"queue": "writes"},
+    "linker.notifications_scan": {"queue": "notifications"},
+    "linker.notifications_digest": {"queue": "notifications"},
 }
+#: Every queue a deployment must run a worker for (the metrics report each one's depth).
+LINKER_CELERY_QUEUES = ("default", "writes", "notifications")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "link-verify-daily": {"task": "linker.link_verify_due", "schedule": 24 * 3600.0},
@@ -324,6 +486,11 @@ LINKER_ACCOUNT_REQUESTS_PER_SECOND = env.float("LINKER_ACCOUNT_REQUESTS_PER_SECO
 LINKER_ACCOUNT_REQUEST_BURST = env.float("LINKER_ACCOUNT_REQUEST_BURST", default=100.0)
 if LINKER_SYNC_SECONDS_PER_TASK + 60 >= CELERY_TASK_SOFT_TIME_LIMIT:
     sys.exit("LINKER_SYNC_SECONDS_PER_TASK must stay well below CELERY_TASK_TIME_LIMIT.")
+
+# --- Metrics (linker.health.metrics) ----------------------------------------------------------
+
+# The bearer token Prometheus sends to /metrics; without one the endpoint does not exist (404).
+LINKER_METRICS_TOKEN = env.str("LINKER_METRICS_TOKEN", default="")
 
 # --- Email ------------------------------------------------------------------------------------
 

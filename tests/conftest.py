@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -59,3 +61,10 @@ def _clean_redis() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counts(settings: Any) -> None:
+    """Each test counts its own throttled requests: django-ratelimit keeps its counts in Redis,
+    which a test's rolled-back transaction does not reset, and every test client is 127.0.0.1."""
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:{uuid.uuid4().hex}:"

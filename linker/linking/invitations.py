@@ -80,7 +80,12 @@ def tenant_create_and_invite(
             tenant = tenant_create(name=name, agency=agency)
             if admin_email.strip():
                 admin, _ = user_get_or_create(email=admin_email)
-                membership_add(user=admin, role=Role.TENANT_ADMIN, tenant=tenant)
+                membership_add(
+                    user=admin,
+                    role=Role.TENANT_ADMIN,
+                    tenant=tenant,
+                    actor=user if isinstance(user, User) else None,
+                )
             _, token = connect_link_create(tenant=tenant, user=user)
     except AccountsError as exc:
         raise InvalidInputError(str(exc)) from None

@@ -12,7 +12,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import Tenant, User
+from accounts.models import Agency, SecurityEventKind, Tenant, User
+from accounts.security_log import security_event_record
 from accounts.selectors import AnyUser, can_link_tenant, can_manage_tenant, tenant_list
 from linker.linking.client import jwt_cache_key, metered_session
 from linker.linking.errors import LinkingError, LinkNotUsableError
@@ -56,15 +57,53 @@ def _actor(user: AnyUser | None) -> User | None:
     return user if isinstance(user, User) and user.is_authenticated else None
 
 
+def _log_agencies(tenant: Tenant) -> list[Agency]:
+    """The security log a link event goes to: its tenant's agency (none for a lone tenant)."""
+    return [tenant.agency] if tenant.agency else []
+
+
+#: The states in which a link holds its Copernica account (another link of it waits in *pending*).
+_HOLDING = (LinkState.ACTIVE, LinkState.NEEDS_RECONNECT)
+
+
 def _duplicate_holder(*, tenant: Tenant, account_id: str) -> Link | None:
     return (
-        Link.objects.filter(
-            copernica_account_id=account_id,
-            state__in=[LinkState.ACTIVE, LinkState.NEEDS_RECONNECT],
-        )
+        Link.objects.filter(copernica_account_id=account_id, state__in=_HOLDING)
         .exclude(tenant=tenant)
         .select_related("tenant")
         .first()
+    )
+
+
+def link_duplicate_warning(*, link: Link, user: AnyUser) -> str:
+    """What the tenant page says about a link waiting in *pending* (reliability.md case 41).
+
+    The other tenants that hold the same Copernica account are named only when ``user`` may see
+    them (``accounts.selectors.tenant_list``): the holder may be another agency's client, and
+    even within an agency a tenant admin sees only their own tenant. The others are "elsewhere".
+    """
+    account = link.copernica_account_name or link.copernica_account_id
+    holders = Link.objects.filter(
+        copernica_account_id=link.copernica_account_id, state__in=_HOLDING
+    ).exclude(tenant_id=link.tenant_id)
+    if not link.copernica_account_id:  # a tokenless link holds no account
+        holders = holders.none()
+    visible = dict(
+        tenant_list(user=user)
+        .filter(pk__in=holders.values("tenant_id"))
+        .order_by("name")
+        .values_list("pk", "name")
+    )
+    hidden = holders.exclude(tenant_id__in=list(visible)).exists()
+    confirm = "Confirm to link it here too."
+    if visible:
+        where = ", ".join(visible.values()) + (" and elsewhere" if hidden else "")
+        return f"Copernica account {account} is already linked to {where}. {confirm}"
+    if hidden:
+        return f"Copernica account {account} is already linked elsewhere. {confirm}"
+    return (
+        f"Copernica account {account} was linked elsewhere when this link was made. Confirm to "
+        "link it here too."
     )
 
 
@@ -110,8 +149,11 @@ def link_store_token(
         if holder is not None:
             link.state = LinkState.PENDING
             link.state_reason = (
+                # Never the holder's name: this row is shown to people who may not see that
+                # tenant (another agency's, most likely); the page names it to those who may,
+                # through ``link_duplicate_warning``.
                 f"Copernica account {identity.name or identity.account_id} is already linked to "
-                f"{holder.tenant.name}. Confirm to link it here too."
+                "another tenant. Confirm to link it here too."
             )
         else:
             link.state = LinkState.ACTIVE
@@ -137,6 +179,19 @@ def link_store_token(
             kind=LinkEvent.Kind.LINKED if is_new else LinkEvent.Kind.RELINKED,
             message=message[:500],
             actor=actor,
+        )
+        # Never the other tenant's name: the log's readers may not see that tenant.
+        security_event_record(
+            kind=SecurityEventKind.LINK_MADE,
+            user=actor,
+            agencies=_log_agencies(tenant),
+            detail=f"{tenant.name}: Copernica account {identity.name} "
+            f"(id {identity.account_id}) {'linked' if is_new else 'relinked'} {how}"
+            + (
+                "; waiting for confirmation (another tenant holds this account)."
+                if holder is not None
+                else "."
+            ),
         )
         if old_key:
             transaction.on_commit(lambda: cache.delete(old_key))
@@ -198,6 +253,14 @@ def link_confirm_duplicate(*, link: Link, user: AnyUser) -> Link:
             message="Confirmed: this Copernica account is shared with another tenant.",
             actor=_actor(user),
         )
+        security_event_record(
+            kind=SecurityEventKind.LINK_MADE,
+            user=_actor(user),
+            agencies=_log_agencies(locked.tenant),
+            detail=f"{locked.tenant.name}: linked to Copernica account "
+            f"{locked.copernica_account_name or locked.copernica_account_id} after confirming "
+            "that another tenant holds it too.",
+        )
         _link_usable_again(locked)
     return locked
 
@@ -231,6 +294,14 @@ def link_disconnect(*, link: Link, user: AnyUser | None, reason: str = "") -> Li
             kind=LinkEvent.Kind.DISCONNECTED,
             message=locked.state_reason,
             actor=_actor(user),
+        )
+        security_event_record(
+            kind=SecurityEventKind.LINK_REMOVED,
+            user=_actor(user),
+            agencies=_log_agencies(locked.tenant),
+            detail=f"{locked.tenant.name}: disconnected from Copernica account "
+            f"{locked.copernica_account_name or locked.copernica_account_id}. "
+            f"{locked.state_reason}",
         )
         # Now, and again after the commit, in case another process re-cached a JWT of the
         # old token before it could see this transaction.

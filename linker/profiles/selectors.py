@@ -88,7 +88,8 @@ def profile_browse(
         match = Q()
         for alias in aliases:
             match |= Q(**{f"{alias}__icontains": query})
-        if query.isdigit() and not field:
+        # ASCII digits only: ``'²'.isdigit()`` is true, and ``int('²')`` raises.
+        if query.isascii() and query.isdigit() and not field:
             match |= Q(copernica_id=int(query))
         profiles = profiles.filter(match)
     sort = sort if _sort_valid(sort, names) else "id"

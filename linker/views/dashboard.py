@@ -8,14 +8,17 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import SecurityEventKind
+from accounts.security_log import security_event_record
 from accounts.selectors import agency_get, agency_list, tenant_list
-from linker.health.selectors import SORTS, Status, dashboard_get
+from accounts.throttling import throttle
+from linker.health.selectors import FILTERS, SORTS, Status, dashboard_get
 from linker.linking.invitations import (
     TenantAlreadyLinkedError,
     connect_link_send,
@@ -26,6 +29,14 @@ from linker.platform.errors import LinkerError
 from linker.sync.controls import sync_now_bulk
 from linker.views.exports import csv_response
 from linker.views.forms import BulkForm, TenantCreateForm
+from linker.views.params import (
+    choice_param,
+    id_list_param,
+    page_param,
+    query_dict,
+    search_param,
+    text_param,
+)
 from linker.views.responses import see_other
 
 
@@ -33,21 +44,37 @@ def _base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri("/")
 
 
+def _dashboard_params(params: QueryDict) -> dict[str, Any]:
+    """The dashboard's search, filter, sort and page as ``dashboard_get`` takes them."""
+    return {
+        "query": search_param(params),
+        "filter": choice_param(params, "filter", choices=FILTERS, default=""),
+        "sort": choice_param(params, "sort", choices=SORTS, default="name"),
+        "page": page_param(params),
+    }
+
+
+def _dashboard_query(values: dict[str, Any]) -> QueryDict:
+    """The parsed parameters again, as the page's links and the bulk form's way back carry them."""
+    return query_dict(
+        q=values["query"],
+        filter=values["filter"],
+        sort=values["sort"] if values["sort"] != "name" else None,
+        page=values["page"] if values["page"] != 1 else None,
+    )
+
+
 @require_GET
 @login_required
 def dashboard_view(request: HttpRequest) -> HttpResponse:
-    dashboard = dashboard_get(
-        user=request.user,
-        query=request.GET.get("q", ""),
-        filter=request.GET.get("filter", ""),
-        sort=request.GET.get("sort", "name"),
-        page=request.GET.get("page", 1),
-    )
+    values = _dashboard_params(request.GET)
+    dashboard = dashboard_get(user=request.user, **values)
     return render(
         request,
         "dashboard/index.html",
         {
             "dashboard": dashboard,
+            "query": _dashboard_query(values),
             "labels": Status.LABELS,
             "sorts": SORTS,
             "agencies": list(agency_list(user=request.user)),
@@ -60,12 +87,9 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
 @login_required
 def dashboard_export_view(request: HttpRequest) -> StreamingHttpResponse:
     """Every tenant the user may see (as searched and filtered) as CSV."""
-    dashboard = dashboard_get(
-        user=request.user,
-        query=request.GET.get("q", ""),
-        filter=request.GET.get("filter", ""),
-        sort=request.GET.get("sort", "name"),
-    )
+    values = _dashboard_params(request.GET)
+    values.pop("page")  # every page
+    dashboard = dashboard_get(user=request.user, **values)
     tenants = dashboard.page.paginator.object_list
     rows = (
         [
@@ -80,6 +104,9 @@ def dashboard_export_view(request: HttpRequest) -> StreamingHttpResponse:
             tenant.requests_today,
         ]
         for tenant in tenants.iterator(chunk_size=500)  # type: ignore[attr-defined]
+    )
+    security_event_record(
+        kind=SecurityEventKind.EXPORT, request=request, user=request.user, detail="tenants.csv"
     )
     return csv_response(
         filename="tenants.csv",
@@ -99,14 +126,13 @@ def dashboard_export_view(request: HttpRequest) -> StreamingHttpResponse:
 @require_POST
 @login_required
 def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
-    back = request.POST.get("back", "")
-    back_url = reverse("home") + (f"?{back}" if back and "//" not in back else "")
-    ids = []
-    for value in request.POST.getlist("tenants"):
-        try:
-            ids.append(int(value))
-        except ValueError:
-            continue
+    # The dashboard's own query string, rebuilt from what it means: nothing else (another
+    # site, a header break) can ride along into the redirect.
+    back = _dashboard_query(
+        _dashboard_params(QueryDict(text_param(request.POST, "back", max_length=2000)))
+    )
+    back_url = reverse("home") + (f"?{back.urlencode()}" if back else "")
+    ids = id_list_param(request.POST, "tenants")
     # Only the user's own tenants are choices: a foreign id fails validation like a typo.
     own = list(tenant_list(user=request.user).filter(pk__in=ids).values_list("pk", flat=True))
     form = BulkForm(request.POST, tenant_ids=own)
@@ -207,4 +233,4 @@ class InviteAcceptView(auth_views.PasswordResetConfirmView):
         return super().form_valid(form)
 
 
-invite_accept_view = InviteAcceptView.as_view()
+invite_accept_view = throttle("invitation")(InviteAcceptView.as_view())

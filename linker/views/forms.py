@@ -11,15 +11,24 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.core.validators import RegexValidator
 
 from linker.linking.applications import HOST_CHOICES
 from linker.models import RemoteCollection, RemoteDatabase, RemoteProfile
 from linker.platform.errors import LinkerError
 from linker.profiles.fields import FieldSchema, profile_fields_clean
 
+# One line of text: a tenant's name goes into email subjects, where a line break is an error
+# (and, unchecked, a header of its own); other control characters are never meant.
+single_line = RegexValidator(
+    r"[\x00-\x1f\x7f-\x9f]",
+    inverse_match=True,
+    message="Use one line of text, without line breaks or control characters.",
+)
+
 
 class TenantCreateForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Client company")
+    name = forms.CharField(max_length=200, label="Client company", validators=[single_line])
     admin_email = forms.EmailField(
         required=False,
         label="Partner admin's email",
@@ -56,11 +65,12 @@ class ApiTokenForm(forms.Form):
 
 
 class ApplicationForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    client_id = forms.CharField(label="Client id", max_length=200)
+    name = forms.CharField(max_length=200, validators=[single_line])
+    client_id = forms.CharField(label="Client id", max_length=200, validators=[single_line])
     client_secret = forms.CharField(
         label="Client secret",
         max_length=500,
+        validators=[single_line],
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
         help_text="Stored encrypted; it is never shown again.",
     )

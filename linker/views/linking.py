@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import can_view_tenant, tenant_get
+from accounts.throttling import throttle
 from linker.linking.applications import consent_origin
 from linker.linking.connect_links import (
     connect_link_create,
@@ -28,6 +29,7 @@ from linker.linking.oauth import link_connect_complete, link_connect_start, link
 from linker.models import Link, LinkState
 from linker.platform.errors import LinkerError
 from linker.views.forms import ApiTokenForm
+from linker.views.params import text_param
 from linker.views.responses import see_other, tenant_url
 
 # The connect link's URL is its secret. ``same-origin`` keeps it out of every Referer sent to
@@ -74,7 +76,10 @@ def connect_start_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
 @require_GET
 @never_cache
 def oauth_callback_view(request: HttpRequest) -> HttpResponse:
-    params = {key: request.GET.get(key, "") for key in ("state", "code", "error")}
+    # Copernica's answer; ``link_connect_complete`` checks the state's shape before anything.
+    params = {
+        key: text_param(request.GET, key, max_length=2000) for key in ("state", "code", "error")
+    }
     result = link_connect_complete(
         params=params, session_key=request.session.session_key or "", user=request.user
     )
@@ -108,6 +113,7 @@ def oauth_callback_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@throttle("api_token")
 def token_link_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
     form = ApiTokenForm(request.POST)
@@ -214,6 +220,7 @@ def connect_link_revoke_view(request: HttpRequest, tenant_id: int, link_id: int)
 
 @require_http_methods(["GET", "POST"])
 @never_cache
+@throttle("connect_link")
 def connect_link_open_view(request: HttpRequest, token: str) -> HttpResponse:
     connect_link = connect_link_open_get(token=token)
     if connect_link is None:

@@ -11,6 +11,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     JsonResponse,
+    QueryDict,
     StreamingHttpResponse,
 )
 from django.shortcuts import render
@@ -19,7 +20,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import Tenant
+from accounts.models import SecurityEventKind, Tenant
+from accounts.security_log import security_event_record
 from accounts.selectors import can_edit_profiles, tenant_get
 from linker.linking.links import MIRROR_READ_ONLY, link_get, link_mirror_read_only
 from linker.models import LinkState, ProfileChange, RemoteProfile
@@ -43,6 +45,14 @@ from linker.profiles.selectors import (
 )
 from linker.views.exports import csv_response
 from linker.views.forms import ProfileForm, ResolveForm
+from linker.views.params import (
+    id_list_param,
+    optional_id_param,
+    page_param,
+    query_dict,
+    search_param,
+    text_param,
+)
 from linker.views.responses import see_other
 
 
@@ -60,7 +70,8 @@ def _queued_message(change: ProfileChange) -> str:
 
 
 def _back(request: HttpRequest, tenant: Tenant, change: ProfileChange) -> str:
-    back = request.POST.get("next", "")
+    """The page the button was on (``next``, if it is ours), else the change's profile page."""
+    back = text_param(request.POST, "next", max_length=2000)
     if url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -70,14 +81,25 @@ def _back(request: HttpRequest, tenant: Tenant, change: ProfileChange) -> str:
     return reverse("profile_list", kwargs={"tenant_id": tenant.pk})
 
 
-def _browse(request: HttpRequest, tenant: Tenant, page: object = 1) -> ProfileBrowser:
+def _browse(request: HttpRequest, tenant: Tenant, page: int = 1) -> ProfileBrowser:
     return profile_browse(
         tenant=tenant,
-        database_id=request.GET.get("db"),
-        query=request.GET.get("q", ""),
-        field=request.GET.get("field", ""),
-        sort=request.GET.get("sort", "id"),
+        database_id=optional_id_param(request.GET, "db"),
+        query=search_param(request.GET),
+        field=text_param(request.GET, "field"),
+        sort=text_param(request.GET, "sort") or "id",
         page=page,
+    )
+
+
+def _browser_query(browser: ProfileBrowser) -> QueryDict:
+    """The browser's parsed parameters, as its sort, page and export links carry them."""
+    return query_dict(
+        db=browser.database.copernica_id if browser.database else None,
+        q=browser.query,
+        field=browser.field,
+        sort=browser.sort if browser.sort != "id" else None,
+        page=browser.page.number if browser.page and browser.page.number != 1 else None,
     )
 
 
@@ -85,7 +107,7 @@ def _browse(request: HttpRequest, tenant: Tenant, page: object = 1) -> ProfileBr
 @login_required
 def profile_list_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
-    browser = _browse(request, tenant, request.GET.get("page", 1))
+    browser = _browse(request, tenant, page_param(request.GET))
     read_only = link_mirror_read_only(link=link_get(tenant=tenant))
     return render(
         request,
@@ -93,6 +115,7 @@ def profile_list_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         {
             "tenant": tenant,
             "browser": browser,
+            "query": _browser_query(browser),
             "read_only": read_only,
             "can_edit": can_edit_profiles(user=request.user, tenant=tenant) and not read_only,
             "changes": profile_change_list(tenant=tenant, limit=10),
@@ -116,6 +139,14 @@ def profile_export_view(request: HttpRequest, tenant_id: int) -> StreamingHttpRe
             profile.modified.isoformat() if profile.modified else "",
         ]
         for profile in profiles.iterator(chunk_size=1000)  # type: ignore[attr-defined]
+    )
+    security_event_record(
+        kind=SecurityEventKind.EXPORT,
+        request=request,
+        user=request.user,
+        agencies=[tenant.agency] if tenant.agency else [],
+        detail=f"profiles.csv of {tenant.name}"
+        + (f", database {browser.database.name}" if browser.database else ""),
     )
     return csv_response(
         filename="profiles.csv", header=["id", *names, "interests", "modified"], rows=rows
@@ -182,8 +213,8 @@ def profile_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         messages.error(request, MIRROR_READ_ONLY)
         return see_other(reverse("profile_list", kwargs={"tenant_id": tenant.pk}))
     databases = database_list(link=link)
-    wanted = request.POST.get("db") or request.GET.get("db")
-    database = next((d for d in databases if str(d.copernica_id) == str(wanted)), None)
+    wanted = optional_id_param(request.POST, "db") or optional_id_param(request.GET, "db")
+    database = next((d for d in databases if d.copernica_id == wanted), None)
     if wanted and database is None:
         raise Http404("No such database.")  # another account's database, or a typo
     database = database or (databases[0] if databases else None)
@@ -255,7 +286,7 @@ def profile_delete_view(request: HttpRequest, tenant_id: int, profile_id: int) -
 def profile_change_states_view(request: HttpRequest, tenant_id: int) -> JsonResponse:
     """The states of the given changes of this tenant, polled by static/js/app.js."""
     tenant = tenant_get(user=request.user, id=tenant_id)
-    ids = [int(v) for v in request.GET.get("ids", "").split(",") if v.strip().isdigit()]
+    ids = id_list_param(request.GET, "ids")
     return JsonResponse({"changes": profile_change_states(tenant=tenant, ids=ids)})
 
 
@@ -286,16 +317,7 @@ def profile_change_resolve_view(
                 messages.success(
                     request, f"Change #{change.pk} discarded; Copernica's values kept."
                 )
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        back = (
-            _profile_url(tenant, change.copernica_profile_id)
-            if change.copernica_profile_id
-            else reverse("profile_list", kwargs={"tenant_id": tenant.pk})
-        )
-    return see_other(back)
+    return see_other(_back(request, tenant, change))
 
 
 @require_POST

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.selectors import can_edit_profiles, can_link_tenant, can_manage_tenant, tenant_get
 from linker.linking.applications import consent_origin
 from linker.linking.connect_links import connect_link_list
-from linker.linking.links import link_get
+from linker.linking.links import link_duplicate_warning, link_get
+from linker.models import LinkState
 from linker.notifications.services import notification_list
 from linker.platform.errors import LinkerError
 from linker.sync.activity import (
@@ -30,6 +31,7 @@ from linker.sync.controls import sync_now
 from linker.sync.schedule import sync_schedule_get, sync_schedule_set
 from linker.views.exports import csv_response
 from linker.views.forms import ApiTokenForm, ScheduleForm
+from linker.views.params import choice_param, optional_id_param
 from linker.views.responses import see_other, tenant_url
 
 
@@ -54,6 +56,9 @@ def tenant_detail_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
         {
             "tenant": tenant,
             "link": link,
+            "duplicate_warning": link_duplicate_warning(link=link, user=request.user)
+            if link and link.state == LinkState.PENDING
+            else "",
             "events": link.events.select_related("actor")[:50] if link else [],
             "can_link": can_link_tenant(user=request.user, tenant=tenant),
             "can_manage": can_manage,
@@ -84,7 +89,9 @@ def sync_now_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
     try:
         run, created = sync_now(
-            user=request.user, tenant=tenant, full=request.POST.get("mode") == "full"
+            user=request.user,
+            tenant=tenant,
+            full=choice_param(request.POST, "mode", choices=("full",), default="") == "full",
         )
     except LinkerError as exc:
         messages.error(request, exc.message)
@@ -107,10 +114,7 @@ def sync_progress_view(request: HttpRequest, tenant_id: int) -> JsonResponse:
     link = link_get(tenant=tenant)
     if link is None:
         raise Http404("Not linked.")
-    run_id = request.GET.get("run")
-    return JsonResponse(
-        sync_progress(link=link, run_id=int(run_id) if run_id and run_id.isdigit() else None)
-    )
+    return JsonResponse(sync_progress(link=link, run_id=optional_id_param(request.GET, "run")))
 
 
 @require_POST

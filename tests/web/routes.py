@@ -32,11 +32,32 @@ PUBLIC = {
     "connect_link_open",
     # The invited partner admin's set-password page: guarded by Django's signed reset token.
     "invite_accept",
+    # Forgot password: the same answer for every email; the link is a signed, single-use token
+    # (tests/accounts/test_password_reset.py).
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+    # Prometheus' scrape: no session, a bearer token of its own (tests/project/test_metrics.py).
+    "metrics",
 }
 
 # Pages that show only the user's own objects and take no object id: checked for leaks in
 # their content rather than for a 404.
-LISTS = {"account_settings", "home", "dashboard_export", "tenant_bulk"}
+LISTS = {
+    "account_settings",
+    "home",
+    "dashboard_export",
+    "tenant_bulk",
+    # The user's own second factor (tests/accounts/test_two_factor*.py).
+    "two_factor_setup",
+    "two_factor_recovery_codes",
+    "two_factor_recovery_codes_regenerate",
+    "two_factor_disable",
+    "two_factor_verify",
+    # Ends the user's own sessions (tests/accounts/test_sessions.py).
+    "sign_out_everywhere",
+}
 
 # What agency B's mirrored profile holds: it must never show up for agency A.
 FOREIGN_EMAIL = "hidden.customer@beta-foods.example"
@@ -159,6 +180,12 @@ ROUTES: dict[str, Route] = {
     "connect_link_create": Route(_tenant_b, methods=("POST",)),
     "connect_link_revoke": Route(_connect_link_b, methods=("POST",)),
     "applications": Route(lambda w: {"agency_id": w.agency_b.pk}, methods=("GET", "POST")),
+    "security_log": Route(lambda w: {"agency_id": w.agency_b.pk}),
+    "agency_security": Route(
+        lambda w: {"agency_id": w.agency_b.pk},
+        methods=("GET", "POST"),
+        data={"two_factor": "agency"},
+    ),
     "tenant_create": Route(
         lambda w: {"agency_id": w.agency_b.pk},
         methods=("GET", "POST"),

@@ -3,6 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.models import Agency, SecurityEventKind
+from accounts.security_log import security_event_record
 from linker.platform import vault
 from linker.platform.keys import rotate_all, rows_on_old_keys
 
@@ -41,6 +43,14 @@ class Command(BaseCommand):
             except vault.VaultError as exc:
                 raise CommandError(f"Stopped: {exc}") from None
             self.stdout.write(f"Re-encrypted {done} row(s) with key {ring.current_id}.")
+            # Every agency's secrets are under the deployment's one key ring: each log has it.
+            # (Recorded here, not in linker.platform.keys, which knows no accounts.)
+            security_event_record(
+                kind=SecurityEventKind.KEY_ROTATED,
+                agencies=Agency.objects.all(),
+                detail=f"manage.py rotate_keys: {done} stored secret(s) re-encrypted with key "
+                f"{ring.current_id}.",
+            )
         remaining = rows_on_old_keys()
         for label, count in remaining.items():
             self.stdout.write(f"{label}: {count} row(s) on old keys")
