@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from accounts.models import Agency, Membership, Tenant, User
 from accounts.selectors import agency_list, tenant_list
-from accounts.services import membership_remove
+from accounts.services import membership_add, membership_remove
 
 
 class ScopedAdmin(admin.ModelAdmin):
@@ -76,8 +76,22 @@ class MembershipAdmin(ScopedAdmin):
         tenants = tenant_list(user=request.user).values("pk")
         return qs.filter(Q(agency__in=agencies) | Q(tenant__in=tenants))
 
-    # Deleting here goes through the service, like everywhere else: the member's sessions end
-    # at once and the agency's security log records who removed them.
+    # A membership is added or removed, never edited in place: both go through the services,
+    # like everywhere else, so a role change ends up in the agency's security log and a removal
+    # ends the member's sessions at once. (To change a role, add it again: it replaces.)
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        saved = membership_add(
+            user=obj.user,
+            role=obj.role,
+            agency=obj.agency,
+            tenant=obj.tenant,
+            actor=request.user if isinstance(request.user, User) else None,
+        )
+        obj.pk = saved.pk
+
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         membership_remove(
             user=obj.user,

@@ -277,3 +277,31 @@ def test_control_characters_never_reach_the_log(world: World) -> None:
 )
 def test_user_agents_are_shortened(user_agent: str, summary: str) -> None:
     assert user_agent_summary(user_agent) == summary
+
+
+def test_membership_added_in_the_admin_is_logged_and_cannot_be_edited_in_place(
+    world: World,
+) -> None:
+    """Case 44: the admin adds members through the service (logged); it never edits a role in
+    place, which would bypass the log and the end of sessions."""
+    superuser = make_user(is_staff=True, is_superuser=True)
+    newcomer = make_user()
+    admin = _client(superuser)
+    response = admin.post(
+        reverse("admin:accounts_membership_add"),
+        {"user": newcomer.pk, "role": Role.AGENCY_STAFF, "agency": world.agency_a.pk},
+    )
+    assert response.status_code == 302
+    membership = Membership.objects.get(user=newcomer)
+    assert membership.role == Role.AGENCY_STAFF
+    logged = SecurityEvent.objects.filter(
+        kind=SecurityEventKind.MEMBER_ADDED, agency=world.agency_a, user=superuser
+    )
+    assert logged.count() == 1
+    response = admin.post(
+        reverse("admin:accounts_membership_change", args=[membership.pk]),
+        {"user": newcomer.pk, "role": Role.AGENCY_ADMIN, "agency": world.agency_a.pk},
+    )
+    assert response.status_code == 403
+    membership.refresh_from_db()
+    assert membership.role == Role.AGENCY_STAFF
