@@ -24,6 +24,8 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
+from bench.report import Figure, bench_table_print, figure  # noqa: E402 - after the path set-up
+
 MODES = {
     "offset-100": "offset paging, limit 100",
     "offset-1000": "offset paging, limit 1000",
@@ -146,7 +148,8 @@ def main() -> None:
         if match is None:
             raise SystemExit("The sandbox did not start.")
         url = match.group(1)
-        started = time.perf_counter()
+        began = started = time.perf_counter()
+        figures: list[Figure] = []
         account = httpx.post(
             f"{url}/__sandbox__/accounts",
             json={"name": "Bench", "profiles": options.profiles},
@@ -157,8 +160,10 @@ def main() -> None:
 
         rate, per_page = serve_rate(url, account["api_token"], account["database_id"])
         print(f"sandbox page serve: {rate:.0f} pages of 1000/s, {per_page:.1f} ms per page")
-        rate, per_page = serve_rate(url, account["api_token"], account["database_id"])
-        print(f"  the same, cached: {rate:.0f} pages of 1000/s, {per_page:.1f} ms per page")
+        cached, per_page = serve_rate(url, account["api_token"], account["database_id"])
+        print(f"  the same, cached: {cached:.0f} pages of 1000/s, {per_page:.1f} ms per page")
+        figures.append(figure("sandbox page serve, pages of 1000", rate, "pages/s"))
+        figures.append(figure("sandbox page serve, cached", cached, "pages/s", baseline=rate))
         print("(raw httpx, one connection, client-side JSON decode included)")
         # In a child process, so that the RSS figures below are the client's own.
         cost = _child("--render", "--profiles", str(options.profiles))
@@ -166,11 +171,16 @@ def main() -> None:
             f"sandbox render cost in-process: {cost['cold']:.2f} ms per page of 1000 generated, "
             f"{cost['warm']:.2f} ms cached\n"
         )
+        figures.append(figure("sandbox render, page of 1000 generated", cost["cold"], "ms"))
+        figures.append(
+            figure("sandbox render, page of 1000 cached", cost["warm"], "ms", baseline=cost["cold"])
+        )
 
         print(
             f"{'mode':<44}{'profiles':>10}{'seconds':>9}{'profiles/s':>12}"
             f"{'peak RSS':>11}{'at start':>11}"
         )
+        first_rate = 0.0
         for mode, label in MODES.items():
             result = _child(
                 "--child",
@@ -189,6 +199,18 @@ def main() -> None:
                 f"{label:<44}{int(result['count']):>10,}{result['seconds']:>9.2f}"
                 f"{per_second:>12,.0f}{peak_mb:>8.1f} MB{start_mb:>8.1f} MB"
             )
+            # Each mode against the first (offset paging at limit 100), its RSS against the
+            # process's at the start.
+            figures.append(
+                figure(
+                    f"client read, {label}", per_second, "profiles/s", baseline=first_rate or None
+                )
+            )
+            first_rate = first_rate or per_second
+            figures.append(
+                figure(f"client read peak RSS, {label}", peak_mb, "MB", baseline=start_mb)
+            )
+        bench_table_print("client_bench", [], time.perf_counter() - began, figures=figures)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the whole product on its embedded defaults (SQLite, a filesystem broker, the
-# Copernica sandbox), with a web server, a sync worker, a write-back worker and beat. Ctrl-C
-# stops everything.
+# Copernica sandbox), with a web server, a sync worker, a write-back worker, a notifications
+# worker and beat. Ctrl-C stops everything.
 # The app's database and the sandbox's state (var/sandbox.json) survive a restart together;
 # `make demo-reset` (scripts/demo.sh --reset) deletes both, and the broker's folders, first.
 set -euo pipefail
@@ -74,11 +74,14 @@ uv run --frozen python manage.py migrate --noinput -v0
 uv run --frozen python manage.py demo_setup --email "$EMAIL" --password "$PASSWORD" \
   --redirect-uri "http://$HOST:$PORT/oauth/callback"
 
-# Syncs and write-back on workers of their own, so a change never waits behind a sync step.
+# Syncs, write-back and emails on workers of their own (one per queue, as in production), so a
+# change or a notice never waits behind a sync step.
 background uv run --frozen celery -A linker worker -Q default -n sync@%h --concurrency 2 \
   --loglevel INFO >"$VAR/log/worker.log" 2>&1
 background uv run --frozen celery -A linker worker -Q writes -n writes@%h --concurrency 1 \
   --loglevel INFO >"$VAR/log/writer.log" 2>&1
+background uv run --frozen celery -A linker worker -Q notifications -n notifications@%h \
+  --concurrency 1 --loglevel INFO >"$VAR/log/notifier.log" 2>&1
 background uv run --frozen celery -A linker beat --loglevel INFO --schedule "$VAR/celerybeat-schedule" \
   >"$VAR/log/beat.log" 2>&1
 
@@ -98,7 +101,7 @@ cat <<TXT
 
     Sandbox:   http://$HOST:$SANDBOX_PORT/   (the simulated Copernica's console: accounts,
                tokens to revoke, faults to inject)
-    Logs:      $VAR/log/ (sandbox, worker, writer, beat)
+    Logs:      $VAR/log/ (sandbox, worker, writer, notifier, beat)
     Data:      kept across restarts ($VAR/); \`make demo-reset\` starts over.
 
   Press Ctrl-C to stop.

@@ -39,7 +39,10 @@ def worker_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def celery_worker(
-    *, queues: str = "default,writes", concurrency: int = 1, env: dict[str, str] | None = None
+    *,
+    queues: str = "default,writes,notifications",
+    concurrency: int = 1,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``celery -A linker worker`` and yield once it has executed a ping task."""
     name = f"test-{uuid.uuid4().hex[:8]}@%h"

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts.selectors import can_edit_profiles
@@ -69,6 +69,8 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
         change = (
             ProfileChange.objects.select_for_update(of=("self",))
             .select_related("link", "link__tenant", "database", "collection", "created_by")
+            # In the same round trip as the lock (a change without a profile id has none).
+            .annotate(earlier_unfinished=Exists(_earlier_unfinished()))
             .filter(pk=change_id)
             .first()
         )
@@ -76,7 +78,7 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
             return SendOutcome(change_id, change.state if change else "missing")
         if change.next_attempt_at and change.next_attempt_at > now:
             return SendOutcome(change_id, change.state)  # early duplicate of a delayed retry
-        if _earlier_unfinished(change):
+        if change.earlier_unfinished:
             return SendOutcome(change_id, change.state)  # the earlier one enqueues this one
         user = change.created_by
         if user is None or not can_edit_profiles(user=user, tenant=change.link.tenant):
@@ -113,15 +115,14 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
     )
 
 
-def _earlier_unfinished(change: ProfileChange) -> bool:
-    if change.copernica_profile_id is None:
-        return False
+def _earlier_unfinished() -> QuerySet[ProfileChange]:
+    """The unfinished changes made before the outer change to the same profile."""
     return ProfileChange.objects.filter(
-        link_id=change.link_id,
-        copernica_profile_id=change.copernica_profile_id,
-        id__lt=change.pk,
+        link_id=OuterRef("link_id"),
+        copernica_profile_id=OuterRef("copernica_profile_id"),
+        id__lt=OuterRef("pk"),
         state__in=_UNFINISHED,
-    ).exists()
+    )
 
 
 def _log(change: ProfileChange, outcome: str, retry_in: float | None = None) -> None:
@@ -184,6 +185,7 @@ def _finish(
     subprofile_id: int | None = None,
 ) -> SendOutcome:
     with transaction.atomic():
+        _commit_without_waiting()
         current = (
             ProfileChange.objects.select_for_update(of=("self",))
             .select_related("database", "collection")
@@ -199,6 +201,21 @@ def _finish(
         if state == State.DONE:
             mirror_apply(current)
         return change_close(current, state, message)
+
+
+def _commit_without_waiting() -> None:
+    """Let the caller's transaction commit without waiting for its WAL to reach the disk.
+
+    For the outcome of a call only (never for *sending*, which must be on disk before the
+    call): only a crash of PostgreSQL itself can lose it, and that is a worker lost after the
+    call, which the outbox survives already: the change stays *sending*, the relay queues it
+    again (a create in doubt, looked up before it is sent again; an update sent again, its
+    conflict check finding Copernica holding its values; a delete finding the profile gone).
+    Saves a WAL flush per change (~1 ms on the bench's machine), as the sync engine's pages do.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO off")
 
 
 def _hold(change: ProfileChange, conflict: Conflict) -> SendOutcome:
