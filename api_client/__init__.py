@@ -4,7 +4,8 @@
 ``api_client.oauth`` performs the OAuth handshake; ``api_client.errors`` holds the one
 exception tree that leaves the package; ``api_client.timestamps`` reads and writes
 Copernica's dates (Amsterdam wall-clock time); ``api_client.redaction`` keeps secrets out of
-log lines; ``api_client.sandbox`` is a local Copernica simulator for the demo and the tests.
+log lines; ``api_client.webhooks`` verifies Copernica's signed webhook calls;
+``api_client.sandbox`` is a local Copernica simulator for the demo and the tests.
 """
 
 from . import errors
@@ -30,6 +31,8 @@ from .errors import (
     UnexpectedResponseError,
     UnsafeBulkUpdateError,
     UnsafeFilterError,
+    WebhookRefusal,
+    WebhookVerificationError,
 )
 from .oauth import CopernicaOAuth, authorization_url, callback_code, exchange_code
 from .pagination import ID_PAGE_SIZE, MAX_PAGE_SIZE, KeysetPage
@@ -37,6 +40,7 @@ from .redaction import redact, redact_url
 from .streaming import EnvelopeStream, IdArrayStream
 from .timestamps import COPERNICA_ZONE, format_since, format_timestamp, parse_timestamp
 from .tokens import CachedJwt, MemoryTokenCache, TokenCache
+from .webhooks import HttpKeyLookup, KeyLookup, VerifiedWebhook, WebhookVerifier
 
 __all__ = [
     "COPERNICA_ZONE",
@@ -51,7 +55,9 @@ __all__ = [
     "CopernicaError",
     "CopernicaOAuth",
     "EnvelopeStream",
+    "HttpKeyLookup",
     "IdArrayStream",
+    "KeyLookup",
     "KeysetPage",
     "MemoryTokenCache",
     "NotFoundError",
@@ -70,6 +76,10 @@ __all__ = [
     "UnexpectedResponseError",
     "UnsafeBulkUpdateError",
     "UnsafeFilterError",
+    "VerifiedWebhook",
+    "WebhookRefusal",
+    "WebhookVerificationError",
+    "WebhookVerifier",
     "authorization_url",
     "callback_code",
     "default_cache_key",

@@ -3,17 +3,18 @@
 :class:`CopernicaClient` is assembled from layers, each in its own module:
 :mod:`~api_client.connection` (configuration, JWT, retries), :mod:`~api_client.pagination`
 (lazy list walks), :mod:`~api_client.reads` and :mod:`~api_client.writes` (the API's methods
-on databases and profiles), :mod:`~api_client.subprofiles` (collections and subprofiles).
+on databases and profiles), :mod:`~api_client.subprofiles` (collections and subprofiles),
+:mod:`~api_client.webhook_registrations` (webhooks).
 """
 
 from __future__ import annotations
 
 from types import TracebackType
 
-from .subprofiles import ClientSubprofiles
+from .webhook_registrations import ClientWebhooks
 
 
-class CopernicaClient(ClientSubprofiles):
+class CopernicaClient(ClientWebhooks):
     """A client for one Copernica account, on httpx.
 
     ``api_token`` is the account's API token (or an OAuth access token, which plays the same

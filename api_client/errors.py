@@ -21,12 +21,16 @@ Messages never contain an API token, a JWT or a client secret.
     ├── UnexpectedResponseError         a 2xx answer the client cannot use
     ├── UnsafeFilterError               a filter Copernica would silently ignore
     │   └── UnsafeBulkUpdateError       ... on a bulk update, which would change every profile
-    └── OAuthError                      the OAuth handshake failed
-        ├── AccessDeniedError           the user clicked "Deny"
-        └── TokenExchangeError          the token endpoint did not give an access token
+    ├── OAuthError                      the OAuth handshake failed
+    │   ├── AccessDeniedError           the user clicked "Deny"
+    │   └── TokenExchangeError          the token endpoint did not give an access token
+    └── WebhookVerificationError        an incoming webhook call failed a check, with a
+                                        ``reason`` (:class:`WebhookRefusal`)
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 
 class CopernicaError(Exception):
@@ -143,4 +147,38 @@ class TokenExchangeError(OAuthError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message if status is None else f"{message} (HTTP {status})")
         self.status = status
+        self.message = message
+
+
+class WebhookRefusal(StrEnum):
+    """Why :mod:`api_client.webhooks` refused an incoming webhook call."""
+
+    #: The ``Signature`` header does not parse, names another algorithm, or does not verify.
+    BAD_SIGNATURE = "bad_signature"
+    #: No public key is published where ``keyId`` points (or it could not be fetched).
+    UNKNOWN_KEY = "unknown_key"
+    #: ``Date`` is missing from the window around now, or unreadable.
+    STALE_DATE = "stale_date"
+    #: ``Digest`` does not match the body (or carries no SHA-256 value).
+    DIGEST_MISMATCH = "digest_mismatch"
+    #: ``X-Copernica-ID`` names another account than the one expected.
+    WRONG_ACCOUNT = "wrong_account"
+    #: A header of the minimum set is missing from the request or from the signed list.
+    MISSING_HEADERS = "missing_headers"
+    #: ``keyId`` points at a host outside the allowed ones (``*.copernica.com`` by default).
+    KEY_HOST_NOT_ALLOWED = "key_host_not_allowed"
+    #: ``Host`` is not the receiver's own (checked only when the receiver names its host).
+    WRONG_HOST = "wrong_host"
+
+
+class WebhookVerificationError(CopernicaError):
+    """An incoming webhook call that must not be trusted; ``reason`` says which check failed.
+
+    The message names the check in words fit for a log line; it never quotes the signature
+    or the body.
+    """
+
+    def __init__(self, reason: WebhookRefusal, message: str) -> None:
+        super().__init__(f"{message} ({reason})")
+        self.reason = reason
         self.message = message

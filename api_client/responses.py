@@ -28,6 +28,7 @@ _NOT_FOUND_MESSAGES = (
     "No database with supplied ID",
     "No collection with given ID",
     "No subprofile with supplied ID",
+    "No webhook with supplied ID",
 )
 _MAX_MESSAGE = 300
 

@@ -1,4 +1,5 @@
-"""``python -m api_client.sandbox --host 127.0.0.1 --port 8765 [--seed N] [--state FILE]``."""
+"""``python -m api_client.sandbox --host 127.0.0.1 --port 8765 [--seed N] [--state FILE]
+[--public-url URL]``."""
 
 from __future__ import annotations
 
@@ -44,6 +45,11 @@ def main(argv: list[str] | None = None) -> None:
         metavar="FILE",
         help="keep the state in FILE across restarts: loaded at start, written on every change",
     )
+    parser.add_argument(
+        "--public-url",
+        help="the sandbox's root URL as webhook receivers reach it (the keyIds point there); "
+        "default http://HOST:PORT",
+    )
     options = parser.parse_args(argv)
     try:
         server = SandboxServer(
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             verbose=options.verbose,
             profile_cache=options.profile_cache,
             state_file=options.state,
+            public_url=options.public_url,
         )
     except StateFileError as exc:
         sys.exit(f"Copernica sandbox cannot start: {exc}")

@@ -7,18 +7,28 @@ in short: ``POST accounts`` (``name``, ``profiles``, ``databases``, ``collection
 ``POST applications``, ``POST revoke``, ``POST|GET|DELETE faults``, ``GET|POST options``
 (``id_list_cap``, ``unstreamed``, ``clock``: how the simulated Copernica answers until the
 next reset), ``GET stats``, ``POST stats/reset``,
-``POST reset``, ``GET health``. The console at the sandbox's root
+``POST reset``, ``GET health``; webhooks (:mod:`.admin_webhooks`): ``GET webhooks``,
+``GET|POST webhooks/faults``, ``GET|POST webhooks/options``, ``GET webhooks/deliveries``,
+``POST webhooks/wait``, ``GET webhooks/keys``, ``POST webhooks/keys/rotate``; edits as a
+person in Copernica would make them (:mod:`.admin_profiles`, caller ``publisher``):
+``POST|PUT|DELETE profiles`` and ``POST|PUT|DELETE subprofiles``. The console at the sandbox's root
 (:mod:`~api_client.sandbox.console`) shows :meth:`ControlApi.overview` and posts its forms to
 ``console/...``, which call the same methods as the JSON calls.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
+from .admin_profiles import ProfileControl
+from .admin_webhooks import WebhookControl
 from .console import CONSOLE_ROUTE, console_back, console_post
+from .control_input import ControlError
+from .control_input import bounded as _bounded
+from .control_input import integer as _integer
+from .control_input import json_body as _json_body
+from .control_input import string as _string
 from .http import Request, Response, empty_response, error_response, json_response
 from .state import STREAMED_METHODS, Application, Fault, Options, SandboxState, Stats
 
@@ -29,12 +39,8 @@ MAX_COLLECTIONS = 50
 MAX_SUBPROFILES = 10_000_000
 
 
-class ControlError(Exception):
-    pass
-
-
-class ControlApi:
-    """Answers ``/__sandbox__/...`` requests."""
+class ControlApi(WebhookControl, ProfileControl):
+    """Answers ``/__sandbox__/...`` requests (webhook and profile calls: the mixins)."""
 
     def __init__(self, state: SandboxState) -> None:
         self.state = state
@@ -62,6 +68,8 @@ class ControlApi:
             ("POST", "stats/reset"): self.reset_stats,
             ("POST", "reset"): self.reset,
             ("GET", "health"): self.health,
+            **self.webhook_routes(),
+            **self.profile_routes(),
         }.get((request.method, route))
         if handler is None:
             return error_response(f"Unknown control call {request.method} {PREFIX}{route}", 404)
@@ -190,6 +198,7 @@ class ControlApi:
                 "tokens": tokens,
                 "faults": [fault.as_json() for fault in self.state.faults],
                 "options": self.state.options.as_json(),
+                "webhooks": self.webhook_overview(),
             }
 
     def revoke(self, body: dict[str, Any]) -> Response:
@@ -294,6 +303,7 @@ class ControlApi:
     def reset_stats(self, body: dict[str, Any]) -> Response:
         with self.state.lock:
             self.state.stats = Stats()
+        self.state.deliveries.reset_counters()
         return empty_response(204)
 
     def reset(self, body: dict[str, Any]) -> Response:
@@ -302,36 +312,3 @@ class ControlApi:
 
     def health(self, body: dict[str, Any]) -> Response:
         return json_response(200, {"status": "ok"})
-
-
-def _json_body(request: Request) -> dict[str, Any]:
-    if not request.body.strip():
-        return {}
-    try:
-        document = json.loads(request.body)
-    except ValueError:
-        raise ControlError("The body is not JSON") from None
-    if not isinstance(document, dict):
-        raise ControlError("The body must be a JSON object")
-    return document
-
-
-def _string(body: dict[str, Any], key: str, default: str | None = None) -> str:
-    value = body.get(key, default)
-    if not isinstance(value, str):
-        raise ControlError(f"{key} must be a string")
-    return value
-
-
-def _bounded(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = _integer(body, key, default)
-    if not low <= value <= high:
-        raise ControlError(f"{key} must be between {low} and {high}")
-    return int(value)
-
-
-def _integer(body: dict[str, Any], key: str, default: int | None) -> Any:
-    value = body.get(key, default)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ControlError(f"{key} must be an integer")
-    return value

@@ -1,7 +1,9 @@
 """The sandbox console: one plain HTML page at the sandbox's root, for people.
 
 It lists the accounts with their databases, collections and counts, the API tokens issued
-(with *Revoke*), and the pending faults (with forms to add one and to clear them all). Its
+(with *Revoke*), the pending faults (with forms to add one and to clear them all), each
+account's webhooks and latest deliveries, and forms to change a (sub)profile as a person in
+Copernica would (:mod:`~api_client.sandbox.console_webhooks`). Its
 forms post to ``/__sandbox__/console/...``, answered by :func:`console_post` through the
 same :class:`~api_client.sandbox.admin.ControlApi` methods as the JSON control calls, and
 then back to the page (303). Every value is HTML-escaped.
@@ -14,13 +16,15 @@ from html import escape
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from .console_webhooks import EDIT_ROUTE, EditControl, edit_post, edits_section, webhooks_section
 from .http import Request, Response, html_response
 
 
-class ControlApi(Protocol):
+class ControlApi(EditControl, Protocol):
     """What the console uses of :class:`~api_client.sandbox.admin.ControlApi`."""
 
     def overview(self) -> dict[str, Any]: ...
+    def signing_key_id(self) -> str: ...
     def revoke(self, body: dict[str, Any]) -> Response: ...
     def add_fault(self, body: dict[str, Any]) -> Response: ...
     def clear_faults(self, body: dict[str, Any]) -> Response: ...
@@ -63,6 +67,8 @@ def console_page(control: ControlApi, request: Request) -> Response:
     parts.append(_tokens(overview["tokens"]))
     parts.append(_faults(overview["faults"]))
     parts.append(_options(overview["options"]))
+    parts.append(webhooks_section(overview["webhooks"], control.signing_key_id()))
+    parts.append(edits_section())
     return html_response(200, _page("Copernica sandbox", "".join(parts)), _NO_STORE)
 
 
@@ -85,6 +91,11 @@ def console_post(control: ControlApi, action: str, request: Request) -> Response
     elif action == "faults/clear":
         answer = control.clear_faults({})
         done = "Every pending fault cleared."
+    elif action.startswith(EDIT_ROUTE):
+        try:
+            answer, done = edit_post(control, action[len(EDIT_ROUTE) :], form)
+        except ValueError as exc:
+            return console_back(error=str(exc))
     else:
         return console_back(error=f"Unknown console action {action!r}.")
     if answer.status >= 400:

@@ -167,8 +167,112 @@ class SandboxControl:
         self._call("POST", "stats/reset")
 
     def reset(self) -> None:
-        """Back to the start state: no accounts, applications, tokens, faults or counts."""
+        """Back to the start state: no accounts, applications, tokens, faults or counts
+        (and no webhooks, queued deliveries or delivery faults; the signing keys stay)."""
         self._call("POST", "reset")
+
+    # ------------------------------------------------------------------ edits at "Copernica"
+
+    def create_profile(
+        self,
+        database_id: str | int,
+        fields: dict[str, Any],
+        interests: list[str] | dict[str, int] | None = None,
+    ) -> str:
+        """Create a profile as a person in Copernica would (webhook caller ``publisher``)."""
+        body = {"database_id": str(database_id), "fields": fields, "interests": interests}
+        return str(self._call("POST", "profiles", body)["id"])
+
+    def update_profile(
+        self,
+        profile_id: str | int,
+        fields: dict[str, Any] | None = None,
+        interests: list[str] | dict[str, int] | None = None,
+    ) -> None:
+        """Change a profile's fields (and interests) as a person in Copernica would."""
+        body = {"profile_id": str(profile_id), "fields": fields or {}, "interests": interests}
+        self._call("PUT", "profiles", body)
+
+    def delete_profile(self, profile_id: str | int) -> None:
+        """Remove a profile (and its subprofiles) as a person in Copernica would."""
+        self._call("DELETE", "profiles", {"profile_id": str(profile_id)})
+
+    def create_subprofile(
+        self, profile_id: str | int, collection_id: str | int, fields: dict[str, Any]
+    ) -> str:
+        """Create a subprofile of a profile in a collection (ID or name), as a person would."""
+        body = {
+            "profile_id": str(profile_id),
+            "collection_id": str(collection_id),
+            "fields": fields,
+        }
+        return str(self._call("POST", "subprofiles", body)["id"])
+
+    def update_subprofile(self, subprofile_id: str | int, fields: dict[str, Any]) -> None:
+        """Change a subprofile's fields as a person in Copernica would."""
+        self._call("PUT", "subprofiles", {"subprofile_id": str(subprofile_id), "fields": fields})
+
+    def delete_subprofile(self, subprofile_id: str | int) -> None:
+        """Remove a subprofile as a person in Copernica would."""
+        self._call("DELETE", "subprofiles", {"subprofile_id": str(subprofile_id)})
+
+    # ------------------------------------------------------------------ webhooks
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Every registered webhook (all accounts), each with its delivery ``stats``:
+        ``queued``, ``attempted``, ``succeeded``, ``failed``, ``dropped``."""
+        return list(self._call("GET", "webhooks"))
+
+    def webhook_stats(self, webhook_id: str | int) -> dict[str, int]:
+        """The delivery counters of one webhook."""
+        for item in self.webhooks():
+            if str(item["id"]) == str(webhook_id):
+                return dict(item["stats"])
+        raise RuntimeError(f"The sandbox has no webhook {webhook_id}")
+
+    def set_webhook_faults(self, **faults: Any) -> dict[str, Any]:
+        """Replace the pending delivery faults; each is a count of the next deliveries it hits.
+
+        ``drop`` (never sent), ``duplicate`` (the same signed bytes sent twice), ``delay``
+        (held ``delay_ms`` while later ones go ahead), ``reorder`` (held until the next one
+        was sent: a swap), ``bad_signature`` (signed with an unpublished key under the real
+        ``keyId``), ``stale_date`` (``Date`` ``stale_seconds`` old, correctly signed);
+        ``webhook_id`` limits them to one webhook.
+        """
+        return dict(self._call("POST", "webhooks/faults", faults))
+
+    def webhook_faults(self) -> dict[str, Any]:
+        """The delivery faults still pending."""
+        return dict(self._call("GET", "webhooks/faults"))
+
+    def set_webhook_options(self, **options: Any) -> dict[str, Any]:
+        """``retry_delays_ms`` (after a transport error, 408, 429 or 5xx; default
+        ``[1000, 5000, 30000]``), ``timeout_ms`` of one try (5000), ``hold_ms`` (how long a
+        reordered delivery waits for one to overtake it, 5000), ``senders`` (threads sending
+        at once, 1: in order; more is faster and out of order); until :meth:`reset`."""
+        return dict(self._call("POST", "webhooks/options", options))
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """The latest delivery attempts, newest first: ``webhook``, ``account``,
+        ``event``, ``try``, ``outcome`` (the status, an error name or ``dropped``),
+        ``fault``."""
+        return list(self._call("GET", "webhooks/deliveries"))
+
+    def wait_webhooks(self, timeout: float = 10.0) -> bool:
+        """Wait until no delivery is queued, held or in flight; ``False`` on timeout."""
+        body = {"timeout": timeout}
+        document = self._call("POST", "webhooks/wait", body, timeout=timeout + 10)
+        return bool(document["idle"])
+
+    def webhook_keys(self) -> list[dict[str, Any]]:
+        """The signing keys: ``selector``, ``key_id``, ``published``, ``signing``..."""
+        return list(self._call("GET", "webhooks/keys"))
+
+    def rotate_webhook_key(self, keep_old_seconds: float = 86_400) -> str:
+        """Sign with a new key from now on, keeping the old one published for
+        ``keep_old_seconds``; returns the new ``keyId``."""
+        body = {"keep_old_seconds": keep_old_seconds}
+        return str(self._call("POST", "webhooks/keys/rotate", body)["key_id"])
 
     def close(self) -> None:
         self._http.close()
@@ -184,8 +288,16 @@ class SandboxControl:
     ) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self._http.request(method, path, json=body)
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        response = self._http.request(method, path, json=body, timeout=wait)
         if response.status_code >= 400:
             raise RuntimeError(
                 f"Sandbox control call {method} {path} failed: {response.status_code} "

@@ -5,9 +5,11 @@ is one) and writes it after every request that changed something and at exit. Ge
 data is a pure function of the seed and each database's and collection's numbers, so only
 what it cannot derive is written: accounts and the numbers of their databases and
 collections, the changed, created and removed (sub)profiles, tokens, applications, issued
-JWTs and their key, options, pending faults and the ID counters. Request counters are not
-kept. A file is replaced atomically (written beside it, then renamed), so a crash leaves the
-previous version whole.
+JWTs and their key, options, pending faults, the ID counters, the registered webhooks and the
+webhook signing keys (private keys included, so deliveries verify across restarts). Request
+counters and the webhook delivery queue, faults and counters are not kept; a file written
+before webhooks existed loads with none (and keeps the sandbox's new key). A file is replaced
+atomically (written beside it, then renamed), so a crash leaves the previous version whole.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .state import (
 from .store import Database
 from .subprofile_generation import SubprofileGenerator, template_for
 from .subprofiles import Collection
+from .webhook_registry import Webhook
 
 FORMAT_VERSION = 1
 
@@ -121,6 +124,9 @@ def state_document(state: SandboxState) -> dict[str, Any]:
                 if item.expires_at > now and not item.force_expired
             },
             "accounts": [_account_document(account) for account in state.accounts.values()],
+            "next_webhook": state.next_webhook_id,
+            "webhooks": [hook.as_record() for hook in state.webhooks.values()],
+            "webhook_keys": state.webhook_keys.as_json(),
         }
 
 
@@ -220,6 +226,17 @@ def state_restore(state: SandboxState, document: dict[str, Any], *, source: str 
         collections = sorted(state.collections.values(), key=lambda item: item.base)
         state._subprofile_bases = [collection.base for collection in collections]
         state._subprofile_collections = collections
+        state.next_webhook_id = document.get("next_webhook", 1)
+        for item in document.get("webhooks", []):
+            state.webhooks[item["id"]] = Webhook(**item)
+        if document.get("webhook_keys"):
+            try:
+                state.webhook_keys.restore(document["webhook_keys"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StateFileError(
+                    f"{where} holds webhook signing keys that do not load ({exc}); delete it "
+                    "to start over."
+                ) from None
 
 
 def _database(state: SandboxState, data: dict[str, Any], account_id: int) -> Database:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from .http import ApiError, Request, Response, empty_response, error_response, json_response
 from .records import ProfileRecord
 from .rest_subprofiles import SubprofileRoutes
+from .rest_webhooks import WebhookRoutes
 from .rest_writes import ProfileWrites, body_any, body_object
 from .state import Account, JwtError, SandboxState
 from .store import Database
 
 
-class RestApi(SubprofileRoutes, ProfileWrites):
+class RestApi(SubprofileRoutes, ProfileWrites, WebhookRoutes):
     """Answers ``/v4/...`` (the ``api`` host) and ``/rest/v4/...`` (the ``rest`` host)."""
 
     state: SandboxState
@@ -75,7 +76,7 @@ class RestApi(SubprofileRoutes, ProfileWrites):
             with self.state.lock:
                 items = [database.as_json() for database in account.databases]
             return self._small_list(request, items)
-        if head in ("database", "profile", "collection", "subprofile") and count == 1:
+        if head in ("database", "profile", "collection", "subprofile", "webhook") and count == 1:
             raise ApiError("Invalid request, element 2 is missing in 'directory' path")
         if head == "database":
             return self._database_route(request, account, host, base, segments)
@@ -85,6 +86,8 @@ class RestApi(SubprofileRoutes, ProfileWrites):
             return self._collection_route(request, account, host, segments)
         if head == "subprofile":
             return self._subprofile_route(request, account, segments)
+        if head in ("webhooks", "webhook"):
+            return self._webhook_route(request, account, base, segments)
         raise ApiError("Invalid method")
 
     def _database_route(
@@ -130,9 +133,7 @@ class RestApi(SubprofileRoutes, ProfileWrites):
                 raise ApiError("This profile has already been removed")
             if tail:
                 raise ApiError("Invalid method")
-            with self.state.lock:
-                database.remove(profile_id, self.state.now())
-                self.state.stats.counters["profiles_deleted"] += 1
+            self._remove_profile(database, profile_id, self.state.now())
             return empty_response(204, [("X-deleted", f"profile {profile_id}")])
         if tail and tail[0] == "subprofiles":
             return self._profile_subprofiles(

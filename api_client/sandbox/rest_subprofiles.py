@@ -27,6 +27,8 @@ from .rest_writes import body_object, coerce_fields
 from .state import Account, SandboxState
 from .store import Database
 from .subprofiles import Collection
+from .webhook_events import announce_subprofile
+from .webhook_registry import REST_CALLER
 
 _NO_COLLECTION = "No collection with given ID"
 _NO_SUBPROFILE = "No subprofile with supplied ID"
@@ -34,9 +36,11 @@ _NOT_CREATED = "Subprofile could not be created"
 
 
 class SubprofileRoutes(ListAnswers):
-    """The REST API's collection and subprofile methods."""
+    """The REST API's collection and subprofile methods; each change fires the account's
+    webhooks as made by ``webhook_caller`` (see :class:`~.rest_writes.ProfileWrites`)."""
 
     state: SandboxState
+    webhook_caller = REST_CALLER
 
     # ------------------------------------------------------------------ collection/{id}
 
@@ -122,12 +126,22 @@ class SubprofileRoutes(ListAnswers):
     ) -> int:
         with self.state.lock:
             values = {item.name: item.default for item in collection.fields}
-            values.update(coerce_fields(collection, fields))
+            given = coerce_fields(collection, fields)
+            values.update(given)
             now = self.state.now()
             record = SubprofileRecord(values, secrets.token_hex(14), now, now, profile_id)
             subprofile_id = self.state.allocate_subprofile(collection)
             collection.add(subprofile_id, record)
             self.state.stats.counters["subprofiles_created"] += 1
+            announce_subprofile(
+                self.state,
+                caller=self.webhook_caller,
+                action="create",
+                collection=collection,
+                subprofile_id=subprofile_id,
+                record=record,
+                parameters=given,
+            )
             return subprofile_id
 
     # ------------------------------------------------------------------ subprofile/{id}
@@ -144,9 +158,7 @@ class SubprofileRoutes(ListAnswers):
                 raise ApiError("This subprofile has already been removed")
             if tail:
                 raise ApiError("Invalid method")
-            with self.state.lock:
-                collection.remove(subprofile_id, self.state.now())
-                self.state.stats.counters["subprofiles_deleted"] += 1
+            self._remove_subprofile(collection, subprofile_id)
             return empty_response(204, [("X-deleted", f"subprofile {subprofile_id}")])
         if not tail:
             if method == "GET":
@@ -191,6 +203,22 @@ class SubprofileRoutes(ListAnswers):
                 raise ApiError(_NO_SUBPROFILE)
             return collection, subprofile_id, record
 
+    def _remove_subprofile(self, collection: Collection, subprofile_id: int) -> None:
+        """Remove a live subprofile and fire its ``delete``."""
+        with self.state.lock:
+            collection.remove(subprofile_id, self.state.now())
+            self.state.stats.counters["subprofiles_deleted"] += 1
+            record = collection.record(subprofile_id)
+            assert record is not None
+            announce_subprofile(
+                self.state,
+                caller=self.webhook_caller,
+                action="delete",
+                collection=collection,
+                subprofile_id=subprofile_id,
+                record=record,
+            )
+
     def _update_subprofile(
         self,
         collection: Collection,
@@ -203,7 +231,8 @@ class SubprofileRoutes(ListAnswers):
         with self.state.lock:
             record = collection.record(subprofile_id)
             assert record is not None
-            new_fields = {**record.fields, **coerce_fields(collection, fields)}
+            given = coerce_fields(collection, fields)
+            new_fields = {**record.fields, **given}
             changed = new_fields != record.fields
             if not changed and record.removed is None and secret in (None, record.secret):
                 return
@@ -214,3 +243,12 @@ class SubprofileRoutes(ListAnswers):
             if changed or record.removed is not None:
                 stored.modified = self.state.now()
                 self.state.stats.counters["subprofiles_updated"] += 1
+                announce_subprofile(
+                    self.state,
+                    caller=self.webhook_caller,
+                    action="update",
+                    collection=collection,
+                    subprofile_id=subprofile_id,
+                    record=stored,
+                    parameters=given,
+                )

@@ -11,12 +11,19 @@ from .query import Store, filter_expressions_in, php_int, select, truthy, usable
 from .records import ProfileRecord
 from .state import SandboxState
 from .store import Database
+from .webhook_events import announce_profile
+from .webhook_registry import REST_CALLER
 
 
 class ProfileWrites:
-    """How the REST API changes profiles; ``modified`` moves only on a real change."""
+    """How the REST API changes profiles; ``modified`` moves only on a real change.
+
+    Every change fires the account's webhooks (:mod:`~api_client.sandbox.webhook_events`)
+    as made by ``webhook_caller``: ``rest`` here, ``publisher`` for the control API.
+    """
 
     state: SandboxState
+    webhook_caller = REST_CALLER
 
     def _create(self, request: Request, database: Database, base: str) -> Response:
         body = body_object(request)
@@ -29,7 +36,8 @@ class ProfileWrites:
     def _insert(self, database: Database, fields: dict[str, Any], interests: object) -> int:
         with self.state.lock:
             values = {item.name: item.default for item in database.fields}
-            values.update(coerce_fields(database, fields))
+            given = coerce_fields(database, fields)
+            values.update(given)
             now = self.state.now()
             record = ProfileRecord(
                 values,
@@ -41,6 +49,15 @@ class ProfileWrites:
             profile_id = self.state.allocate_profile(database)
             database.add(profile_id, record)
             self.state.stats.counters["profiles_created"] += 1
+            announce_profile(
+                self.state,
+                caller=self.webhook_caller,
+                action="create",
+                database=database,
+                profile_id=profile_id,
+                record=record,
+                parameters=given,
+            )
             return profile_id
 
     def _bulk_update(self, request: Request, database: Database, base: str) -> Response:
@@ -83,9 +100,24 @@ class ProfileWrites:
                 record = database.record(profile_id)
                 if record is None or record.removed is not None:
                     continue
-                database.remove(profile_id, now)
-                self.state.stats.counters["profiles_deleted"] += 1
+                self._remove_profile(database, profile_id, now)
         return empty_response(204)
+
+    def _remove_profile(self, database: Database, profile_id: int, when: str) -> None:
+        """Remove a live profile (and its subprofiles) and fire its ``delete``."""
+        with self.state.lock:
+            database.remove(profile_id, when)
+            self.state.stats.counters["profiles_deleted"] += 1
+            record = database.record(profile_id)
+            assert record is not None
+            announce_profile(
+                self.state,
+                caller=self.webhook_caller,
+                action="delete",
+                database=database,
+                profile_id=profile_id,
+                record=record,
+            )
 
     def _update(
         self,
@@ -100,7 +132,8 @@ class ProfileWrites:
         with self.state.lock:
             record = database.record(profile_id)
             assert record is not None
-            new_fields = {**record.fields, **coerce_fields(database, fields)}
+            given = coerce_fields(database, fields)
+            new_fields = {**record.fields, **given}
             new_interests = _apply_interests(database, record.interests, interests, interests_mode)
             changed = new_fields != record.fields or new_interests != record.interests
             if (
@@ -118,6 +151,15 @@ class ProfileWrites:
                 # A PUT on a removed profile bumps `modified` too (observed live).
                 stored.modified = self.state.now()
                 self.state.stats.counters["profiles_updated"] += 1
+                announce_profile(
+                    self.state,
+                    caller=self.webhook_caller,
+                    action="update",
+                    database=database,
+                    profile_id=profile_id,
+                    record=stored,
+                    parameters=given,
+                )
 
 
 def _created(request: Request, base: str, profile_id: int) -> Response:

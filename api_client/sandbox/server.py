@@ -23,6 +23,7 @@ from .persistence import StateFile, changes_state
 from .state import Fault, SandboxState
 from .store import DEFAULT_CACHE_PROFILES
 from .surface import CopernicaSurface
+from .webhook_keys import KEYS_PREFIX
 
 logger = logging.getLogger("api_client.sandbox")
 
@@ -87,6 +88,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if request.path == "/" and request.method == "GET":
             # The console for people; like the control API, neither counted nor faulted.
             self._send(console_page(self.server.control, request))
+            return
+        if request.path.startswith(KEYS_PREFIX) and request.method == "GET":
+            # Where the webhook signatures' keyIds point (DNS TXT at real Copernica).
+            self._send(_key_response(self.server.state, request.path[len(KEYS_PREFIX) :]))
             return
         self.server.surface.count(request)
         fault = self.server.state.take_fault(request.method, request.path)
@@ -177,6 +182,14 @@ def _http_date() -> str:
     return _date_cache[1]
 
 
+def _key_response(state: SandboxState, selector: str) -> Response:
+    record = state.webhook_keys.record(selector)
+    if record is None:
+        return Response(404, [("Content-Type", "text/plain")], b"No such key\n")
+    headers = [("Content-Type", "text/plain"), ("Cache-Control", "no-store")]
+    return Response(200, headers, record.encode())
+
+
 def _fault_response(fault: Fault) -> Response:
     status = fault.status or 503
     if status == 429:
@@ -240,6 +253,7 @@ class SandboxServer:
         verbose: bool = False,
         profile_cache: int = DEFAULT_CACHE_PROFILES,
         state_file: Path | str | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.state = SandboxState(seed, profile_cache=profile_cache)
         self.state_file = StateFile(self.state, state_file) if state_file is not None else None
@@ -254,12 +268,20 @@ class SandboxServer:
         self.httpd = SandboxHTTPServer(
             (host, port), self.state, surface, verbose=verbose, state_file=self.state_file
         )
+        self.state.public_url = (public_url or self._reachable_url()).rstrip("/")
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def _reachable_url(self) -> str:
+        # A wildcard address is no place to fetch a key from; loopback is, on this machine.
+        host, port = self.httpd.server_address[:2]
+        wildcards = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}  # noqa: S104 - replaced, not bound
+        host = wildcards.get(str(host), str(host))
+        return f"http://{host}:{port}"
 
     def start(self) -> SandboxServer:
         """Serve in a daemon thread; returns ``self``."""
@@ -284,6 +306,7 @@ class SandboxServer:
     def close(self) -> None:
         """Release the port and write the state file (if any); after :meth:`serve_forever`."""
         self.httpd.server_close()
+        self.state.deliveries.close()
         if self.state_file is not None:
             # Faults used up since the last change are written here.
             self.state_file.save()

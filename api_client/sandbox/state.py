@@ -1,4 +1,4 @@
-"""Everything the sandbox remembers: accounts, tokens, OAuth, JWTs, faults and counters.
+"""Everything the sandbox remembers: accounts, tokens, OAuth, JWTs, faults, counters, webhooks.
 
 One :class:`SandboxState` per server; every read and write holds ``state.lock``.
 """
@@ -23,6 +23,9 @@ from .records import FieldDef, default_fields, default_interests
 from .store import DEFAULT_CACHE_PROFILES, Database, ProfileCache
 from .subprofile_generation import SubprofileGenerator, template_for
 from .subprofiles import Collection
+from .webhook_delivery import WebhookDispatcher
+from .webhook_keys import WebhookKeyRing
+from .webhook_registry import Webhook
 
 DEFAULT_JWT_LIFETIME = 86_400
 CODE_LIFETIME = 600
@@ -191,6 +194,11 @@ class SandboxState:
         self.profile_cache_size = profile_cache
         self.lock = threading.RLock()
         self._jwt_key = secrets.token_bytes(32)
+        #: The sandbox's root URL as webhook receivers reach it: the keyIds point there.
+        self.public_url = "http://127.0.0.1"
+        # Like the JWT key, the signing keys outlive a reset (and are in the state file).
+        self.webhook_keys = WebhookKeyRing()
+        self.deliveries = WebhookDispatcher(self.webhook_keys, lambda: self.public_url)
         self.reset()
 
     def reset(self) -> None:
@@ -221,6 +229,9 @@ class SandboxState:
             self._created_subprofile_owner: dict[int, Collection] = {}
             # Shared by the databases: profile IDs are unique within the state.
             self.profile_cache = ProfileCache(self.profile_cache_size)
+            self.webhooks: dict[int, Webhook] = {}
+            self.next_webhook_id = 1
+            self.deliveries.clear()
 
     # ------------------------------------------------------------------ accounts
 

@@ -11,7 +11,9 @@ from .http import Request, Response, error_response
 from .rest_api import RestApi
 from .state import SandboxState
 
-_ID_SEGMENT_AFTER = frozenset({"database", "profile", "collection", "subprofile", "subprofiles"})
+_ID_SEGMENT_AFTER = frozenset(
+    {"database", "profile", "collection", "subprofile", "subprofiles", "webhook"}
+)
 
 
 class CopernicaSurface(AuthRoutes, RestApi):
