@@ -1,0 +1,1 @@
+"""The JSON API: keys, errors, isolation, resources, idempotency, schema (issue 15)."""
