@@ -6,12 +6,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from accounts.models import Agency, Membership, Tenant, User
 from accounts.selectors import agency_list, tenant_list
-from accounts.services import membership_add, membership_remove
+from accounts.services import AccountsError, membership_add, membership_remove
 
 
 class ScopedAdmin(admin.ModelAdmin):
@@ -82,23 +83,31 @@ class MembershipAdmin(ScopedAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # The services' rules hold here too; a refusal (the agency's last admin) is a 403 page
+    # with the reason rather than an error page.
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
-        saved = membership_add(
-            user=obj.user,
-            role=obj.role,
-            agency=obj.agency,
-            tenant=obj.tenant,
-            actor=request.user if isinstance(request.user, User) else None,
-        )
+        try:
+            saved = membership_add(
+                user=obj.user,
+                role=obj.role,
+                agency=obj.agency,
+                tenant=obj.tenant,
+                actor=request.user if isinstance(request.user, User) else None,
+            )
+        except AccountsError as exc:
+            raise PermissionDenied(str(exc)) from None
         obj.pk = saved.pk
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
-        membership_remove(
-            user=obj.user,
-            agency=obj.agency,
-            tenant=obj.tenant if obj.agency is None else None,
-            actor=request.user if isinstance(request.user, User) else None,
-        )
+        try:
+            membership_remove(
+                user=obj.user,
+                agency=obj.agency,
+                tenant=obj.tenant if obj.agency is None else None,
+                actor=request.user if isinstance(request.user, User) else None,
+            )
+        except AccountsError as exc:
+            raise PermissionDenied(str(exc)) from None
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for membership in queryset.select_related("user", "agency", "tenant"):

@@ -125,6 +125,8 @@ class Tenant(models.Model):
         Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="tenants"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set while archived: off the dashboard's default list, no syncs started, data kept.
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ("name", "id")
@@ -209,6 +211,11 @@ class SecurityEventKind(models.TextChoices):
     MEMBER_ADDED = "member_added", "Member added"
     MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
     MEMBER_REMOVED = "member_removed", "Member removed"
+    INVITATION_RESENT = "invitation_resent", "Invitation sent again"
+    TENANT_RENAMED = "tenant_renamed", "Tenant renamed"
+    TENANT_ARCHIVED = "tenant_archived", "Tenant archived"
+    TENANT_RESTORED = "tenant_restored", "Tenant restored"
+    TENANT_DELETED = "tenant_deleted", "Tenant deleted"
     LINK_MADE = "link_made", "Link made"
     LINK_REMOVED = "link_removed", "Link removed"
     KEY_ROTATED = "key_rotated", "Key rotated"

@@ -6,11 +6,23 @@ that ids cannot be probed. Views, commands, the admin and the linker all go thro
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AnonymousUser
-from django.db.models import Q, QuerySet
-from django.http import Http404
+from dataclasses import dataclass
 
-from accounts.models import AGENCY_ROLES, Agency, Membership, Role, Tenant, User
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import (
+    AGENCY_ROLES,
+    TENANT_ROLES,
+    Agency,
+    Membership,
+    Role,
+    Tenant,
+    TwoFactorPolicy,
+    User,
+)
 
 AnyUser = User | AnonymousUser
 
@@ -18,6 +30,9 @@ AnyUser = User | AnonymousUser
 _LINK_ROLES = frozenset({Role.AGENCY_ADMIN, Role.AGENCY_STAFF, Role.TENANT_ADMIN})
 _EDIT_ROLES = _LINK_ROLES
 _MANAGE_ROLES = frozenset({Role.AGENCY_ADMIN, Role.AGENCY_STAFF})
+# Who invites, changes and removes a tenant's admins and viewers: the agency's people, and the
+# tenant's own admins (for their tenant only; never an agency role).
+_PEOPLE_ROLES = frozenset({Role.AGENCY_ADMIN, Role.AGENCY_STAFF, Role.TENANT_ADMIN})
 
 
 def _active(user: AnyUser) -> User | None:
@@ -152,3 +167,137 @@ def administered_agency_get(*, user: AnyUser, id: int | str) -> Agency:
     if agency is None:
         raise Http404("No such agency.")
     return agency
+
+
+def can_manage_people(*, user: AnyUser, tenant: Tenant) -> bool:
+    """Invite, change and remove the tenant's admins and viewers."""
+    return _has_any(user=user, tenant=tenant, roles=_PEOPLE_ROLES)
+
+
+def can_delete_tenant(*, user: AnyUser, tenant: Tenant) -> bool:
+    """Delete the tenant with its link and mirror: its agency's admins only (it cannot be
+    undone, unlike archiving, which its agency's staff may do too)."""
+    if tenant.agency is not None:
+        return is_agency_admin(user=user, agency=tenant.agency)
+    member = _active(user)
+    return member is not None and member.is_superuser
+
+
+def grantable_roles(
+    *, user: AnyUser, agency: Agency | None = None, tenant: Tenant | None = None
+) -> tuple[Role, ...]:
+    """The roles ``user`` may give, change or take away in ``agency`` or ``tenant``.
+
+    An agency's roles (admin, staff) only its admins; a tenant's roles (admin, viewer) whoever
+    manages its people (:func:`can_manage_people`). Nothing else: a tenant admin never hands
+    out an agency role, and agency staff never make anyone (themselves included) an admin of
+    the agency.
+    """
+    if agency is not None:
+        allowed = is_agency_admin(user=user, agency=agency)
+        roles = (Role.AGENCY_ADMIN, Role.AGENCY_STAFF)
+    elif tenant is not None:
+        allowed = can_manage_people(user=user, tenant=tenant)
+        roles = (Role.TENANT_ADMIN, Role.TENANT_VIEWER)
+    else:
+        return ()
+    return roles if allowed else ()
+
+
+def _with_two_factor(memberships: QuerySet[Membership]) -> QuerySet[Membership]:
+    """Each membership with its user and ``two_factor_on`` (a confirmed authenticator app),
+    in one query however many there are."""
+    return memberships.select_related("user").annotate(
+        two_factor_on=Exists(TOTPDevice.objects.filter(user=OuterRef("user_id"), confirmed=True))
+    )
+
+
+def _policy_roles(agency: Agency) -> frozenset[str]:
+    """The agency roles whose sign-in needs a second factor under the agency's policy."""
+    return {
+        TwoFactorPolicy.OFF: frozenset(),
+        TwoFactorPolicy.ADMINS: frozenset({Role.AGENCY_ADMIN.value}),
+        TwoFactorPolicy.AGENCY: frozenset({Role.AGENCY_ADMIN.value, Role.AGENCY_STAFF.value}),
+    }[TwoFactorPolicy(agency.two_factor)]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One row of a members or people list."""
+
+    membership: Membership
+    two_factor_on: bool
+    two_factor_required: bool
+
+    @property
+    def user(self) -> User:
+        return self.membership.user
+
+    @property
+    def pending(self) -> bool:
+        """Invited and never signed in: the invitation can be sent again or revoked."""
+        return self.membership.user.last_login is None
+
+
+def agency_member_list(*, user: AnyUser, agency: Agency) -> list[Member]:
+    """The agency's admins and staff, for its admins (``Http404`` for anyone else)."""
+    if not is_agency_admin(user=user, agency=agency):
+        raise Http404("No such agency.")
+    covered = _policy_roles(agency)
+    rows = _with_two_factor(Membership.objects.filter(agency=agency)).order_by("user__email")
+    return [
+        Member(row, bool(row.two_factor_on), row.role in covered)  # type: ignore[attr-defined]
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class TenantPeople:
+    """Who may see a tenant: its agency's people (through the agency) and its own members."""
+
+    through_agency: list[Member]
+    members: list[Member]
+
+
+def tenant_people_list(*, user: AnyUser, tenant: Tenant) -> TenantPeople:
+    """Everyone who may see ``tenant``, for anyone who may see it (``Http404`` otherwise).
+
+    Two queries, however many people.
+    """
+    if not can_view_tenant(user=user, tenant=tenant):
+        raise Http404("No such tenant.")
+    agency = tenant.agency
+    covered = _policy_roles(agency) if agency is not None else frozenset()
+    through: list[Member] = []
+    if agency is not None:
+        rows = _with_two_factor(Membership.objects.filter(agency=agency)).order_by(
+            "role", "user__email"
+        )
+        through = [
+            Member(row, bool(row.two_factor_on), row.role in covered)  # type: ignore[attr-defined]
+            for row in rows
+        ]
+    own = _with_two_factor(Membership.objects.filter(tenant=tenant)).order_by("role", "user__email")
+    members = [Member(row, bool(row.two_factor_on), False) for row in own]  # type: ignore[attr-defined]
+    return TenantPeople(through_agency=through, members=members)
+
+
+def membership_get(
+    *, user: AnyUser, id: int | str, agency: Agency | None = None, tenant: Tenant | None = None
+) -> Membership:
+    """A membership of ``agency`` or ``tenant`` that ``user`` may manage; ``Http404`` for an id
+    of any other scope, or when ``user`` manages no one there (so ids cannot be probed)."""
+    try:
+        pk = int(id)
+    except (TypeError, ValueError):
+        raise Http404("No such member.") from None
+    if not grantable_roles(user=user, agency=agency, tenant=tenant):
+        raise Http404("No such member.")
+    if agency is not None:
+        scope = Q(agency=agency, role__in=AGENCY_ROLES)
+    else:
+        scope = Q(tenant=tenant, role__in=TENANT_ROLES)
+    membership = Membership.objects.select_related("user").filter(scope, pk=pk).first()
+    if membership is None:
+        raise Http404("No such member.")
+    return membership

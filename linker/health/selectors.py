@@ -13,9 +13,11 @@ from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
+    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -56,6 +58,9 @@ class Status:
     NEEDS_ME = (NEEDS_RECONNECT, FAILING)
 
 
+#: The filter that lists archived tenants, which every other filter leaves out.
+ARCHIVED = "archived"
+
 FILTERS = {
     "": ("All", None),
     "needs_me": ("Needs me", Status.NEEDS_ME),
@@ -64,6 +69,7 @@ FILTERS = {
     Status.SYNCING: ("Syncing", (Status.SYNCING,)),
     Status.ACTIVE: ("Active", (Status.ACTIVE,)),
     Status.NOT_LINKED: ("Not linked", (Status.NOT_LINKED, Status.PENDING)),
+    ARCHIVED: ("Archived", None),
 }
 
 # The sort keys a user may choose, and what they order by (ties broken by name, then id).
@@ -97,6 +103,8 @@ class Dashboard:
     query: str
     filter: str
     sort: str
+    #: How many archived tenants match the search (not in ``counts``).
+    archived: int = 0
 
     @property
     def needs_me(self) -> int:
@@ -111,11 +119,12 @@ class Dashboard:
         """(filter key, label, how many tenants it shows) for every filter."""
         result = []
         for key, (label, statuses) in FILTERS.items():
-            count = (
-                self.total
-                if statuses is None
-                else sum(self.counts.get(status, 0) for status in statuses)
-            )
+            if key == ARCHIVED:
+                count = self.archived
+            elif statuses is None:
+                count = self.total
+            else:
+                count = sum(self.counts.get(status, 0) for status in statuses)
             result.append((key, label, count))
         return result
 
@@ -199,13 +208,23 @@ def dashboard_get(
             | Q(link__copernica_account_name__icontains=query)
             | Q(link__copernica_account_id=query)
         )
-    # The chip counts follow the search but not the filter, so every chip stays meaningful.
-    counts = {
-        row["status"]: row["n"]
-        for row in tenants.order_by()
-        .values("status")  # type: ignore[misc]  # an annotation the stubs cannot see
+    # The chip counts follow the search but not the filter, so every chip stays meaningful;
+    # archived tenants count only for their own chip.
+    counts: dict[str, int] = {}
+    archived = 0
+    for row in (
+        tenants.order_by()
+        .annotate(
+            is_archived=ExpressionWrapper(Q(archived_at__isnull=False), output_field=BooleanField())
+        )
+        .values("status", "is_archived")
         .annotate(n=Count("pk", distinct=True))
-    }
+    ):
+        if row["is_archived"]:
+            archived += row["n"]
+        else:
+            counts[row["status"]] = counts.get(row["status"], 0) + row["n"]
+    tenants = tenants.filter(archived_at__isnull=filter != ARCHIVED)
     statuses = FILTERS[filter][1]
     if statuses is not None:
         tenants = tenants.filter(status__in=statuses)  # type: ignore[misc]
@@ -216,6 +235,7 @@ def dashboard_get(
         query=query,
         filter=filter,
         sort=sort,
+        archived=archived,
     )
 
 

@@ -25,6 +25,8 @@ def sync_now(*, user: AnyUser, tenant: Tenant, full: bool = False) -> tuple[Sync
     """
     if not can_manage_tenant(user=user, tenant=tenant):
         raise PermissionDenied("Only agency staff can start a sync.")
+    if tenant.archived_at is not None:
+        raise InvalidInputError(f"{tenant.name} is archived: restore it to sync it again.")
     link = link_get(tenant=tenant)
     if link is None or not link.is_usable:
         raise InvalidInputError("This tenant has no working Copernica link; connect it first.")

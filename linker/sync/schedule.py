@@ -75,7 +75,12 @@ def _next_incremental_at(schedule: SyncSchedule, now: datetime) -> datetime:
 
 
 def _usable_links() -> Q:
-    return Q(link__state=LinkState.ACTIVE) & ~Q(link__access_token_encrypted="")
+    # An archived tenant keeps its data but starts no syncs.
+    return (
+        Q(link__state=LinkState.ACTIVE)
+        & ~Q(link__access_token_encrypted="")
+        & Q(link__tenant__archived_at__isnull=True)
+    )
 
 
 def _full_scan_due() -> bool:

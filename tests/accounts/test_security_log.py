@@ -98,6 +98,20 @@ def _story(world: World, sandbox: SandboxControl, settings) -> None:  # type: ig
     # Exports.
     browser.get(reverse("dashboard_export"))
     browser.get(reverse("profile_export", kwargs=tenant_url))
+    # People and tenants (issue 14): an invitation sent again; a tenant renamed, archived,
+    # restored, then deleted.
+    members = {"agency_id": world.agency_a.pk}
+    browser.post(
+        reverse("agency_members", kwargs=members),
+        {"email": "late@alpha.example", "role": Role.AGENCY_STAFF},
+    )
+    late = Membership.objects.get(user__email="late@alpha.example")
+    browser.post(reverse("agency_member_resend", kwargs={**members, "membership_id": late.pk}))
+    cars = {"tenant_id": world.tenant_a2.pk}
+    browser.post(reverse("tenant_settings", kwargs=cars), {"name": "Alpha Autos"})
+    browser.post(reverse("tenant_archive", kwargs=cars))
+    browser.post(reverse("tenant_restore", kwargs=cars))
+    browser.post(reverse("tenant_delete", kwargs=cars), {"confirm_name": "Alpha Autos"})
     # A key rotation, and a throttled request.
     call_command("rotate_keys", stdout=StringIO())
     settings.LINKER_API_TOKEN_RATE = "1/h"

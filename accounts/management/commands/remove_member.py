@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Agency, Tenant, User
-from accounts.services import membership_remove
+from accounts.services import AccountsError, membership_remove
 
 
 class Command(BaseCommand):
@@ -31,6 +31,10 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(pk=options["tenant"]).first()
             if tenant is None:
                 raise CommandError(f"No tenant with id {options['tenant']}.")
-        if not membership_remove(user=user, agency=agency, tenant=tenant):
+        try:
+            removed = membership_remove(user=user, agency=agency, tenant=tenant)
+        except AccountsError as exc:  # the agency's last admin
+            raise CommandError(str(exc)) from None
+        if not removed:
             raise CommandError(f"{user.email} has no role in {agency or tenant}.")
         self.stdout.write(f"Removed {user.email} from {agency or tenant}; their sessions ended.")
