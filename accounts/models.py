@@ -219,6 +219,8 @@ class SecurityEventKind(models.TextChoices):
     LINK_MADE = "link_made", "Link made"
     LINK_REMOVED = "link_removed", "Link removed"
     KEY_ROTATED = "key_rotated", "Key rotated"
+    API_KEY_CREATED = "api_key_created", "API key created"
+    API_KEY_REVOKED = "api_key_revoked", "API key revoked"
     EXPORT = "export", "Export downloaded"
     THROTTLED = "throttled", "Request throttled"
 

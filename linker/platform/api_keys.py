@@ -28,7 +28,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import AGENCY_ROLES, Agency, Membership, User
+from accounts.models import AGENCY_ROLES, Agency, Membership, SecurityEventKind, User
+from accounts.security_log import security_event_record
 from accounts.selectors import AnyUser, is_agency_admin
 from linker.models import ApiKey, ApiKeyScope, ApiRequestLog
 from linker.platform.errors import InvalidInputError, LinkerError
@@ -108,6 +109,12 @@ def api_key_create(*, agency: Agency, user: AnyUser, name: str, scopes: Any) -> 
                 )
         except IntegrityError:  # two keys with the same first characters: draw again
             continue
+        security_event_record(
+            kind=SecurityEventKind.API_KEY_CREATED,
+            user=user,
+            agency=agency,
+            detail=f"{key.prefix}… “{name}”, scopes: {', '.join(clean_scopes)}.",
+        )
         return NewApiKey(key=key, secret=secret)
     raise LinkerError("Could not make a key; try again.")
 
@@ -134,7 +141,15 @@ def api_key_revoke(*, key: ApiKey, user: AnyUser) -> bool:
     if not is_agency_admin(user=user, agency=key.agency):
         raise PermissionDenied("Only agency admins revoke API keys.")
     who = user.email if isinstance(user, User) else "an admin"
-    return _revoke(ApiKey.objects.filter(pk=key.pk), reason=f"Revoked by {who}.") > 0
+    revoked = _revoke(ApiKey.objects.filter(pk=key.pk), reason=f"Revoked by {who}.") > 0
+    if revoked:
+        security_event_record(
+            kind=SecurityEventKind.API_KEY_REVOKED,
+            user=user if isinstance(user, User) else None,
+            agency=key.agency,
+            detail=f"{key.prefix}… “{key.name}”.",
+        )
+    return revoked
 
 
 def _revoke(keys: QuerySet[ApiKey], *, reason: str) -> int:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import Membership, Role, SecurityEvent, SecurityEventKind
 from accounts.security_log import security_event_record, user_agent_summary
 from api_client.sandbox.control import SandboxControl
-from linker.models import Link
+from linker.models import ApiKey, Link
 from tests.conftest import World
 from tests.factories import PASSWORD, make_sandbox_application, make_user
 
@@ -112,6 +112,12 @@ def _story(world: World, sandbox: SandboxControl, settings) -> None:  # type: ig
     browser.post(reverse("tenant_archive", kwargs=cars))
     browser.post(reverse("tenant_restore", kwargs=cars))
     browser.post(reverse("tenant_delete", kwargs=cars), {"confirm_name": "Alpha Autos"})
+    # An API key made and revoked (issue 15).
+    browser.post(
+        reverse("api_keys", kwargs=members), {"name": "Alpha CRM", "scopes": ["read", "write"]}
+    )
+    api_key = ApiKey.objects.get(agency=world.agency_a, name="Alpha CRM")
+    browser.post(reverse("api_key_revoke", kwargs={**members, "key_id": api_key.pk}))
     # A key rotation, and a throttled request.
     call_command("rotate_keys", stdout=StringIO())
     settings.LINKER_API_TOKEN_RATE = "1/h"
