@@ -52,11 +52,21 @@ def connect_link_open_get(*, token: str) -> ConnectLink | None:
     if not token or len(token) > 128:
         return None
     connect_link = (
-        ConnectLink.objects.select_related("tenant").filter(token_hash=lookup_hash(token)).first()
+        ConnectLink.objects.select_related("tenant__agency")
+        .filter(token_hash=lookup_hash(token))
+        .first()
     )
     if connect_link is None or not connect_link_is_open(connect_link):
         return None
     return connect_link
+
+
+def connect_link_mark_opened(*, connect_link: ConnectLink) -> None:
+    """Note the first time the client opened the link (the agency sees that it arrived)."""
+    if connect_link.opened_at is None:
+        now = timezone.now()
+        ConnectLink.objects.filter(pk=connect_link.pk, opened_at__isnull=True).update(opened_at=now)
+        connect_link.opened_at = now
 
 
 def connect_link_list(*, tenant: Tenant) -> QuerySet[ConnectLink]:

@@ -34,6 +34,9 @@ class ApiApplication(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # A retired application starts no new handshake; links made with it keep it (PROTECT), so
+    # it is retired rather than deleted.
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("name", "id")
@@ -161,6 +164,8 @@ class ConnectLink(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
+    # The first time the client opened it (the agency sees whether it arrived).
+    opened_at = models.DateTimeField(null=True, blank=True)
     used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

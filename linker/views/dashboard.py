@@ -24,9 +24,11 @@ from linker.linking.invitations import (
     connect_link_send,
     tenant_create_and_invite,
 )
+from linker.models import Notification
 from linker.notifications.services import notification_list
 from linker.platform.errors import LinkerError
 from linker.sync.controls import sync_now_bulk
+from linker.sync.run_report import sync_runs_last_failed
 from linker.views.exports import csv_response
 from linker.views.forms import BulkForm, TenantCreateForm
 from linker.views.params import (
@@ -69,6 +71,14 @@ def _dashboard_query(values: dict[str, Any]) -> QueryDict:
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     values = _dashboard_params(request.GET)
     dashboard = dashboard_get(user=request.user, **values)
+    agencies = list(agency_list(user=request.user))
+    notifications = list(notification_list(user=request.user))
+    # A failing sync's notice leads to the run that failed (one query for all of them).
+    failed = sync_runs_last_failed(
+        link_ids=[n.link_id for n in notifications if n.kind == Notification.Kind.SYNC_FAILING]
+    )
+    for notice in notifications:
+        notice.failed_run_id = failed.get(notice.link_id)  # type: ignore[attr-defined]
     return render(
         request,
         "dashboard/index.html",
@@ -77,8 +87,10 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             "query": _dashboard_query(values),
             "labels": Status.LABELS,
             "sorts": SORTS,
-            "agencies": list(agency_list(user=request.user)),
-            "notifications": list(notification_list(user=request.user)),
+            "agencies": agencies,
+            # Bulk actions are agency work: offered only on the tenants of the user's agencies.
+            "managed_agency_ids": {agency.pk for agency in agencies},
+            "notifications": notifications,
         },
     )
 
@@ -123,15 +135,29 @@ def dashboard_export_view(request: HttpRequest) -> StreamingHttpResponse:
     )
 
 
+#: "All N matching this filter" acts on at most this many tenants in one request.
+BULK_ALL_MAX = 2000
+#: A message names the tenants up to this many, and counts them beyond.
+NAMES_SHOWN = 20
+BULK_ACTIONS = {"sync": "Sync now", "connect_link": "Send connect link"}
+
+
+def _names(names: list[str]) -> str:
+    if len(names) <= NAMES_SHOWN:
+        return ", ".join(names)
+    return f"{len(names):,} tenants"
+
+
 @require_POST
 @login_required
 def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
     # The dashboard's own query string, rebuilt from what it means: nothing else (another
     # site, a header break) can ride along into the redirect.
-    back = _dashboard_query(
-        _dashboard_params(QueryDict(text_param(request.POST, "back", max_length=2000)))
-    )
+    back_values = _dashboard_params(QueryDict(text_param(request.POST, "back", max_length=2000)))
+    back = _dashboard_query(back_values)
     back_url = reverse("home") + (f"?{back.urlencode()}" if back else "")
+    if choice_param(request.POST, "scope", choices=("all",), default="") == "all":
+        return _bulk_all(request, back_values=back_values, back_url=back_url)
     ids = id_list_param(request.POST, "tenants")
     # Only the user's own tenants are choices: a foreign id fails validation like a typo.
     own = list(tenant_list(user=request.user).filter(pk__in=ids).values_list("pk", flat=True))
@@ -147,26 +173,76 @@ def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
         .select_related("agency")
         .filter(pk__in=form.cleaned_data["tenants"])
     )
-    if form.cleaned_data["action"] == "sync":
+    _bulk_apply(request, action=form.cleaned_data["action"], tenants=tenants)
+    return see_other(back_url)
+
+
+def _bulk_all(request: HttpRequest, *, back_values: dict[str, Any], back_url: str) -> HttpResponse:
+    """An action on every tenant the user manages that matches the dashboard's search and
+    filter (every page), after a confirmation that names how many: the count is sent back with
+    the confirmed form and must still be the count, else the user is asked again."""
+    action = choice_param(request.POST, "action", choices=BULK_ACTIONS, default="")
+    if not action:
+        messages.error(request, "Choose an action for tenants you manage.")
+        return see_other(back_url)
+    values = {**back_values, "page": 1}
+    dashboard = dashboard_get(user=request.user, **values)
+    managed = set(agency_list(user=request.user).values_list("pk", flat=True))
+    matching = dashboard.page.paginator.object_list  # every page's tenants: a QuerySet
+    rows = matching.values_list("pk", "agency_id")  # type: ignore[attr-defined]
+    ids = [pk for pk, agency_id in rows if agency_id in managed]
+    if not ids:
+        messages.warning(request, "No tenant you manage matches this filter.")
+        return see_other(back_url)
+    if len(ids) > BULK_ALL_MAX:
+        messages.error(
+            request,
+            f"{len(ids):,} tenants match: narrow the search or filter to {BULK_ALL_MAX:,} at most.",
+        )
+        return see_other(back_url)
+    count = str(len(ids))
+    if choice_param(request.POST, "confirm", choices=(count,), default="") != count:
+        filter_label = FILTERS.get(dashboard.filter, ("All", None))[0]
+        return render(
+            request,
+            "dashboard/bulk_confirm.html",
+            {
+                "action": action,
+                "action_label": BULK_ACTIONS[action],
+                "count": len(ids),
+                "filter_label": filter_label,
+                "search": dashboard.query,
+                "back": _dashboard_query(back_values).urlencode(),
+                "back_url": back_url,
+                "changed": bool(text_param(request.POST, "confirm")),
+            },
+        )
+    tenants = list(tenant_list(user=request.user).select_related("agency").filter(pk__in=ids))
+    _bulk_apply(request, action=action, tenants=tenants)
+    return see_other(back_url)
+
+
+def _bulk_apply(request: HttpRequest, *, action: str, tenants: list[Any]) -> None:
+    if action == "sync":
         outcome = sync_now_bulk(user=request.user, tenants=tenants)
         if outcome.started:
-            messages.success(request, f"Sync started for {', '.join(outcome.started)}.")
+            messages.success(request, f"Sync started for {_names(outcome.started)}.")
         if outcome.busy:
-            messages.info(request, f"Already syncing: {', '.join(outcome.busy)}.")
+            messages.info(request, f"Already syncing: {_names(outcome.busy)}.")
         if outcome.skipped:
             messages.warning(
                 request,
-                f"Not synced (not linked, or not yours to manage): {', '.join(outcome.skipped)}.",
+                f"Not synced (not linked, or not yours to manage): {_names(outcome.skipped)}.",
             )
-        return see_other(back_url)
-    emailed, to_send, linked = [], [], []
+        return
+    emailed, to_send, linked, refused = [], [], [], []
     for tenant in tenants:
         try:
             invitation = connect_link_send(
                 user=request.user, tenant=tenant, base_url=_base_url(request)
             )
         except PermissionDenied:
-            messages.warning(request, f"{tenant.name}: only agency staff send connect links.")
+            refused.append(tenant.name)
             continue
         except TenantAlreadyLinkedError:
             linked.append(tenant.name)
@@ -175,17 +251,21 @@ def tenant_bulk_view(request: HttpRequest) -> HttpResponse:
             emailed.append(f"{tenant.name} ({', '.join(invitation.emailed_to)})")
         else:
             to_send.append(f"{tenant.name}: {invitation.connect_url}")
+    if refused:
+        messages.warning(
+            request, f"Only agency staff send connect links; not sent for {_names(refused)}."
+        )
     if emailed:
-        messages.success(request, f"Connect link emailed for {'; '.join(emailed)}.")
+        shown = "; ".join(emailed) if len(emailed) <= NAMES_SHOWN else f"{len(emailed):,} tenants"
+        messages.success(request, f"Connect link emailed for {shown}.")
     for line in to_send:
         messages.info(request, f"No partner admin to email — send this link yourself. {line}")
     if linked:
         count = f"{len(linked)} tenant{'s' if len(linked) != 1 else ''}"
         messages.info(
             request,
-            f"Skipped {count} already linked (no connect link sent): {', '.join(linked)}.",
+            f"Skipped {count} already linked (no connect link sent): {_names(linked)}.",
         )
-    return see_other(back_url)
 
 
 @require_http_methods(["GET", "POST"])
@@ -231,6 +311,23 @@ class InviteAcceptView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form: Any) -> HttpResponse:
         messages.success(self.request, "Password set. Log in with your email and new password.")
         return super().form_valid(form)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # Whose password this is, and for what: the person checks the link is theirs before
+        # choosing one (only on a valid link, so a guessed one names nobody).
+        context = super().get_context_data(**kwargs)
+        invitee = getattr(self, "user", None) if context.get("validlink") else None
+        context["invitee"] = invitee
+        context["invited_to"] = (
+            [
+                f"{m.tenant.name if m.tenant else m.agency.name if m.agency else ''} "
+                f"({m.get_role_display().lower()})"
+                for m in invitee.memberships.select_related("tenant", "agency")
+            ]
+            if invitee is not None
+            else []
+        )
+        return context
 
 
 invite_accept_view = throttle("invitation")(InviteAcceptView.as_view())

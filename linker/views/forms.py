@@ -98,6 +98,27 @@ class ApplicationForm(forms.Form):
         return str(value)
 
 
+class ApplicationEditForm(forms.Form):
+    """What an agency admin may change of a registered application (its Copernica hosts and
+    client id identify it and stay)."""
+
+    name = forms.CharField(max_length=200, validators=[single_line])
+    redirect_uri = forms.URLField(
+        label="Redirect URI",
+        max_length=500,
+        assume_scheme="https",
+        help_text="Exactly as registered at Copernica.",
+    )
+    client_secret = forms.CharField(
+        label="New client secret",
+        max_length=500,
+        required=False,
+        validators=[single_line],
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="Leave empty to keep the current one. Stored encrypted; never shown again.",
+    )
+
+
 # Field types whose empty value Copernica would turn into something else (0, a date):
 # the editor asks for a value instead of sending an empty one.
 _TYPED = {"integer", "float", "date", "datetime"}

@@ -16,6 +16,7 @@ from linker.linking.applications import consent_origin
 from linker.linking.connect_links import (
     connect_link_create,
     connect_link_get,
+    connect_link_mark_opened,
     connect_link_open_get,
     connect_link_revoke,
 )
@@ -37,6 +38,9 @@ from linker.views.responses import see_other, tenant_url
 # carries a real ``Origin``: under ``no-referrer`` Chromium sends ``Origin: null`` and Django's
 # CSRF origin check refuses the form.
 CONNECT_LINK_REFERRER_POLICY = "same-origin"
+# The session key under which a new connect link's URL waits for the tenant page to show it
+# once (its token is stored only as a hash).
+NEW_CONNECT_LINK = "new_connect_link"
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -190,16 +194,15 @@ def mirror_delete_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
 def connect_link_create_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
     try:
-        _, token = connect_link_create(tenant=tenant, user=request.user)
+        connect_link, token = connect_link_create(tenant=tenant, user=request.user)
     except LinkerError as exc:
         messages.error(request, str(exc))
         return see_other(tenant_url(tenant.pk))
     url = request.build_absolute_uri(reverse("connect_link_open", kwargs={"token": token}))
-    messages.success(
-        request,
-        f"Send this link to the client's admin (valid 7 days, works once): {url}",
-    )
-    return see_other(tenant_url(tenant.pk))
+    # Shown once, on the tenant page that follows, with a copy button (NEW_CONNECT_LINK).
+    request.session[NEW_CONNECT_LINK] = {"tenant": tenant.pk, "id": connect_link.pk, "url": url}
+    messages.success(request, "Connect link created. Copy it now: it is shown only this once.")
+    return see_other(tenant_url(tenant.pk) + "#connect-links")
 
 
 @require_POST
@@ -240,6 +243,7 @@ def connect_link_open_view(request: HttpRequest, token: str) -> HttpResponse:
         else:
             response = see_other(url)
     else:
+        connect_link_mark_opened(connect_link=connect_link)
         response = render(request, "linking/connect_link.html", {"tenant": connect_link.tenant})
     if connect_link is not None:
         response.csp_form_action = consent_origin(agency=connect_link.tenant.agency)  # type: ignore[attr-defined]

@@ -79,7 +79,7 @@ def test_agency_staff_walk_the_whole_story(
         screenshot(page, "tenant-mid-sync")
         # When it ends the page shows the run in the history.
         history = page.get_by_test_id("sync-history")
-        expect(history).to_contain_text(f"in sync: {PROFILES} / {PROFILES}", timeout=60_000)
+        expect(history).to_contain_text(f"in sync: {PROFILES:,} / {PROFILES:,}", timeout=60_000)
         expect(history).to_contain_text("Succeeded")
         assert RemoteProfile.objects.filter(link__tenant=world.tenant_a1).count() == PROFILES
 

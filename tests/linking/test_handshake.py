@@ -173,8 +173,8 @@ def test_deny_on_a_never_linked_tenant_is_in_the_link_history(linking: Linking) 
     link = Link.objects.get(tenant=tenant)
     assert not link.access_token_encrypted
     assert not link.copernica_account_id
-    page = linking.client.get(response["Location"]).content.decode()
-    assert "Access denied at Copernica" in page  # the history on the tenant page
+    page = linking.client.get(response["Location"], {"tab": "history"}).content.decode()
+    assert "Access denied at Copernica" in page  # the tenant page's History tab
     assert "not linked to a Copernica account yet" in page
     home = linking.client.get(reverse("home")).content.decode()
     assert "Not linked" in home

@@ -17,21 +17,25 @@ def _url(mirror: Mirror, name: str = "tenant_detail") -> str:
 
 
 def test_tenant_page_shows_history_chart_ledger_and_schedule(mirror: Mirror) -> None:
+    """Each in its tab (issue 14): the history and charts and schedule under Syncs, the
+    ledger under Requests."""
     page = mirror.staff.get(_url(mirror)).content.decode()
-    assert page.count('<span class="badge run-succeeded">') == 2
-    assert "in sync: 120 / 120" in page
-    assert "<polyline" in page
-    assert "Profiles after each sync" in page
-    assert "Sync duration" in page
-    assert ">321<" in page
-    assert ">1,500<" in page
-    assert 'id="schedule"' in page
     assert "Browse profiles" in page
+    syncs = mirror.staff.get(_url(mirror), {"tab": "syncs"}).content.decode()
+    assert syncs.count('<span class="badge run-succeeded">') == 2 + 1  # + the top's last run
+    assert "in sync: 120 / 120" in syncs
+    assert syncs.count("<rect ") == 2 * 2  # a bar per run in each chart
+    assert "Profiles fetched per sync" in syncs
+    assert "Time per sync" in syncs
+    assert 'id="schedule"' in syncs
+    requests = mirror.staff.get(_url(mirror), {"tab": "requests"}).content.decode()
+    assert ">321<" in requests
+    assert ">1,500<" in requests
 
 
 def test_viewer_sees_the_page_without_staff_controls(mirror: Mirror) -> None:
-    page = mirror.viewer.get(_url(mirror)).content.decode()
-    assert "Sync history" in page
+    page = mirror.viewer.get(_url(mirror), {"tab": "syncs"}).content.decode()
+    assert "Recent syncs" in page
     assert "Sync now" not in page
     assert 'id="schedule"' not in page
 
@@ -106,6 +110,7 @@ def test_bad_schedule_is_refused_with_a_message(mirror: Mirror) -> None:
         follow=True,
     )
     assert "Schedule not saved" in response.content.decode()
+    assert response.status_code == 400
     schedule = SyncSchedule.objects.get(link=mirror.link)
     assert (schedule.incremental_minutes, schedule.full_hour) == (15, 2)
 
@@ -141,7 +146,7 @@ def test_times_show_in_the_users_time_zone(mirror: Mirror, settings) -> None:  #
     client = Client()
     client.force_login(user)
     with override_settings(MIDDLEWARE=settings.MIDDLEWARE):
-        page = client.get(_url(mirror)).content.decode()
+        page = client.get(_url(mirror), {"tab": "history"}).content.decode()
     tokyo = timezone.localtime(event.created_at, timezone=zoneinfo.ZoneInfo("Asia/Tokyo"))
     assert f'<time datetime="{tokyo:%Y-%m-%dT%H:%M}' in page
     assert "+09:00" in page

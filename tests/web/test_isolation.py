@@ -117,6 +117,10 @@ def test_foreign_posts_write_nothing(world: World) -> None:
     changes_before = list(ProfileChange.objects.values_list("pk", "state", "force"))
     tenants_before = Tenant.objects.count()
     members_before = Membership.objects.count()
+    # Only the fixtures' own: agency B's application (edit, retire) and run (the run page).
+    application_fields = ("pk", "name", "redirect_uri", "client_secret_fingerprint", "retired_at")
+    applications_before = list(ApiApplication.objects.values_list(*application_fields))
+    runs_before = list(SyncRun.objects.values_list("pk", "state"))
     client = Client()
     client.force_login(world.staff_a)
     for name, route in ROUTES.items():
@@ -124,10 +128,12 @@ def test_foreign_posts_write_nothing(world: World) -> None:
             client.post(reverse(name, kwargs=kwargs[name]), data=route.data)
     assert not OAuthState.objects.exists()
     assert list(Link.objects.values_list("pk", "state", "token_version")) == links_before
-    assert not ApiApplication.objects.exists()
+    assert list(ApiApplication.objects.values_list(*application_fields)) == applications_before
+    assert len(applications_before) == 1
     assert ConnectLink.objects.filter(revoked_at__isnull=False).count() == 0
     assert ConnectLink.objects.count() == 1  # only the fixture's own
-    assert not SyncRun.objects.exists()
+    assert list(SyncRun.objects.values_list("pk", "state")) == runs_before
+    assert len(runs_before) == 1
     assert not SyncSchedule.objects.exists()
     assert list(ProfileChange.objects.values_list("pk", "state", "force")) == changes_before
     assert len(changes_before) == 1
