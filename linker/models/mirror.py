@@ -37,6 +37,16 @@ class FieldsMixin:
             for item in _described(self.fields)
         }
 
+    def field_lengths(self) -> dict[str, int]:
+        """Field name (lower case) → the most characters Copernica keeps (its ``length``), for
+        the fields that say; ``0``, absent or not a number means no limit stated."""
+        lengths: dict[str, int] = {}
+        for item in _described(self.fields):
+            raw = str(item.get("length") or "").strip()
+            if raw.isascii() and raw.isdigit() and int(raw) > 0:
+                lengths[str(item["name"]).lower()] = int(raw)
+        return lengths
+
     def field_defaults(self) -> dict[str, str]:
         """Field name → the default value Copernica gives a new (sub)profile."""
         return {str(item["name"]): str(item.get("value") or "") for item in _described(self.fields)}

@@ -31,6 +31,8 @@ class FieldSchema(Protocol):
 
     def field_types(self) -> dict[str, str]: ...
 
+    def field_lengths(self) -> dict[str, int]: ...
+
 
 def profile_fields_clean(*, database: FieldSchema, fields: Mapping[str, object]) -> dict[str, str]:
     """``fields`` checked against the fields of ``database`` (a database, or a collection for
@@ -39,6 +41,8 @@ def profile_fields_clean(*, database: FieldSchema, fields: Mapping[str, object])
     Raises ``InvalidInputError`` naming every unknown field and every value of the wrong type.
     """
     types = database.field_types()
+    # Copernica cuts a text longer than its field's length without a word: refused here instead.
+    lengths = database.field_lengths()
     names = {name.lower(): name for name in database.field_names}
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, str] = {}
@@ -50,6 +54,9 @@ def profile_fields_clean(*, database: FieldSchema, fields: Mapping[str, object])
             continue
         text = "" if value is None else str(value).strip()
         problem = _field_problem(kind, text)
+        limit = lengths.get(name.lower())
+        if not problem and limit is not None and len(text) > limit:
+            problem = f"At most {limit:,} characters (Copernica keeps no more in this field)."
         if problem:
             errors.setdefault(name, []).append(problem)
             continue

@@ -182,10 +182,13 @@ class FieldsForm(forms.Form):
         if not self.editing:
             del self.fields["base_modified"]
         types = schema.field_types()
+        lengths = schema.field_lengths()
         for name in schema.field_names:
             key = f"f_{name}"
             self.names[key] = name
             self.fields[key] = _form_field(types.get(name.lower(), "text"), name)
+            if name.lower() in lengths:
+                self.fields[key].widget.attrs["maxlength"] = str(lengths[name.lower()])
 
     def _show_initial(self) -> None:
         # The values the user saw travel with the form, so only what they changed is sent:
