@@ -20,6 +20,8 @@ TASK_MODULES = (
     "linker.sync.tasks",
     "linker.profiles.tasks",
     "linker.notifications.tasks",
+    "linker.inbound.tasks",
+    "linker.outbound.tasks",
 )
 
 app = Celery(

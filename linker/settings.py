@@ -258,9 +258,7 @@ SESSION_COOKIE_AGE = LINKER_SESSION_MAX_HOURS * 3600
 
 # Requests per API key ("count/period", period second, minute, hour or day), counted in the
 # shared cache; past it the API answers 429 with Retry-After.
-LINKER_API_RATE = env.str("LINKER_API_RATE", default="600/minute")
-if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", LINKER_API_RATE):
-    sys.exit(f"LINKER_API_RATE must look like 600/minute or 10/second, not {LINKER_API_RATE!r}.")
+LINKER_API_RATE = "600/minute"
 REST_FRAMEWORK = {
     # API keys only (Authorization: Bearer): no session, so no CSRF to think about.
     "DEFAULT_AUTHENTICATION_CLASSES": ["linker.api.auth.ApiKeyAuthentication"],
@@ -450,17 +448,31 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "linker.profile_changes_relay": {"queue": "writes"},
     "linker.notifications_scan": {"queue": "notifications"},
     "linker.notifications_digest": {"queue": "notifications"},
+    "linker.webhook_delivery_send": {"queue": "notifications"},
+    "linker.webhook_deliveries_relay": {"queue": "notifications"},
 }
 #: Every queue a deployment must run a worker for (the metrics report each one's depth).
 LINKER_CELERY_QUEUES = ("default", "writes", "notifications")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "link-verify-daily": {"task": "linker.link_verify_due", "schedule": 24 * 3600.0},
+    "request-log-prune-daily": {"task": "linker.request_log_prune", "schedule": 24 * 3600.0},
     "notifications-scan": {"task": "linker.notifications_scan", "schedule": 60.0},
     "notifications-digest": {"task": "linker.notifications_digest", "schedule": 3600.0},
     "sync-schedule-due": {"task": "linker.sync_schedule_due", "schedule": 60.0},
     "sync-runs-reconcile": {"task": "linker.sync_runs_reconcile", "schedule": 60.0},
     "profile-changes-relay": {"task": "linker.profile_changes_relay", "schedule": 60.0},
+    "inbound-webhooks-check-daily": {
+        "task": "linker.inbound_webhooks_check_due",
+        "schedule": 24 * 3600.0,
+    },
+    "inbound-gaps-tally": {"task": "linker.inbound_gaps_tally", "schedule": 300.0},
+    "inbound-events-relay": {"task": "linker.inbound_events_relay", "schedule": 60.0},
+    "inbound-events-prune-daily": {
+        "task": "linker.inbound_events_prune",
+        "schedule": 24 * 3600.0,
+    },
+    "webhook-deliveries-relay": {"task": "linker.webhook_deliveries_relay", "schedule": 60.0},
 }
 if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
     sys.exit("CELERY_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT.")
@@ -486,6 +498,36 @@ LINKER_ACCOUNT_REQUESTS_PER_SECOND = env.float("LINKER_ACCOUNT_REQUESTS_PER_SECO
 LINKER_ACCOUNT_REQUEST_BURST = env.float("LINKER_ACCOUNT_REQUEST_BURST", default=100.0)
 if LINKER_SYNC_SECONDS_PER_TASK + 60 >= CELERY_TASK_SOFT_TIME_LIMIT:
     sys.exit("LINKER_SYNC_SECONDS_PER_TASK must stay well below CELERY_TASK_TIME_LIMIT.")
+
+# --- Outbound webhooks (linker.outbound) -----------------------------------------------------
+
+# Deliver to loopback and private addresses too (the SSRF guard's address rule lifted): for the
+# tests and the demo, whose receivers run on this machine. Never in production.
+LINKER_WEBHOOKS_ALLOW_PRIVATE = env.bool(
+    "LINKER_WEBHOOKS_ALLOW_PRIVATE", default=DJANGO_ENV in ("test", "development")
+)
+if PRODUCTION and LINKER_WEBHOOKS_ALLOW_PRIVATE:
+    sys.exit("LINKER_WEBHOOKS_ALLOW_PRIVATE must be off in production.")
+# Seconds a receiver has to answer one delivery (connecting included).
+LINKER_WEBHOOKS_TIMEOUT_SECONDS = env.float("LINKER_WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# The first retry's wait; each next one doubles (with jitter, at most an hour) for 24 h.
+LINKER_WEBHOOKS_RETRY_BASE_SECONDS = env.float("LINKER_WEBHOOKS_RETRY_BASE_SECONDS", default=5.0)
+
+# --- Copernica's webhooks (linker.inbound) ---------------------------------------------------
+
+# Register create/update/delete webhooks on link (off in the test settings: only the tests of
+# linker.inbound want Copernica calling back, and they switch it on).
+LINKER_WEBHOOKS_REGISTER = env.bool("LINKER_WEBHOOKS_REGISTER", default=DJANGO_ENV != "test")
+# Hosts a signature's keyId may name: Copernica's own subdomains; the demo adds the sandbox's
+# host:port (never in production unless someone means it).
+LINKER_WEBHOOK_KEY_HOSTS = env.list("LINKER_WEBHOOK_KEY_HOSTS", default=["*.copernica.com"])
+# How far a delivery's Date may be from now, in seconds, either way (replays outside it: 401).
+LINKER_WEBHOOK_MAX_AGE = env.int("LINKER_WEBHOOK_MAX_AGE", default=300)
+# Where Copernica's DNS key records are looked up (``host`` or ``host:port``); empty: the system's
+# resolvers.
+LINKER_WEBHOOK_DNS_NAMESERVERS = env.list("LINKER_WEBHOOK_DNS_NAMESERVERS", default=[])
+# With healthy webhooks, incremental runs only check for gaps, at most this often.
+LINKER_WEBHOOK_GAP_CHECK_MINUTES = env.int("LINKER_WEBHOOK_GAP_CHECK_MINUTES", default=60)
 
 # --- Metrics (linker.health.metrics) ----------------------------------------------------------
 

@@ -3,9 +3,11 @@ one way to get a tenant's link."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -15,6 +17,7 @@ from django.utils import timezone
 from accounts.models import Agency, SecurityEventKind, Tenant, User
 from accounts.security_log import security_event_record
 from accounts.selectors import AnyUser, can_link_tenant, can_manage_tenant, tenant_list
+from api_client import CopernicaError, NotFoundError
 from linker.linking.client import jwt_cache_key, metered_session
 from linker.linking.errors import LinkingError, LinkNotUsableError
 from linker.linking.identity import Endpoints, Identity
@@ -22,6 +25,8 @@ from linker.models import (
     ACTIVE_SYNC_STATES,
     ApiApplication,
     ConnectLink,
+    InboundLink,
+    InboundWebhook,
     Link,
     LinkEvent,
     LinkState,
@@ -34,10 +39,12 @@ from linker.models import (
     SyncRun,
     SyncSchedule,
     SyncState,
+    WebhookHealth,
 )
 from linker.notifications.services import notices_resolve
 from linker.platform import vault
 from linker.platform.delivery import Task, enqueue
+from linker.platform.errors import LinkerError
 from linker.platform.keys import token_context
 
 logger = logging.getLogger(__name__)
@@ -205,6 +212,9 @@ def _link_usable_again(link: Link) -> None:
     and the profile changes that waited for the reconnect go out, in order, after the commit."""
     notices_resolve(link=link, kind=Notification.Kind.NEEDS_RECONNECT)
     enqueue(Task.PROFILE_CHANGES_RELEASE, link.pk)
+    if settings.LINKER_WEBHOOKS_REGISTER:
+        # Copernica's webhooks for this account (linker.inbound), registered or repaired.
+        enqueue(Task.INBOUND_WEBHOOKS_REGISTER, link.pk)
 
 
 #: Changes not sent yet (a change being sent finishes on its own: its worker holds the row).
@@ -273,9 +283,18 @@ def link_disconnect(*, link: Link, user: AnyUser | None, reason: str = "") -> Li
     """
     if user is not None and not can_link_tenant(user=user, tenant=link.tenant):
         raise PermissionDenied("Your role does not allow disconnecting this tenant.")
+    _webhooks_unregister(link)
     with transaction.atomic():
         locked = Link.objects.select_for_update().get(pk=link.pk)
         old_key = jwt_cache_key(locked)
+        # The old handler URL names no link from now on: its deliveries are refused (401).
+        InboundWebhook.objects.filter(inbound__link=locked).delete()
+        InboundLink.objects.filter(link=locked).update(
+            handler_id=InboundLink.new_handler_id(),
+            state=WebhookHealth.MISSING,
+            state_reason="Disconnected: no webhooks.",
+            healthy_since=None,
+        )
         locked.access_token_encrypted = ""
         locked.token_fingerprint = ""
         locked.token_version += 1
@@ -308,6 +327,24 @@ def link_disconnect(*, link: Link, user: AnyUser | None, reason: str = "") -> Li
         cache.delete(old_key)
         transaction.on_commit(lambda: cache.delete(old_key))
     return locked
+
+
+def _webhooks_unregister(link: Link) -> None:
+    """Remove the link's webhooks at Copernica while its token can still do so (linker.inbound
+    registered them). Best effort: what fails here is refused by the receiver from the commit
+    on, as the handler id changes."""
+    webhook_ids = list(
+        InboundWebhook.objects.filter(inbound__link=link).values_list("webhook_id", flat=True)
+    )
+    if not webhook_ids or not link.is_usable:
+        return
+    try:
+        with metered_session(link, max_retries=1) as session:
+            for webhook_id in webhook_ids:
+                with contextlib.suppress(NotFoundError):  # removed at Copernica already
+                    session.client.webhook_delete(webhook_id)
+    except (CopernicaError, LinkerError) as error:
+        logger.warning("Removing the webhooks of link %s failed: %s", link.pk, type(error).__name__)
 
 
 MIRROR_READ_ONLY = (

@@ -1,4 +1,4 @@
-"""Celery tasks of the link lifecycle: the daily identity probe."""
+"""Celery tasks of the link lifecycle: the daily identity probe and request log pruning."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from celery import shared_task
 
 from api_client import CopernicaError
 from linker.linking.links import link_verify
+from linker.linking.request_log import request_log_prune
 from linker.models import Link, LinkState
 from linker.platform.delivery import Task, enqueue
 from linker.platform.errors import LinkerError
@@ -36,3 +37,9 @@ def link_verify_task(link_id: int) -> None:
         # A transient failure (or the account's budget is spent): tomorrow's probe tries again;
         # the link stays as it is.
         logger.warning("Identity probe of link %s failed: %s", link_id, type(exc).__name__)
+
+
+@shared_task(name=Task.REQUEST_LOG_PRUNE.value)
+def request_log_prune_task() -> int:
+    """Beat, daily: delete request log entries older than 14 days."""
+    return request_log_prune().deleted

@@ -37,6 +37,7 @@ class Task(StrEnum):
     WORKER_PING = "linker.worker_ping"
     LINK_VERIFY_DUE = "linker.link_verify_due"
     LINK_VERIFY = "linker.link_verify"
+    REQUEST_LOG_PRUNE = "linker.request_log_prune"
     SYNC_RUN_STEP = "linker.sync_run_step"
     SYNC_SCHEDULE_DUE = "linker.sync_schedule_due"
     SYNC_RUNS_RECONCILE = "linker.sync_runs_reconcile"
@@ -45,6 +46,14 @@ class Task(StrEnum):
     PROFILE_CHANGES_RELEASE = "linker.profile_changes_release"
     NOTIFICATIONS_SCAN = "linker.notifications_scan"
     NOTIFICATIONS_DIGEST = "linker.notifications_digest"
+    INBOUND_WEBHOOKS_REGISTER = "linker.inbound_webhooks_register"
+    INBOUND_WEBHOOKS_CHECK_DUE = "linker.inbound_webhooks_check_due"
+    INBOUND_EVENTS_APPLY = "linker.inbound_events_apply"
+    INBOUND_EVENTS_RELAY = "linker.inbound_events_relay"
+    INBOUND_GAPS_TALLY = "linker.inbound_gaps_tally"
+    INBOUND_EVENTS_PRUNE = "linker.inbound_events_prune"
+    WEBHOOK_DELIVERY_SEND = "linker.webhook_delivery_send"
+    WEBHOOK_DELIVERIES_RELAY = "linker.webhook_deliveries_relay"
 
 
 def publish(task: Task, *args: object, countdown: float = 0.0) -> bool:

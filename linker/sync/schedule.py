@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
@@ -29,12 +30,14 @@ from accounts.selectors import AnyUser, can_manage_tenant
 from linker.linking.links import link_get
 from linker.models import (
     ACTIVE_SYNC_STATES,
+    InboundLink,
     Link,
     LinkState,
     SyncMode,
     SyncRun,
     SyncSchedule,
     SyncState,
+    WebhookHealth,
 )
 from linker.platform.delivery import Task
 from linker.platform.delivery import enqueue as enqueue_task
@@ -71,7 +74,12 @@ def next_full_at(*, full_hour: int, now: datetime, spread: bool = True) -> datet
 
 
 def _next_incremental_at(schedule: SyncSchedule, now: datetime) -> datetime:
-    return now + timedelta(minutes=schedule.incremental_minutes, seconds=random.uniform(0, 60))
+    minutes = schedule.incremental_minutes
+    if getattr(schedule, "webhooks_healthy", False):
+        # Copernica's webhooks keep the mirror current: incremental runs only check for gaps
+        # (linker.inbound). Unhealthy webhooks pull the due time back to now themselves.
+        minutes = max(minutes, settings.LINKER_WEBHOOK_GAP_CHECK_MINUTES)
+    return now + timedelta(minutes=minutes, seconds=random.uniform(0, 60))
 
 
 def _usable_links() -> Q:
@@ -138,6 +146,9 @@ def _due_batch(now: datetime, size: int) -> list[SyncSchedule]:
                 runs.filter(
                     mode=SyncMode.FULL, state__in=[*ACTIVE_SYNC_STATES, SyncState.SUCCEEDED]
                 )
+            ),
+            webhooks_healthy=Exists(
+                InboundLink.objects.filter(link_id=OuterRef("link_id"), state=WebhookHealth.HEALTHY)
             ),
         )
         .select_related("link")
