@@ -1,18 +1,19 @@
 """The Copernica calls of one outbox change, per kind, and the conflict check before an update.
 
 Called by :func:`linker.profiles.outbox.profile_change_send` outside any transaction, with the
-client of a metered session. A create whose answer was lost (``in_doubt``) is looked up by the
-fields it sent before it is sent again; a delete an earlier lost attempt already made counts as
-done.
+client of a metered session (one per batch of a link's changes). A create whose answer was lost
+(``in_doubt``) is looked up by the fields it sent before it is sent again; a delete an earlier
+lost attempt already made counts as done.
 
 **Conflicts.** Before an update that carries ``base_modified`` (and is not forced) one
 GET reads the (sub)profile's current ``modified`` at Copernica. It is compared with the
 change's base, advanced by the writes the same author made to the same (sub)profile before this
-one (they knew of those), at Copernica's resolution of one second: equal means unchanged, as the
-mirror's ``modified`` came from Copernica. Later is a conflict unless Copernica already holds
-every value of the change (then nothing would be overwritten: e.g. an earlier attempt of this
-change landed and its answer was lost). A write between the GET and the PUT cannot be seen:
-Copernica has no conditional update.
+one (they knew of those: the done ones in the database, and those made earlier in the same
+batch, whose outcome is not recorded yet), at Copernica's resolution of one second: equal
+means unchanged, as the mirror's ``modified`` came from Copernica. Later is a conflict unless
+Copernica already holds every value of the change (then nothing would be overwritten: e.g. an
+earlier attempt of this change landed and its answer was lost). A write between the GET and
+the PUT cannot be seen: Copernica has no conditional update.
 """
 
 from __future__ import annotations
@@ -59,10 +60,30 @@ class Conflict:
     details: dict[str, Any]
 
 
-def change_send(client: CopernicaClient, change: ProfileChange) -> Sent | Conflict:
-    """Make the change at Copernica (or find it in conflict). Copernica's errors propagate."""
+#: What a write is to: its author, and the (sub)profile (``collection_id`` is ``None`` for a
+#: profile). See :func:`write_key`.
+WriteKey = tuple[int | None, int | None, int | None]
+
+
+def write_key(change: ProfileChange, sent: Sent | None = None) -> WriteKey:
+    """The author and target of ``change`` (a create's target from ``sent``, its outcome)."""
+    if change.is_subprofile:
+        target = sent.subprofile_id if sent else change.copernica_subprofile_id
+    else:
+        target = sent.profile_id if sent else change.copernica_profile_id
+    return (change.created_by_id, change.collection_id, target)
+
+
+def change_send(
+    client: CopernicaClient, change: ProfileChange, *, own_write: datetime | None = None
+) -> Sent | Conflict:
+    """Make the change at Copernica (or find it in conflict). Copernica's errors propagate.
+
+    ``own_write``: when the same author last wrote to the same target earlier in this batch
+    (not in the database yet); the conflict check counts it as known to them.
+    """
     if change.kind == Kind.UPDATE and change.base_modified is not None and not change.force:
-        conflict = _conflict_find(client, change)
+        conflict = _conflict_find(client, change, own_write)
         if conflict is not None:
             return conflict
     if change.is_subprofile:
@@ -139,7 +160,9 @@ def _lookup(change: ProfileChange) -> list[str]:
 # --------------------------------------------------------------------------------- conflicts
 
 
-def _conflict_find(client: CopernicaClient, change: ProfileChange) -> Conflict | None:
+def _conflict_find(
+    client: CopernicaClient, change: ProfileChange, own_write: datetime | None
+) -> Conflict | None:
     if change.is_subprofile:
         assert change.copernica_subprofile_id is not None
         current = client.get_subprofile(change.copernica_subprofile_id)
@@ -151,7 +174,7 @@ def _conflict_find(client: CopernicaClient, change: ProfileChange) -> Conflict |
     if current.get("removed"):
         raise RemovedAtCopernicaError(f"This {what} was removed at Copernica.")
     modified = parse_timestamp(current.get("modified"))
-    base = _base(change)
+    base = _base(change, own_write)
     # Copernica counts whole seconds: a base within the same second is not older.
     if modified is None or base is None or modified <= base.replace(microsecond=0):
         return None
@@ -169,7 +192,7 @@ def _conflict_find(client: CopernicaClient, change: ProfileChange) -> Conflict |
     return Conflict(details)
 
 
-def _base(change: ProfileChange) -> datetime | None:
+def _base(change: ProfileChange, own_write: datetime | None) -> datetime | None:
     """The change's base, advanced past its author's earlier writes to the same target."""
     own = ProfileChange.objects.filter(
         link_id=change.link_id,
@@ -186,7 +209,7 @@ def _base(change: ProfileChange) -> datetime | None:
     else:
         own = own.filter(collection__isnull=True, copernica_profile_id=change.copernica_profile_id)
     latest = own.aggregate(latest=Max("finished_at"))["latest"]
-    known = [moment for moment in (change.base_modified, latest) if moment is not None]
+    known = [moment for moment in (change.base_modified, latest, own_write) if moment]
     return max(known) if known else None
 
 

@@ -12,7 +12,9 @@ from linker.profiles.outbox import profile_changes_release as changes_release
 
 @shared_task(name=Task.PROFILE_CHANGE_SEND.value, ignore_result=True)
 def profile_change_send(change_id: int) -> None:
-    """Send one queued profile change to Copernica (a duplicate delivery is a no-op).
+    """Send a queued profile change to Copernica, with the other queued changes of its link
+    that may go with it (a batch); a duplicate delivery, or the message of a change a batch
+    already sent, is a no-op.
 
     Routed to the ``writes`` queue by ``CELERY_TASK_ROUTES``.
     """

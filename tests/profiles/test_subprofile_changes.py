@@ -251,12 +251,18 @@ def test_subprofile_changes_go_out_after_their_profiles_earlier_change(shop: Sho
 
     early = send_outcome(second)  # delivered before the profile's change: waits
     updated_early = sandbox.stats()["subprofiles_updated"]
-    done = send_outcome(first)
+    done = send_outcome(first)  # takes the subprofile's change along, after it
+    first.refresh_from_db()
+    second.refresh_from_db()
 
     assert early.state == "queued"
     assert updated_early == 0
-    assert done.next_ids == [second.pk]
-    assert send(second).state == "done"
+    assert done.state == "done"
+    assert second.state == "done"
+    assert first.finished_at is not None
+    assert second.finished_at is not None
+    assert first.finished_at < second.finished_at
+    assert sandbox.stats()["subprofiles_updated"] == 1
 
 
 def test_a_profile_delete_marks_its_subprofiles_removed_in_the_mirror(shop: Shop) -> None:
