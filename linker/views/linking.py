@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -20,6 +21,7 @@ from linker.linking.connect_links import (
     connect_link_open_get,
     connect_link_revoke,
 )
+from linker.linking.invitations import connect_link_send
 from linker.linking.links import (
     link_confirm_duplicate,
     link_disconnect,
@@ -202,6 +204,34 @@ def connect_link_create_view(request: HttpRequest, tenant_id: int) -> HttpRespon
     # Shown once, on the tenant page that follows, with a copy button (NEW_CONNECT_LINK).
     request.session[NEW_CONNECT_LINK] = {"tenant": tenant.pk, "id": connect_link.pk, "url": url}
     messages.success(request, "Connect link created. Copy it now: it is shown only this once.")
+    return see_other(tenant_url(tenant.pk) + "#connect-links")
+
+
+@require_POST
+@login_required
+def connect_link_email_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    """A fresh connect link, emailed to the tenant's admins (the link itself is not shown)."""
+    tenant = tenant_get(user=request.user, id=tenant_id)
+    try:
+        invitation = connect_link_send(
+            user=request.user, tenant=tenant, base_url=request.build_absolute_uri("/")
+        )
+    except PermissionDenied:
+        messages.error(request, "Only agency staff send connect links.")
+        return see_other(tenant_url(tenant.pk))
+    except LinkerError as exc:
+        messages.error(request, str(exc))
+        return see_other(tenant_url(tenant.pk))
+    if invitation.emailed_to:
+        messages.success(
+            request, f"A new connect link was emailed to {', '.join(invitation.emailed_to)}."
+        )
+    else:
+        messages.warning(
+            request,
+            "This tenant has no admin to email. Create a link and send it yourself, or invite "
+            "a tenant admin under People.",
+        )
     return see_other(tenant_url(tenant.pk) + "#connect-links")
 
 

@@ -92,3 +92,34 @@ def test_the_clients_landing_page_names_the_agency_and_the_tenant(world: World) 
     assert "<strong>Agency A</strong>" in who
     assert "Alpha Bikes" in who
     assert "Your agency" not in page
+
+
+def test_a_new_connect_link_is_emailed_to_the_tenants_admins(world: World) -> None:
+    """Issue 14: "resend by email" — a fresh link goes to the tenant's admins, and it opens."""
+    from django.core import mail
+
+    staff = Client()
+    staff.force_login(world.staff_a)
+    before = ConnectLink.objects.filter(tenant=world.tenant_a1).count()
+    response = staff.post(
+        reverse("connect_link_email", kwargs={"tenant_id": world.tenant_a1.pk}), follow=True
+    )
+    assert f"emailed to {world.tenant_admin_a1.email}" in response.content.decode()
+    assert ConnectLink.objects.filter(tenant=world.tenant_a1).count() == before + 1
+    (message,) = mail.outbox
+    assert message.to == [world.tenant_admin_a1.email]
+    found = re.search(r"http://testserver(/connect/[\w-]+)", message.body)
+    assert found, "the email holds the link"
+    assert Client().get(found.group(1)).status_code == 200
+
+
+def test_only_agency_staff_email_connect_links(world: World) -> None:
+    from django.core import mail
+
+    partner = Client()
+    partner.force_login(world.tenant_admin_a1)
+    response = partner.post(
+        reverse("connect_link_email", kwargs={"tenant_id": world.tenant_a1.pk}), follow=True
+    )
+    assert "Only agency staff send connect links." in response.content.decode()
+    assert not mail.outbox
