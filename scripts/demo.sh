@@ -35,6 +35,8 @@ export DJANGO_ALLOWED_HOSTS="$HOST,127.0.0.1,localhost"
 export COPERNICA_SANDBOX_URL="http://$HOST:$SANDBOX_PORT"
 # Links in emails (invitations, notices) point at this demo, whatever port it runs on.
 export LINKER_BASE_URL="http://$HOST:$PORT"
+# Copernica's webhooks come from the sandbox here: trust its signing keys (only in the demo).
+export LINKER_WEBHOOK_KEY_HOSTS="*.copernica.com,$HOST:$SANDBOX_PORT"
 # Every email -- sent by the web process or by a worker -- as one file in one folder.
 export DJANGO_EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend
 export DJANGO_EMAIL_FILE_PATH="$VAR/mail"

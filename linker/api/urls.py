@@ -11,9 +11,10 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from linker.api.recording import recorded
-from linker.api.views import changes, keys, links, mirror, reference, syncs, tenants
+from linker.api.views import changes, keys, links, mirror, reference, syncs, tenants, webhooks
 
 T = "tenants/<int:tenant_id>"
+W = "webhooks/<int:endpoint_id>"
 
 urlpatterns = [
     path("openapi.json", recorded(reference.SchemaView.as_view())),
@@ -23,6 +24,14 @@ urlpatterns = [
     path("keys", recorded(keys.ApiKeyListView.as_view())),
     path("keys/<int:key_id>/revoke", recorded(keys.ApiKeyRevokeView.as_view())),
     path("requests", recorded(keys.ApiRequestListView.as_view())),
+    path("webhooks", recorded(webhooks.WebhookEndpointListView.as_view())),
+    path(W, recorded(webhooks.WebhookEndpointDetailView.as_view())),
+    path(f"{W}/rotate-secret", recorded(webhooks.WebhookRotateSecretView.as_view())),
+    path(f"{W}/deliveries", recorded(webhooks.WebhookDeliveryListView.as_view())),
+    path(
+        f"{W}/deliveries/<int:delivery_id>/replay",
+        recorded(webhooks.WebhookReplayView.as_view()),
+    ),
     path("tenants", recorded(tenants.TenantListView.as_view())),
     path(T, recorded(tenants.TenantDetailView.as_view())),
     path(f"{T}/archive", recorded(tenants.TenantArchiveView.as_view())),

@@ -1,6 +1,13 @@
 """Models of the linker (app label `linker`), one module per concern: links, the mirror,
-sync runs, the outbox, notifications."""
+sync runs, the outbox, notifications, API keys, the request log."""
 
+from linker.models.api_keys import ApiIdempotentRequest, ApiKey, ApiKeyScope, ApiRequestLog
+from linker.models.inbound import (
+    InboundEvent,
+    InboundLink,
+    InboundWebhook,
+    WebhookHealth,
+)
 from linker.models.links import (
     ApiApplication,
     ConnectLink,
@@ -12,6 +19,7 @@ from linker.models.links import (
 from linker.models.mirror import RemoteCollection, RemoteDatabase, RemoteProfile, RemoteSubprofile
 from linker.models.notifications import Notification
 from linker.models.outbox import ProfileChange
+from linker.models.request_log import RequestLogEntry
 from linker.models.runs import (
     ACTIVE_SYNC_STATES,
     RequestLedger,
@@ -21,11 +29,25 @@ from linker.models.runs import (
     SyncSchedule,
     SyncState,
 )
+from linker.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventType,
+)
 
 __all__ = [
     "ACTIVE_SYNC_STATES",
     "ApiApplication",
+    "ApiIdempotentRequest",
+    "ApiKey",
+    "ApiKeyScope",
+    "ApiRequestLog",
     "ConnectLink",
+    "InboundEvent",
+    "InboundLink",
+    "InboundWebhook",
     "Link",
     "LinkEvent",
     "LinkState",
@@ -37,9 +59,16 @@ __all__ = [
     "RemoteProfile",
     "RemoteSubprofile",
     "RequestLedger",
+    "RequestLogEntry",
     "SyncMode",
     "SyncRemoteId",
     "SyncRun",
     "SyncSchedule",
     "SyncState",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookHealth",
 ]

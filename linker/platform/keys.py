@@ -18,7 +18,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.functions import Substr
 
-from linker.models import ApiApplication, Link
+from linker.models import ApiApplication, Link, WebhookEndpoint
 from linker.platform import vault
 
 
@@ -30,6 +30,11 @@ def token_context(link: Link) -> str:
 def secret_context(application: ApiApplication) -> str:
     """The associated data binding an application's client secret to its row and field."""
     return f"linker_apiapplication:{application.uid}:client_secret"
+
+
+def webhook_secret_context(endpoint: WebhookEndpoint) -> str:
+    """The associated data binding a webhook endpoint's secret to its row and field."""
+    return f"linker_webhookendpoint:{endpoint.uid}:secret"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class EncryptedColumn:
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(ApiApplication, "client_secret_encrypted", secret_context),
     EncryptedColumn(Link, "access_token_encrypted", token_context),
+    EncryptedColumn(WebhookEndpoint, "secret_encrypted", webhook_secret_context),
 )
 
 

@@ -29,6 +29,9 @@ from linker.models import (
     RemoteSubprofile,
     SyncRun,
     SyncSchedule,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from tests.api.conftest import Api, make_key
 from tests.conftest import World
@@ -51,6 +54,8 @@ class Ids:
     run_id: int
     connect_link_id: int
     key_id: int
+    endpoint_id: int
+    delivery_id: int
 
     def __getitem__(self, name: str) -> int:
         return int(getattr(self, name))
@@ -98,6 +103,13 @@ def _mirror(tenant: Tenant, *, n: int, email: str, maker: Any) -> Ids:
     )
     LinkEvent.objects.create(link=link, kind="linked", message=f"Linked to {email}")
     key = make_key(agency=tenant.agency, user=maker, name=f"Key of {email}").key
+    endpoint = WebhookEndpoint.objects.create(
+        agency=tenant.agency, url=f"https://hooks{n}.example/in", event_types=["sync.failed"]
+    )
+    event = WebhookEvent.objects.create(
+        agency=tenant.agency, tenant=tenant, type="sync.failed", body="{}"
+    )
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, tenant=tenant)
     return Ids(
         tenant_id=tenant.pk,
         database_id=n + 1,
@@ -108,6 +120,8 @@ def _mirror(tenant: Tenant, *, n: int, email: str, maker: Any) -> Ids:
         run_id=run.pk,
         connect_link_id=connect_link.pk,
         key_id=key.pk,
+        endpoint_id=endpoint.pk,
+        delivery_id=delivery.pk,
     )
 
 
@@ -137,6 +151,10 @@ BODIES: dict[tuple[str, str], Any] = {
         "fields": {"product": "planted"},
     },
     ("post", "/api/v1/keys/{key_id}/revoke"): {},
+    ("patch", "/api/v1/webhooks/{endpoint_id}"): {"description": "Planted"},
+    ("delete", "/api/v1/webhooks/{endpoint_id}"): {},
+    ("post", "/api/v1/webhooks/{endpoint_id}/rotate-secret"): {},
+    ("post", "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/replay"): {},
 }
 # Query parameters that name an object: aimed at B's objects too, on A's own tenant.
 ID_QUERIES: dict[str, list[str]] = {
@@ -189,6 +207,16 @@ def _state_of_b(world: World) -> dict[str, Any]:
             ConnectLink.objects.filter(tenant=world.tenant_b1).values_list("id", "revoked_at")
         ),
         "keys": list(ApiKey.objects.filter(agency=world.agency_b).values_list("id", "revoked_at")),
+        "webhooks": list(
+            WebhookEndpoint.objects.filter(agency=world.agency_b).values_list(
+                "id", "description", "secret_encrypted"
+            )
+        ),
+        "deliveries": list(
+            WebhookDelivery.objects.filter(endpoint__agency=world.agency_b).values_list(
+                "id", "state", "next_attempt_at"
+            )
+        ),
     }
 
 
@@ -198,7 +226,7 @@ def test_every_id_of_another_agency_is_the_same_404_as_a_missing_one(world: Worl
     own = _mirror(world.tenant_a1, n=1000, email="own@alpha.example", maker=world.agency_admin_a)
     admin_b = make_member(role=Role.AGENCY_ADMIN, agency=world.agency_b)
     foreign = _mirror(world.tenant_b1, n=990000, email=FOREIGN_EMAIL, maker=admin_b)
-    missing = Ids(*(MISSING + i for i in range(9)))
+    missing = Ids(*(MISSING + i for i in range(11)))
     own_tenant_foreign_rest = Ids(**{**foreign.__dict__, "tenant_id": own.tenant_id})
     own_tenant_missing_rest = Ids(**{**missing.__dict__, "tenant_id": own.tenant_id})
     api = Api(make_key(agency=world.agency_a, user=world.agency_admin_a).secret)
@@ -240,7 +268,7 @@ def test_lists_show_nothing_of_another_agency(world: World) -> None:
     admin_b = make_member(role=Role.AGENCY_ADMIN, agency=world.agency_b)
     _mirror(world.tenant_b1, n=990000, email=FOREIGN_EMAIL, maker=admin_b)
     api = Api(make_key(agency=world.agency_a, user=world.agency_admin_a).secret)
-    for path in ("tenants", "keys", "requests"):
+    for path in ("tenants", "keys", "requests", "webhooks"):
         response = api.get(path)
         assert response.status_code == 200
         content = response.content.decode()

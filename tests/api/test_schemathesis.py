@@ -20,7 +20,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import Tenant
-from linker.models import ConnectLink, ProfileChange, SyncRun
+from linker.models import ConnectLink, ProfileChange, SyncRun, WebhookDelivery, WebhookEvent
+from linker.outbound.endpoints import webhook_endpoint_create
 from tests.api.conftest import make_key
 from tests.conftest import World
 from tests.linked_accounts import Linked
@@ -86,6 +87,16 @@ def test_every_operation_answers_within_its_schema_and_never_5xx(
     connect_link = ConnectLink.objects.create(
         tenant=shop.tenant, token_hash="s" * 64, expires_at="2099-01-01T00:00:00Z"
     )
+    endpoint = webhook_endpoint_create(
+        agency=world.agency_a,
+        user=world.agency_admin_a,
+        url="https://hooks.example.com/in",
+        event_types=["sync.failed"],
+    ).endpoint
+    event = WebhookEvent.objects.create(
+        agency=world.agency_a, tenant=shop.tenant, type="sync.failed", body="{}"
+    )
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, tenant=shop.tenant)
     real = {
         "tenant_id": shop.tenant.pk,
         "database_id": profile.database.copernica_id,
@@ -96,14 +107,22 @@ def test_every_operation_answers_within_its_schema_and_never_5xx(
         "run_id": run.pk,
         "connect_link_id": connect_link.pk,
         "key_id": spare.key.pk,
+        "endpoint_id": endpoint.pk,
+        "delivery_id": delivery.pk,
     }
     auth = {"Authorization": f"Bearer {key.secret}"}
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/v1/openapi.json")
 
-    # Disconnecting the link last, so that the operations before it meet a usable one.
+    # Disconnecting the link last, so that the operations before it meet a usable one;
+    # deletes after the operations on what they delete; and revoking keys (at random ids: the
+    # key in use among them) after everything else.
     every = sorted(
         (result.ok() for result in schema.get_all_operations()),
-        key=lambda operation: operation.path.endswith("/disconnect"),
+        key=lambda operation: (
+            operation.path.endswith("/revoke") and "/keys/" in operation.path,
+            operation.method.upper() == "DELETE",
+            operation.path.endswith("/disconnect"),
+        ),
     )
     operations, requests = 0, 0
     for operation in every:

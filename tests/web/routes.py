@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from accounts.models import User
 from tests.conftest import World
 
 
@@ -40,6 +41,9 @@ PUBLIC = {
     "password_reset_complete",
     # Prometheus' scrape: no session, a bearer token of its own (tests/project/test_metrics.py).
     "metrics",
+    # Copernica's webhook deliveries: no session, the signature is the credential
+    # (tests/inbound/test_receiver_refusals.py, case 50).
+    "inbound_copernica",
 }
 
 # Pages that show only the user's own objects and take no object id: checked for leaks in
@@ -165,21 +169,149 @@ def _change_b(w: World) -> dict[str, Any]:
     return {"tenant_id": w.tenant_b1.pk, "change_id": change.pk}
 
 
+def _api_key_b(w: World) -> dict[str, Any]:
+    """An API key of agency B (made directly: the world has no admin of B)."""
+    from linker.models import ApiKey
+
+    key = ApiKey.objects.create(
+        agency=w.agency_b, name="Beta CRM", prefix="clk_betakey1", key_hash="b" * 64
+    )
+    return {"agency_id": w.agency_b.pk, "key_id": key.pk}
+
+
+def _webhook_b(w: World) -> dict[str, Any]:
+    """A webhook endpoint of agency B (made directly: the world has no admin of B)."""
+    from linker.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.create(
+        agency=w.agency_b, url="https://hooks.beta.example/in", event_types=["sync.failed"]
+    )
+    return {"agency_id": w.agency_b.pk, "endpoint_id": endpoint.pk}
+
+
+def _webhook_delivery_b(w: World) -> dict[str, Any]:
+    """A delivery of agency B's webhook endpoint."""
+    from linker.models import WebhookDelivery, WebhookEvent
+
+    kwargs = _webhook_b(w)
+    event = WebhookEvent.objects.create(
+        agency=w.agency_b, tenant=w.tenant_b1, type="sync.failed", body="{}"
+    )
+    delivery = WebhookDelivery.objects.create(
+        endpoint_id=kwargs["endpoint_id"], event=event, tenant=w.tenant_b1
+    )
+    return {**kwargs, "delivery_id": delivery.pk}
+
+
+def _member_b(w: World) -> dict[str, Any]:
+    """Agency B's staff member's membership, on agency B's Members page."""
+    return {"agency_id": w.agency_b.pk, "membership_id": w.staff_b.memberships.get().pk}
+
+
+def _tenant_person_b(w: World) -> dict[str, Any]:
+    """A viewer of agency B's tenant, on that tenant's People page."""
+    from accounts.models import Membership, Role
+
+    user, _ = User.objects.get_or_create(email="viewer@beta-foods.example")
+    membership, _ = Membership.objects.get_or_create(
+        user=user, tenant=w.tenant_b1, defaults={"role": Role.TENANT_VIEWER}
+    )
+    return {"tenant_id": w.tenant_b1.pk, "membership_id": membership.pk}
+
+
 def _tenant_b_linked(w: World) -> dict[str, Any]:
     _profile_b(w)
     return {"tenant_id": w.tenant_b1.pk}
 
 
+def _run_b(w: World) -> dict[str, Any]:
+    """A finished sync run of agency B's link (the run page, issue 14)."""
+    from linker.models import Link, SyncRun
+
+    _profile_b(w)
+    link = Link.objects.get(tenant=w.tenant_b1)
+    run = SyncRun.objects.filter(link=link).first() or SyncRun.objects.create(
+        link=link, mode="full", state="failed", error_message="Beta's own failure"
+    )
+    return {"tenant_id": w.tenant_b1.pk, "run_id": run.pk}
+
+
+def _application_b(w: World) -> dict[str, Any]:
+    """A Copernica application of agency B (edit and retire, issue 14)."""
+    from linker.models import ApiApplication
+
+    application = ApiApplication.objects.filter(agency=w.agency_b).first()
+    if application is None:
+        application = ApiApplication.objects.create(
+            agency=w.agency_b,
+            name="Beta app",
+            client_id="beta-client",
+            client_secret_encrypted="x",
+            client_secret_fingerprint="x",
+            redirect_uri="https://beta.example/oauth/callback",
+            authorize_url="https://beta.example/authorize",
+            token_url="https://beta.example/token",
+            auth_url="https://beta.example/auth",
+            api_url="https://beta.example/api",
+            rest_url="https://beta.example/rest",
+        )
+    return {"agency_id": w.agency_b.pk, "application_id": application.pk}
+
+
 ROUTES: dict[str, Route] = {
     "tenant_detail": Route(_tenant_b),
+    # People (issue 14): an agency's members, a tenant's people, the tenant's settings.
+    "agency_members": Route(
+        lambda w: {"agency_id": w.agency_b.pk},
+        methods=("GET", "POST"),
+        data={"email": "planted@example.com", "role": "agency_admin"},
+    ),
+    "agency_member_role": Route(_member_b, methods=("POST",), data={"role": "agency_admin"}),
+    "agency_member_remove": Route(_member_b, methods=("POST",)),
+    "agency_member_resend": Route(_member_b, methods=("POST",)),
+    "tenant_people": Route(
+        _tenant_b,
+        methods=("GET", "POST"),
+        data={"email": "planted@example.com", "role": "tenant_admin"},
+    ),
+    "tenant_person_role": Route(_tenant_person_b, methods=("POST",), data={"role": "tenant_admin"}),
+    "tenant_person_remove": Route(_tenant_person_b, methods=("POST",)),
+    "tenant_person_resend": Route(_tenant_person_b, methods=("POST",)),
+    "tenant_settings": Route(_tenant_b, methods=("GET", "POST"), data={"name": "Hijacked"}),
+    "tenant_archive": Route(_tenant_b, methods=("POST",)),
+    "tenant_restore": Route(_tenant_b, methods=("POST",)),
+    "tenant_delete": Route(
+        _tenant_b_linked, methods=("POST",), data={"confirm_name": "Beta Foods"}
+    ),
     "connect_start": Route(_tenant_b, methods=("POST",)),
     "token_link": Route(_tenant_b, methods=("POST",), data={"api_token": "a" * 32}),
     "link_confirm": Route(_tenant_b, methods=("POST",)),
     "disconnect": Route(_tenant_b, methods=("POST",)),
     "mirror_delete": Route(_tenant_b_linked, methods=("POST",)),
     "connect_link_create": Route(_tenant_b, methods=("POST",)),
+    "connect_link_email": Route(_tenant_b, methods=("POST",)),
     "connect_link_revoke": Route(_connect_link_b, methods=("POST",)),
     "applications": Route(lambda w: {"agency_id": w.agency_b.pk}, methods=("GET", "POST")),
+    "api_keys": Route(
+        lambda w: {"agency_id": w.agency_b.pk},
+        methods=("GET", "POST"),
+        data={"name": "Planted key", "scopes": ["read", "write"]},
+    ),
+    "api_key_revoke": Route(_api_key_b, methods=("POST",)),
+    "webhooks": Route(
+        lambda w: {"agency_id": w.agency_b.pk},
+        methods=("GET", "POST"),
+        data={"url": "https://hooks.example.com/planted", "event_types": ["sync.failed"]},
+    ),
+    "webhook_detail": Route(
+        _webhook_b,
+        methods=("GET", "POST"),
+        data={"url": "https://hooks.example.com/planted", "event_types": ["sync.failed"]},
+    ),
+    "webhook_enable": Route(_webhook_b, methods=("POST",), data={"enabled": "0"}),
+    "webhook_rotate": Route(_webhook_b, methods=("POST",)),
+    "webhook_delete": Route(_webhook_b, methods=("POST",)),
+    "webhook_replay": Route(_webhook_delivery_b, methods=("POST",)),
     "security_log": Route(lambda w: {"agency_id": w.agency_b.pk}),
     "agency_security": Route(
         lambda w: {"agency_id": w.agency_b.pk},
@@ -199,6 +331,13 @@ ROUTES: dict[str, Route] = {
         data={"enabled": "on", "incremental_minutes": "5", "full_hour": "3"},
     ),
     "request_ledger_export": Route(_tenant_b_linked),
+    "sync_run_detail": Route(_run_b),
+    "application_edit": Route(
+        _application_b,
+        methods=("GET", "POST"),
+        data={"name": "Renamed", "redirect_uri": "https://planted.example/oauth/callback"},
+    ),
+    "application_retire": Route(_application_b, methods=("POST",)),
     "profile_list": Route(_tenant_b_linked),
     "profile_export": Route(_tenant_b_linked),
     "profile_create": Route(

@@ -1,0 +1,488 @@
+"""Delivering webhook events: signed per Standard Webhooks, at least once, in order per
+endpoint and tenant, retried with backoff for 24 h.
+
+The outbox send of the house: lock the delivery and mark it *sending* (one attempt more), post
+outside any transaction, lock it again and record the answer. A worker that dies mid-post
+leaves a *sending* row that :func:`webhook_deliveries_relay` hands out again after
+:data:`STALE_AFTER`, so a receiver may see an event twice (at least once) but always with the
+same ``webhook-id``, which is the event's: receivers drop duplicates by it.
+
+Order: a delivery waits while an earlier one (lower id) of the same endpoint and tenant is
+pending or sending; when one finishes the task goes straight on with the next of its queue on
+the same connection (up to :data:`DRAIN_BATCH`), then hands the rest to a new message. A
+delivery still failing 24 h after its first attempt is given up (*failed*) and the queue moves
+on; an endpoint whose attempts have all failed for 24 h is disabled and its agency's admins get
+an email.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.db.models import F, Min, Value
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from accounts.models import Membership, Role
+from accounts.selectors import AnyUser, is_agency_admin
+from linker.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from linker.outbound.addresses import webhook_target_resolve
+from linker.outbound.endpoints import webhook_secret
+from linker.outbound.errors import WebhookUrlError
+from linker.platform.delivery import Task, enqueue
+from linker.platform.vault import VaultError
+
+logger = logging.getLogger(__name__)
+
+State = WebhookDelivery.State
+#: Retries stop this long after a delivery's first attempt; an endpoint failing this long is
+#: disabled.
+RETRY_WINDOW = timedelta(hours=24)
+#: The longest wait between two attempts.
+RETRY_MAX_SECONDS = 3600.0
+#: A *sending* row older than this lost its worker (well above the request timeout).
+STALE_AFTER = timedelta(minutes=2)
+#: Deliveries one task sends in a row on one connection before it hands over.
+DRAIN_BATCH = 2000
+#: Deliveries claimed and recorded together (two transactions for them all, not for each).
+CLAIM_BATCH = 200
+#: A batch stops posting after this long, well before its claims could go stale.
+BATCH_SECONDS = 30.0
+#: The stored start of a receiver's answer (its page could be anything, of any size).
+EXCERPT_BYTES = 300
+USER_AGENT = "Copernica-Linker-Webhooks/1"
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff with jitter: between half and all of ``base * 2**(n-1)``, capped."""
+    base = float(settings.LINKER_WEBHOOKS_RETRY_BASE_SECONDS)
+    ceiling = min(RETRY_MAX_SECONDS, base * 2 ** max(attempts - 1, 0))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    delivery_id: int
+    sending_since: datetime
+    attempt: int
+    # As it was before the claim: put back if the delivery is not attempted after all.
+    first_attempt_at: datetime | None
+    url: str
+    msg_id: str
+    body: str
+    secret: str | None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    ok: bool
+    status_code: int | None
+    duration_ms: int
+    error: str
+    excerpt: str
+
+
+def _earlier_pending(delivery: WebhookDelivery) -> bool:
+    return WebhookDelivery.objects.filter(
+        endpoint_id=delivery.endpoint_id,
+        tenant_id=delivery.tenant_id,  # type: ignore[misc]  # None matches IS NULL
+        id__lt=delivery.pk,
+        state__in=(State.PENDING, State.SENDING),
+    ).exists()
+
+
+def _claim(delivery_id: int, now: datetime, *, limit: int = 1) -> list[_Claim]:
+    """Mark the delivery *sending* if it is due, its endpoint enabled, and first in line; with
+    it, up to ``limit - 1`` due deliveries that follow it in its queue, in order."""
+    with transaction.atomic():
+        head = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("endpoint", "event")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if head is None or not head.endpoint.enabled:
+            return []
+        if head.state == State.SENDING:
+            if head.sending_since and head.sending_since > now - STALE_AFTER:
+                return []  # another worker has it
+        elif head.state != State.PENDING or head.next_attempt_at > now:
+            return []  # done, or a retry whose own message comes later
+        if _earlier_pending(head):
+            return []  # the head of its queue will hand over to it
+        try:
+            secret: str | None = webhook_secret(head.endpoint)
+        except VaultError:
+            secret = None
+        batch = [head]
+        if limit > 1:
+            following = (
+                WebhookDelivery.objects.select_for_update(of=("self",))
+                .select_related("event")
+                .filter(
+                    endpoint_id=head.endpoint_id,
+                    tenant_id=head.tenant_id,  # type: ignore[misc]  # None matches IS NULL
+                    id__gt=head.pk,
+                    state=State.PENDING,
+                )
+                .order_by("id")[: limit - 1]
+            )
+            for delivery in following:
+                if delivery.next_attempt_at > now:
+                    break  # not due: the ones after it wait for it
+                batch.append(delivery)
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in batch]).update(
+            state=State.SENDING,
+            sending_since=now,
+            attempts=F("attempts") + 1,
+            first_attempt_at=Coalesce("first_attempt_at", Value(now)),
+        )
+        return [
+            _Claim(
+                delivery_id=d.pk,
+                sending_since=now,
+                attempt=d.attempts + 1,
+                first_attempt_at=d.first_attempt_at,
+                url=head.endpoint.url,
+                msg_id=d.event.msg_id,
+                body=d.event.body,
+                secret=secret,
+            )
+            for d in batch
+        ]
+
+
+def _timeout() -> httpx.Timeout:
+    seconds = float(settings.LINKER_WEBHOOKS_TIMEOUT_SECONDS)
+    return httpx.Timeout(seconds, connect=min(seconds, 5.0))
+
+
+def signature_headers(*, secret: str, msg_id: str, body: str, at: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt (``webhook-signature`` v1, HMAC-SHA256)."""
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, at, body),
+    }
+
+
+def _read_excerpt(response: httpx.Response) -> str:
+    taken = b""
+    for chunk in response.iter_bytes():
+        taken += chunk
+        if len(taken) >= EXCERPT_BYTES:
+            break  # the rest is never read: closing the stream drops it
+    return taken[:EXCERPT_BYTES].decode("utf-8", errors="replace")[:EXCERPT_BYTES]
+
+
+def _post(client: httpx.Client, claim: _Claim) -> _Answer:
+    started = time.monotonic()
+
+    def answer(ok: bool, code: int | None, error: str, excerpt: str = "") -> _Answer:
+        took = int((time.monotonic() - started) * 1000)
+        return _Answer(ok, code, took, error[:300], excerpt)
+
+    if claim.secret is None:
+        return answer(False, None, "The endpoint's secret does not decrypt; rotate it.")
+    try:
+        target = webhook_target_resolve(claim.url)
+    except WebhookUrlError as exc:
+        return answer(False, None, f"Not sent: {exc}")
+    at = datetime.now(UTC)
+    headers = {
+        **signature_headers(secret=claim.secret, msg_id=claim.msg_id, body=claim.body, at=at),
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "host": target.host_header,
+    }
+    # Dial the address that was checked; the name goes in Host and the TLS server name.
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    try:
+        with client.stream(
+            "POST",
+            target.dial_url,
+            content=claim.body.encode(),
+            headers=headers,
+            extensions=extensions,
+        ) as response:
+            excerpt = _read_excerpt(response)
+            code = response.status_code
+    except httpx.TimeoutException:
+        return answer(False, None, f"Timed out after {settings.LINKER_WEBHOOKS_TIMEOUT_SECONDS} s.")
+    except httpx.HTTPError as exc:
+        return answer(False, None, f"Could not deliver: {type(exc).__name__}.")
+    if 200 <= code < 300:
+        return answer(True, code, "", excerpt)
+    if 300 <= code < 400:
+        return answer(False, code, f"Redirect ({code}) not followed.", excerpt)
+    return answer(False, code, f"The receiver answered {code}.", excerpt)
+
+
+def _next_of_queue(delivery: WebhookDelivery) -> tuple[int, datetime] | None:
+    row = (
+        WebhookDelivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            tenant_id=delivery.tenant_id,  # type: ignore[misc]  # None matches IS NULL
+            state=State.PENDING,
+        )
+        .order_by("id")
+        .values_list("id", "next_attempt_at")
+        .first()
+    )
+    return (row[0], row[1]) if row else None
+
+
+def _admins_tell(endpoint: WebhookEndpoint) -> None:
+    emails = list(
+        Membership.objects.filter(
+            agency_id=endpoint.agency_id, role=Role.AGENCY_ADMIN, user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+    if not emails:
+        return
+    base = str(settings.LINKER_BASE_URL).rstrip("/")
+    page = base + reverse("webhooks", kwargs={"agency_id": endpoint.agency_id})
+    subject = f"Webhook endpoint disabled: {endpoint.url}"[:200]
+    text = (
+        f"Every attempt to deliver events to {endpoint.url} has failed for 24 hours, so we "
+        "disabled the endpoint. Events are kept and sent again, in order, once you enable it "
+        f"on the Webhooks page:\n\n{page}\n\nThe last error: {endpoint.disabled_reason}\n"
+    )
+
+    def send() -> None:
+        try:
+            send_mail(subject, text, None, emails)
+        except Exception:
+            logger.exception("Could not email the admins of agency %s", endpoint.agency_id)
+
+    transaction.on_commit(send)
+
+
+_RECORDED = (
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "sending_since",
+    "first_attempt_at",
+    "last_attempt_at",
+    "last_status_code",
+    "last_duration_ms",
+    "last_error",
+    "finished_at",
+)
+
+
+_CASTS = {
+    "id": "bigint",
+    "state": "varchar",
+    "attempts": "integer",
+    "next_attempt_at": "timestamptz",
+    "sending_since": "timestamptz",
+    "first_attempt_at": "timestamptz",
+    "last_attempt_at": "timestamptz",
+    "last_status_code": "integer",
+    "last_duration_ms": "integer",
+    "last_error": "varchar",
+    "finished_at": "timestamptz",
+}
+
+
+def _deliveries_write(rows: list[WebhookDelivery]) -> None:
+    """Write the recorded fields of ``rows`` in one ``UPDATE … FROM (VALUES …)`` on PostgreSQL:
+    ``bulk_update``'s ``CASE`` per row and field costs more than the POSTs it records."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        WebhookDelivery.objects.bulk_update(rows, _RECORDED)
+        return
+    names = list(_CASTS)
+    row_sql = "(" + ", ".join(f"%s::{_CASTS[name]}" for name in names) + ")"
+    params = [getattr(row, "pk" if name == "id" else name) for row in rows for name in names]
+    assignments = ", ".join(f"{name} = v.{name}" for name in names if name != "id")
+    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS d SET {assignments} "  # noqa: S608 (names are ours)
+            f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({', '.join(names)}) "
+            "WHERE d.id = v.id",
+            params,
+        )
+
+
+def _finish(claims: list[_Claim], answers: list[_Answer], now: datetime) -> int | None:
+    """Record the attempts (``answers`` in the order of ``claims``; claims past the answers
+    were not attempted and go back to *pending*). Returns the id of the next delivery of the
+    queue to send now, if any."""
+    with transaction.atomic():
+        rows = {
+            row.pk: row
+            for row in WebhookDelivery.objects.select_for_update(of=("self",)).filter(
+                pk__in=[c.delivery_id for c in claims]
+            )
+        }
+        head = rows.get(claims[0].delivery_id)
+        if head is None:
+            return None
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=head.endpoint_id)
+        changed: list[WebhookDelivery] = []
+        attempts: list[WebhookAttempt] = []
+        moves_on = True
+        last_failure: _Answer | None = None
+        for index, claim in enumerate(claims):
+            row = rows.get(claim.delivery_id)
+            ours = row is not None and row.state == State.SENDING
+            if row is None or not ours or row.sending_since != claim.sending_since:
+                moves_on = False  # taken back by the relay; the attempt is its business now
+                continue
+            changed.append(row)
+            row.sending_since = None
+            if index >= len(answers):
+                row.state = State.PENDING  # not attempted after all
+                row.attempts = claim.attempt - 1
+                row.first_attempt_at = claim.first_attempt_at
+                continue
+            answer = answers[index]
+            attempts.append(
+                WebhookAttempt(
+                    delivery=row,
+                    number=claim.attempt,
+                    at=now,
+                    succeeded=answer.ok,
+                    status_code=answer.status_code,
+                    duration_ms=answer.duration_ms,
+                    error=answer.error,
+                    response_excerpt=answer.excerpt,
+                )
+            )
+            row.last_attempt_at = now
+            row.last_status_code = answer.status_code
+            row.last_duration_ms = answer.duration_ms
+            row.last_error = answer.error
+            if answer.ok:
+                row.state = State.SUCCEEDED
+                row.finished_at = now
+                continue
+            last_failure = answer
+            if now - (row.first_attempt_at or now) >= RETRY_WINDOW:
+                row.state = State.FAILED
+                row.finished_at = now
+            else:
+                moves_on = False
+                delay = retry_delay(row.attempts)
+                row.state = State.PENDING
+                row.next_attempt_at = now + timedelta(seconds=delay)
+                enqueue(Task.WEBHOOK_DELIVERY_SEND, row.pk, countdown=delay)
+        _deliveries_write(changed)
+        WebhookAttempt.objects.bulk_create(attempts)
+        if last_failure is not None:
+            _failure_count(endpoint, last_failure, now)
+        elif answers and endpoint.failing_since is not None:
+            endpoint.failing_since = None
+            endpoint.save(update_fields=["failing_since"])
+        if not moves_on or not endpoint.enabled:
+            return None
+        following = _next_of_queue(head)
+        if following is None:
+            return None
+        next_id, due = following
+        if due <= now:
+            return next_id
+        enqueue(Task.WEBHOOK_DELIVERY_SEND, next_id, countdown=(due - now).total_seconds())
+        return None
+
+
+def _failure_count(endpoint: WebhookEndpoint, answer: _Answer, now: datetime) -> None:
+    """Start or continue the endpoint's failing streak; 24 h of it disables the endpoint."""
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+        endpoint.save(update_fields=["failing_since"])
+        return
+    if endpoint.enabled and now - endpoint.failing_since >= RETRY_WINDOW:
+        endpoint.enabled = False
+        endpoint.disabled_reason = (
+            f"Disabled after 24 hours of failed deliveries. Last error: {answer.error}"
+        )[:300]
+        endpoint.save(update_fields=["enabled", "disabled_reason"])
+        logger.warning("Webhook endpoint %s disabled after 24 h of failures", endpoint.pk)
+        _admins_tell(endpoint)
+
+
+def webhook_delivery_send(*, delivery_id: int, now: datetime | None = None) -> int:
+    """Send delivery ``delivery_id`` if it is its turn, then the following ones of its queue
+    while they are due and succeed, on one connection: claimed and recorded
+    :data:`CLAIM_BATCH` at a time, posted one by one in order (a failure stops the batch; the
+    rest wait for its retry). Returns how many attempts were made.
+
+    ``now`` is for tests that move time; attempts are signed with the real clock.
+    """
+    made = 0
+    current: int | None = delivery_id
+    with httpx.Client(timeout=_timeout(), follow_redirects=False, trust_env=False) as client:
+        while current is not None:
+            if made >= DRAIN_BATCH:
+                enqueue(Task.WEBHOOK_DELIVERY_SEND, current)
+                break
+            claims = _claim(current, now or timezone.now(), limit=CLAIM_BATCH)
+            if not claims:
+                break
+            answers: list[_Answer] = []
+            started = time.monotonic()
+            for claim in claims:
+                answer = _post(client, claim)
+                answers.append(answer)
+                # Stop at a failure (order), and before the claims go stale.
+                if not answer.ok or time.monotonic() - started > BATCH_SECONDS:
+                    break
+            made += len(answers)
+            current = _finish(claims, answers, now or timezone.now())
+    return made
+
+
+def webhook_deliveries_relay(*, now: datetime | None = None) -> int:
+    """Beat: hand out again what a lost message or a lost worker left behind: the head of
+    every queue with a due delivery, and *sending* rows gone stale. Returns queues kicked."""
+    now = now or timezone.now()
+    due = WebhookDelivery.objects.filter(
+        endpoint__enabled=True, state=State.PENDING, next_attempt_at__lte=now
+    ) | WebhookDelivery.objects.filter(
+        endpoint__enabled=True, state=State.SENDING, sending_since__lt=now - STALE_AFTER
+    )
+    heads = due.order_by().values("endpoint_id", "tenant_id").annotate(head=Min("id"))
+    kicked = 0
+    for row in heads:
+        enqueue(Task.WEBHOOK_DELIVERY_SEND, row["head"])
+        kicked += 1
+    return kicked
+
+
+def webhook_delivery_replay(
+    *, delivery: WebhookDelivery, user: AnyUser, now: datetime | None = None
+) -> bool:
+    """*Replay*: send the delivery's event again (same ``webhook-id``, same body), with a
+    fresh 24 h of retries. Returns ``False`` when it is being sent right now."""
+    if not is_agency_admin(user=user, agency=delivery.endpoint.agency):
+        raise PermissionDenied("Only agency admins replay webhook deliveries.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        if locked.state == State.SENDING:
+            return False
+        locked.state = State.PENDING
+        locked.next_attempt_at = now
+        locked.first_attempt_at = None
+        locked.finished_at = None
+        locked.save(update_fields=["state", "next_attempt_at", "first_attempt_at", "finished_at"])
+        enqueue(Task.WEBHOOK_DELIVERY_SEND, locked.pk)
+    delivery.refresh_from_db()
+    return True
