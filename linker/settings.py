@@ -304,6 +304,8 @@ SPECTACULAR_SETTINGS = {
         "SyncStateEnum": "linker.models.runs.SyncState",
         "ChangeKindEnum": "linker.models.outbox.ProfileChange.Kind",
         "ChangeStateEnum": "linker.models.outbox.ProfileChange.State",
+        # Endpoints' event types and a delivery's event type: one enum.
+        "WebhookEventTypeEnum": "linker.models.webhooks.WebhookEventType",
     },
 }
 
