@@ -3,22 +3,37 @@ and reads the delivery log (with *Replay*) of an event sent to it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from playwright.sync_api import Browser, expect
 from standardwebhooks import Webhook
 
 from linker.models import WebhookDelivery
 from linker.outbound.sending import webhook_delivery_send
-from tests.browser.conftest import browser, screenshot  # noqa: F401 (the fixture)
+from tests.browser.conftest import screenshot
 from tests.conftest import World
 from tests.factories import PASSWORD, link_tenant
-from tests.outbound.receiver import Receiver
+from tests.outbound.receiver import Receiver, receiver_running
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiver_running() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _webhook_settings(settings: Any) -> None:
+    # The receiver listens on 127.0.0.1, which production refuses (case 52).
+    settings.LINKER_WEBHOOKS_ALLOW_PRIVATE = True
+
+
 def test_an_admin_adds_an_endpoint_sees_the_secret_once_and_the_delivery_log(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     live_server,  # type: ignore[no-untyped-def]
     world: World,
     receiver: Receiver,
