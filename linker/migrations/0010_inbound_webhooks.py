@@ -7,70 +7,150 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('linker', '0009_request_log'),
+        ("linker", "0009_request_log"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='InboundLink',
+            name="InboundLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('handler_id', models.CharField(default=linker.models.inbound.new_handler_id, max_length=64, unique=True)),
-                ('state', models.CharField(choices=[('healthy', 'Healthy'), ('missing', 'Missing'), ('failing', 'Failing')], default='missing', max_length=10)),
-                ('state_reason', models.CharField(blank=True, max_length=300)),
-                ('checked_at', models.DateTimeField(blank=True, null=True)),
-                ('healthy_since', models.DateTimeField(blank=True, null=True)),
-                ('refused_count', models.PositiveIntegerField(default=0)),
-                ('refused_last_at', models.DateTimeField(blank=True, null=True)),
-                ('refused_last_reason', models.CharField(blank=True, max_length=40)),
-                ('accepted_count', models.PositiveIntegerField(default=0)),
-                ('accepted_last_at', models.DateTimeField(blank=True, null=True)),
-                ('missed_date', models.DateField(blank=True, null=True)),
-                ('missed_count', models.PositiveIntegerField(default=0)),
-                ('missed_total', models.PositiveIntegerField(default=0)),
-                ('tallied_run_id', models.BigIntegerField(default=0)),
-                ('link', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='inbound', to='linker.link')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "handler_id",
+                    models.CharField(
+                        default=linker.models.inbound.new_handler_id, max_length=64, unique=True
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("healthy", "Healthy"),
+                            ("missing", "Missing"),
+                            ("failing", "Failing"),
+                        ],
+                        default="missing",
+                        max_length=10,
+                    ),
+                ),
+                ("state_reason", models.CharField(blank=True, max_length=300)),
+                ("checked_at", models.DateTimeField(blank=True, null=True)),
+                ("healthy_since", models.DateTimeField(blank=True, null=True)),
+                ("refused_count", models.PositiveIntegerField(default=0)),
+                ("refused_last_at", models.DateTimeField(blank=True, null=True)),
+                ("refused_last_reason", models.CharField(blank=True, max_length=40)),
+                ("accepted_count", models.PositiveIntegerField(default=0)),
+                ("accepted_last_at", models.DateTimeField(blank=True, null=True)),
+                ("missed_date", models.DateField(blank=True, null=True)),
+                ("missed_count", models.PositiveIntegerField(default=0)),
+                ("missed_total", models.PositiveIntegerField(default=0)),
+                ("tallied_run_id", models.BigIntegerField(default=0)),
+                (
+                    "link",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="inbound",
+                        to="linker.link",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='InboundEvent',
+            name="InboundEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body_sha256', models.CharField(max_length=64)),
-                ('action', models.CharField(max_length=10)),
-                ('kind', models.CharField(max_length=10)),
-                ('copernica_id', models.BigIntegerField()),
-                ('profile_copernica_id', models.BigIntegerField(blank=True, null=True)),
-                ('database_copernica_id', models.BigIntegerField(blank=True, null=True)),
-                ('collection_copernica_id', models.BigIntegerField(blank=True, null=True)),
-                ('modified', models.DateTimeField(blank=True, null=True)),
-                ('payload', models.JSONField(default=dict)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('applied', 'Applied'), ('skipped', 'Skipped'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('applied_at', models.DateTimeField(blank=True, null=True)),
-                ('note', models.CharField(blank=True, max_length=300)),
-                ('link', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='linker.link')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("body_sha256", models.CharField(max_length=64)),
+                ("action", models.CharField(max_length=10)),
+                ("kind", models.CharField(max_length=10)),
+                ("copernica_id", models.BigIntegerField()),
+                ("profile_copernica_id", models.BigIntegerField(blank=True, null=True)),
+                ("database_copernica_id", models.BigIntegerField(blank=True, null=True)),
+                ("collection_copernica_id", models.BigIntegerField(blank=True, null=True)),
+                ("modified", models.DateTimeField(blank=True, null=True)),
+                ("payload", models.JSONField(default=dict)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("applied", "Applied"),
+                            ("skipped", "Skipped"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("applied_at", models.DateTimeField(blank=True, null=True)),
+                ("note", models.CharField(blank=True, max_length=300)),
+                (
+                    "link",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="linker.link",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['link', 'kind', 'copernica_id'], name='inbound_event_record'), models.Index(condition=models.Q(('state', 'pending')), fields=['link', 'id'], name='inbound_event_pending')],
-                'constraints': [models.UniqueConstraint(fields=('link', 'body_sha256'), name='inbound_event_unique_delivery')],
+                "indexes": [
+                    models.Index(
+                        fields=["link", "kind", "copernica_id"], name="inbound_event_record"
+                    ),
+                    models.Index(
+                        condition=models.Q(("state", "pending")),
+                        fields=["link", "id"],
+                        name="inbound_event_pending",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("link", "body_sha256"), name="inbound_event_unique_delivery"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='InboundWebhook',
+            name="InboundWebhook",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('webhook_id', models.CharField(max_length=30)),
-                ('trigger', models.CharField(max_length=10)),
-                ('database_copernica_id', models.BigIntegerField(blank=True, null=True)),
-                ('collection_copernica_id', models.BigIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('inbound', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhooks', to='linker.inboundlink')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("webhook_id", models.CharField(max_length=30)),
+                ("trigger", models.CharField(max_length=10)),
+                ("database_copernica_id", models.BigIntegerField(blank=True, null=True)),
+                ("collection_copernica_id", models.BigIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "inbound",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhooks",
+                        to="linker.inboundlink",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('inbound', 'webhook_id'), name='inbound_webhook_unique_per_link')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("inbound", "webhook_id"), name="inbound_webhook_unique_per_link"
+                    )
+                ],
             },
         ),
     ]
