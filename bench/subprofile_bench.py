@@ -26,10 +26,12 @@ if str(ROOT) not in sys.path:
 from bench.report import bench_table_print  # noqa: E402 - after the path set-up above
 from bench.sync_bench import (  # noqa: E402 - after the path set-up above
     Bench,
+    CpuMeter,
     _met,
     _peak_mb,
     _setup_django,
     _start_sandbox,
+    cpu_text,
 )
 
 NAME = "Shape"
@@ -62,9 +64,12 @@ def child_engine(link_id: int) -> dict[str, Any]:
 
     link = Link.objects.get(pk=link_id)
     run, _ = sync_run_request(link=link, mode="full", trigger="bench", enqueue=False)
+    meter = CpuMeter()
+    meter.start()
     started = time.perf_counter()
     run = sync_run_foreground(run=run)
     seconds = time.perf_counter() - started
+    cpu = meter.stop()
     subprofiles = RemoteSubprofile.objects.filter(link_id=link_id, removed_at=None).count()
     return {
         "state": run.state,
@@ -72,6 +77,7 @@ def child_engine(link_id: int) -> dict[str, Any]:
         "subprofiles": subprofiles,
         "seconds": seconds,
         "peak_mb": _peak_mb(),
+        "cpu": cpu,
     }
 
 
@@ -117,12 +123,15 @@ def child_copy(link_id: int) -> dict[str, Any]:
                     )
                 )
     _truncate()
+    meter = CpuMeter()
+    meter.start()
     started = time.perf_counter()
     with transaction.atomic():
         for page in pages:
             upserts._copy(page.rows, page.mirror.table, page.mirror.columns)
     seconds = time.perf_counter() - started
-    return {"rows": sum(p.count for p in pages), "seconds": seconds, "peak_mb": _peak_mb()}
+    rows = sum(p.count for p in pages)
+    return {"rows": rows, "seconds": seconds, "peak_mb": _peak_mb(), "cpu": meter.stop()}
 
 
 CHILDREN = {"full": child_engine, "fetch": child_fetch, "copy": child_copy}
@@ -130,6 +139,7 @@ CHILDREN = {"full": child_engine, "fetch": child_fetch, "copy": child_copy}
 
 def _child(bench: Bench, mode: str, link_id: int) -> dict[str, Any]:
     bench.sandbox.reset_stats()
+    sandbox_before = bench.sandbox_cpu()
     result = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--link", str(link_id)],
         cwd=ROOT,
@@ -141,6 +151,9 @@ def _child(bench: Bench, mode: str, link_id: int) -> dict[str, Any]:
     figures = dict(json.loads(result.stdout.strip().splitlines()[-1]))
     figures["requests"] = sum(bench.sandbox.stats()["requests"].values())
     figures["per_second"] = figures["rows"] / figures["seconds"]
+    sandbox_after = bench.sandbox_cpu()
+    if "cpu" in figures and sandbox_before is not None and sandbox_after is not None:
+        figures["cpu"]["sandbox"] = sandbox_after - sandbox_before
     return figures
 
 
@@ -167,7 +180,7 @@ def main() -> None:
     proc, url = _start_sandbox()
     started = time.perf_counter()
     try:
-        bench = Bench(url)
+        bench = Bench(url, proc.pid)
         total = options.profiles + 2 * options.subprofiles
         print(
             f"\nFull sync of {options.profiles:,} profiles with {2 * options.subprofiles:,} "
@@ -219,6 +232,11 @@ def main() -> None:
             f"{ratio:.2f}x of {floor_name}",
             "goal <= 1.3x",
             _met(ratio <= 1.3),
+        )
+        bench.add(
+            "where the time goes (CPU seconds)",
+            f"engine: {cpu_text(engine['cpu'])}",
+            f"floor (b): {cpu_text({'postgres': copy['cpu']['postgres']})}",
         )
     finally:
         proc.terminate()

@@ -8,7 +8,9 @@ engine owns the phases and the checkpoint.
 
 Each page's write and the run's checkpoint commit in one transaction, and only while the step
 still holds its claim, so a killed worker resumes at the page it was on and a slow one that
-lost its claim cannot write.
+lost its claim cannot write. A full run's transaction also records the ids its page lists
+(unless the page went straight into an empty mirror, where the rows themselves record it):
+the reconcile phase takes them for Copernica's id list when Copernica's count agrees.
 
 Pages are fetched, decoded and turned into COPY text on a thread, at most two ahead of the
 writer, so the next page is on its way while PostgreSQL takes the current one.
@@ -17,11 +19,14 @@ writer, so the next page is on its way while PostgreSQL takes the current one.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
@@ -41,7 +46,7 @@ from linker.models import (
 )
 from linker.notifications.services import notices_resolve
 from linker.platform.errors import LinkerError
-from linker.sync import reconcile, upserts
+from linker.sync import reconcile, remote_ids, upserts
 from linker.sync.prefetch import Prefetcher
 from linker.sync.sources import Source, source_from_key, sources_of
 
@@ -82,21 +87,36 @@ class Engine:
         the run's count of failed attempts in a row starts over.
         """
         requests = self.session.requests - self._requests_reported
-        updates: dict[str, Any] = {
-            "checkpoint": self.cp,
-            "heartbeat_at": timezone.now(),
-            "requests": F("requests") + requests,
-        }
-        for name, value in counters.items():
-            updates[name] = F(name) + value
-        if progressed or counters.get("pages"):
-            updates["failures"] = 0  # progress: the attempts counter starts over
-        matched = SyncRun.objects.filter(
-            pk=self.run.pk, claim=self.claim, state=SyncState.RUNNING
-        ).update(**updates)
+        progress = progressed or bool(counters.get("pages"))  # the attempts counter starts over
+        if self.postgres:
+            matched = self._commit_sql(requests, progress, counters)
+        else:
+            updates: dict[str, Any] = {
+                "checkpoint": self.cp,
+                "heartbeat_at": timezone.now(),
+                "requests": F("requests") + requests,
+            }
+            for name, value in counters.items():
+                updates[name] = F(name) + value
+            if progress:
+                updates["failures"] = 0
+            matched = SyncRun.objects.filter(
+                pk=self.run.pk, claim=self.claim, state=SyncState.RUNNING
+            ).update(**updates)
         if not matched:
             raise ClaimLostError
         self._requests_reported += requests
+
+    def _commit_sql(self, requests: int, progress: bool, counters: dict[str, int]) -> int:
+        """:meth:`commit`'s UPDATE as SQL of its own: between two statements of every page
+        PostgreSQL waits for this one, and the ORM took longer to build it than PostgreSQL
+        to run it. → rows matched."""
+        names = tuple(counters)
+        sql = _commit_statement(names, progress)
+        params: list[Any] = [json.dumps(self.cp), timezone.now(), requests, *counters.values()]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, self.run.pk, self.claim, SyncState.RUNNING.value])
+            return cursor.rowcount
 
     def advance(self, *, deadline: float, max_pages: int) -> bool:
         while True:
@@ -174,6 +194,13 @@ class Engine:
                 "after_id": 0,
                 "since": since,
             }
+            if self.run.mode == SyncMode.FULL:
+                # The ids each source's walk sees go into SyncRemoteId as its pages are
+                # written: the reconcile phase's id list, unless it disagrees with Copernica's
+                # count (see linker.sync.reconcile). ``walked`` counts the rows per source.
+                remote_ids.remote_ids_discard_stale()
+                remote_ids.remote_ids_clear(run_id=self.run.pk)
+                self.cp[reconcile.WALKED] = {source.key: 0 for source in walk}
             self.commit()
 
     def _sources(self) -> list[Source]:
@@ -219,18 +246,19 @@ class Engine:
                 deadline=deadline,
             )
             try:
-                for page in prefetch:
-                    with transaction.atomic():
-                        created, updated, straight_in = self.write_page(page, straight_in)
-                        self.cp["after_id"] = page.last_id
-                        self.commit(
-                            pages=1,
-                            fetched=page.count,
-                            created_count=created,
-                            updated_count=updated,
+                with upserts.commits_unflushed() if self.postgres else nullcontext():
+                    for page in prefetch:
+                        straight_in = self.page_commit(
+                            source,
+                            self.cp["source_index"],
+                            page,
+                            straight_in=straight_in,
+                            advance=functools.partial(
+                                self.cp.__setitem__, "after_id", page.last_id
+                            ),
                         )
-                    pages_left -= 1
-                    self._report()
+                        pages_left -= 1
+                        self._report()
             finally:
                 prefetch.close()
             if not prefetch.complete:
@@ -254,8 +282,9 @@ class Engine:
     def prepare(self, source: Source, page: KeysetPage) -> upserts.PreparedPage:
         """COPY text of a page (on the fetch thread: no database access here)."""
         if not self.postgres:
+            ids = [int(item["ID"]) for item in page.items]
             return upserts.PreparedPage(
-                source.mirror, source.pk, b"", page.count, page.last_id, page.items
+                source.mirror, source.pk, b"", page.count, page.last_id, page.items, ids
             )
         return upserts.page_prepare(
             mirror=source.mirror,
@@ -266,28 +295,83 @@ class Engine:
             run_id=self.run.pk,
         )
 
-    def write_page(
-        self, page: upserts.PreparedPage, straight_in: bool = False
-    ) -> tuple[int, int, bool]:
-        """Write a page in the caller's transaction → (created, updated, straight_in)."""
+    def page_commit(
+        self,
+        source: Source,
+        position: int,
+        page: upserts.PreparedPage,
+        *,
+        straight_in: bool,
+        advance: Callable[[], None],
+    ) -> bool:
+        """Write a page, the ids it lists (a full run's, see ``walked``) and the checkpoint
+        (``advance`` moves it past the page) in one transaction, under the claim check.
+
+        A page meant to go straight in that meets a row already there (one the write-back
+        created meanwhile) is written again, staged. → whether the next page may still go
+        straight in.
+        """
+        walked: dict[str, int] | None = self.cp.get(reconcile.WALKED)
+        recorded = walked.get(source.key) if walked is not None else None
+        while True:
+            try:
+                with transaction.atomic():
+                    created, updated = self._page_write(
+                        source, position, page, straight_in=straight_in, recorded=recorded
+                    )
+                    if walked is not None and recorded is not None and not straight_in:
+                        walked[source.key] = recorded + page.count
+                    advance()
+                    self.commit(
+                        pages=1, fetched=page.count, created_count=created, updated_count=updated
+                    )
+                return straight_in
+            except psycopg.errors.UniqueViolation:
+                if not straight_in:
+                    raise
+                straight_in = False
+
+    def _page_write(
+        self,
+        source: Source,
+        position: int,
+        page: upserts.PreparedPage,
+        *,
+        straight_in: bool,
+        recorded: int | None,
+    ) -> tuple[int, int]:
+        """The page's rows (and ids, after the ``recorded`` ones) in the caller's transaction."""
+        if recorded is not None and straight_in:
+            recorded = None  # its rows are the run's own (see remote_ids.walked_size)
         if self.postgres:
-            return upserts.page_write(page=page, straight_in=straight_in)
+            first = ""
+            if recorded is not None and page.count:
+                first = remote_ids.remote_ids_append_sql(
+                    run_id=self.run.pk, position=position, first_ordinal=recorded, ids=page.ids
+                )
+            return upserts.page_write(page=page, straight_in=straight_in, first=first)
         assert page.items is not None
+        if recorded is not None:
+            remote_ids.remote_ids_append(
+                run_id=self.run.pk,
+                position=position,
+                first_ordinal=recorded,
+                ids=[str(copernica_id) for copernica_id in page.ids],
+                postgres=False,
+            )
         if page.mirror is upserts.PROFILES:
-            created, updated = upserts.upsert_profiles_portable(
+            return upserts.upsert_profiles_portable(
                 link_id=self.run.link_id,
                 database_id=page.parent_id,
                 run_id=self.run.pk,
                 items=page.items,
             )
-        else:
-            created, updated = upserts.upsert_subprofiles_portable(
-                link_id=self.run.link_id,
-                collection_id=page.parent_id,
-                run_id=self.run.pk,
-                items=page.items,
-            )
-        return created, updated, False
+        return upserts.upsert_subprofiles_portable(
+            link_id=self.run.link_id,
+            collection_id=page.parent_id,
+            run_id=self.run.pk,
+            items=page.items,
+        )
 
     def _finish(self) -> None:
         now = timezone.now()
@@ -312,6 +396,25 @@ class Engine:
             # A success ends a streak of failures: its notice goes in the same transaction.
             notices_resolve(link=run.link, kind=Notification.Kind.SYNC_FAILING)
             self.run = run
+
+
+@functools.lru_cache(maxsize=64)
+def _commit_statement(counters: tuple[str, ...], progress: bool) -> str:
+    """The UPDATE of :meth:`Engine.commit` for these counters (names of ``SyncRun`` fields)."""
+    table = SyncRun._meta.db_table
+    fields = {field.name: field.column for field in SyncRun._meta.concrete_fields}
+    columns = [fields[name] for name in counters]
+    assignments = [
+        "checkpoint = %s::jsonb",
+        "heartbeat_at = %s",
+        "requests = requests + %s",
+        *(f"{column} = {column} + %s" for column in columns),
+        *(["failures = 0"] if progress else []),
+    ]
+    return (
+        f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608 - field names only
+        "WHERE id = %s AND claim = %s AND state = %s"
+    )
 
 
 def _embedded(value: object) -> list[Any]:

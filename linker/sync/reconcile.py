@@ -5,11 +5,15 @@ checkpoint, the heartbeat and the claim check), so the reconciler never takes a 
 for dead and a run taken over resumes where it stopped:
 
 1. ``walk``: the (sub)profiles created or changed while the run paged, per source, a page per
-   transaction (checkpoint: source and ``after_id``). Then ANALYZE of the mirror.
-2. ``load``: each source's id list into ``SyncRemoteId``, with Copernica's count read just
-   before and just after it; a block of up to ``ID_ROWS_PER_COMMIT`` ids per transaction
-   (checkpoint: source, offset, last id). A load resumed in a later step re-reads the last id
-   it holds and marks the list *moved* if it is no longer there.
+   transaction (checkpoint: source and ``after_id``). Then ANALYZE of the mirror, if a bulk
+   load left it without statistics.
+2. ``load``: each source's id list. Copernica's count is read first; if it equals the number
+   of different ids the run's walks saw (the engine recorded them, ``cp["walked"]``), those
+   are the list and nothing more is asked. Otherwise the list is read into
+   ``SyncRemoteId``, with the count read again just after it; a block of up to
+   ``ID_ROWS_PER_COMMIT`` ids per transaction (checkpoint: source, offset, last id). A load
+   resumed in a later step re-reads the last id it holds and marks the list *moved* if it is
+   no longer there.
 3. ``decide``: per source, the rules of :mod:`linker.sync.removals`, applied in one short
    transaction with the checkpoint (the list's rows go with it).
 
@@ -23,14 +27,16 @@ its 1000-id pages, a decided source as one). ``cp["reconcile"]`` holds::
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from api_client import ID_PAGE_SIZE, CopernicaClient, KeysetPage, format_since
@@ -44,6 +50,11 @@ CHANGED_OVERLAP = timedelta(minutes=2)
 ID_ROWS_PER_COMMIT = 5_000
 #: The longest the phase goes without touching the run's heartbeat between two requests.
 HEARTBEAT_SECONDS = 1.0
+#: Whether a full run takes the ids its walks recorded as a source's id list when Copernica's
+#: count agrees (else it reads Copernica's list). Tests of the downloaded list switch it off.
+WALKED_LISTS = True
+#: The checkpoint's rows recorded per source by the walks (``cp["walked"]``, set by the engine).
+WALKED = "walked"
 
 
 class EngineSide(Protocol):
@@ -58,9 +69,15 @@ class EngineSide(Protocol):
 
     def prepare(self, source: Source, page: KeysetPage) -> upserts.PreparedPage: ...
 
-    def write_page(
-        self, page: upserts.PreparedPage, straight_in: bool = False
-    ) -> tuple[int, int, bool]: ...
+    def page_commit(
+        self,
+        source: Source,
+        position: int,
+        page: upserts.PreparedPage,
+        *,
+        straight_in: bool,
+        advance: Callable[[], None],
+    ) -> bool: ...
 
 
 @dataclass
@@ -93,9 +110,11 @@ class Phase:
 
     def advance(self) -> bool:
         if "reconcile" not in self.engine.cp:
-            # Lists left by runs that stopped before their end, and by an earlier attempt.
+            # Lists left by runs that stopped before their end, and by an earlier attempt (a
+            # run whose walk recorded its ids cleared those when it started).
             remote_ids.remote_ids_discard_stale()
-            remote_ids.remote_ids_clear(run_id=self.run.pk)
+            if WALKED not in self.engine.cp:
+                remote_ids.remote_ids_clear(run_id=self.run.pk)
             self._save(
                 {
                     "walk": {"source": 0, "after_id": 0},
@@ -157,15 +176,14 @@ class Phase:
                     if page is None:
                         break
                     prepared = self.engine.prepare(source, page)
-                    with transaction.atomic():
-                        created, updated, _ = self.engine.write_page(prepared)
-                        walk["after_id"] = page.last_id
-                        self._commit(
-                            pages=1,
-                            fetched=page.count,
-                            created_count=created,
-                            updated_count=updated,
-                        )
+                    self.engine.page_commit(
+                        source,
+                        walk["source"],
+                        prepared,
+                        straight_in=False,
+                        advance=functools.partial(walk.__setitem__, "after_id", page.last_id),
+                    )
+                    self.beaten = time.monotonic()
                     self.budget.pages -= 1
             finally:
                 pages.close()
@@ -174,8 +192,7 @@ class Phase:
         if self.engine.postgres:
             # A first sync COPYed every row in since autovacuum last looked: the counts below
             # want statistics. ANALYZE samples a bounded number of rows: the same on any size.
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE linker_remoteprofile, linker_remotesubprofile")
+            upserts.mirrors_analyze()
         state["walk"] = None
         self._save(state)
         return True
@@ -191,6 +208,18 @@ class Phase:
         client = self.engine.client
         if state["start"] == 0:
             before = source.count(client)
+            walked: dict[str, int] = self.engine.cp.get(WALKED, {})
+            if WALKED_LISTS and source.key in walked:
+                listed = self._walked_list(source, position, walked[source.key], before)
+                with transaction.atomic():
+                    if listed is not None:
+                        state["lists"][source.key] = asdict(listed)
+                        state.update(loaded=position + 1, start=0)
+                        self._commit()
+                        return True
+                    # Not the list: read Copernica's, with this count as the one before it.
+                    del walked[source.key]
+                    self._commit(progressed=False)
             with transaction.atomic():
                 remote_ids.remote_ids_clear(run_id=self.run.pk, position=position)
                 state.update(before=before, moved=False, last="")
@@ -238,6 +267,28 @@ class Phase:
             self._commit()
         return True
 
+    def _walked_list(
+        self, source: Source, position: int, recorded: int, count: int
+    ) -> removals.ListedIds | None:
+        """The ids the walks saw of ``source`` as its id list, if Copernica's count agrees
+        with their number; ``None`` if it does not (or PostgreSQL lost the recorded ones).
+
+        The walk (and the catch-up walk) saw every profile that was there when it passed;
+        those deleted after it passed are in it too, those created after the catch-up walk
+        are not. Either makes the number of different ids differ from the count read now,
+        and then Copernica's own list is read instead. An equal number is taken with the
+        suspicion a downloaded list gets: the rows it lacks go through the same rules.
+        """
+        held = remote_ids.remote_ids_loaded(run_id=self.run.pk, position=position)
+        if held != recorded:
+            return None  # a PostgreSQL restart emptied the UNLOGGED table
+        size = remote_ids.walked_size(
+            source=source, run_id=self.run.pk, position=position, postgres=self.engine.postgres
+        )
+        if size != count:
+            return None
+        return removals.ListedIds(length=size, before=count, after=count, distinct=size, rows=held)
+
     def _append(self, state: dict[str, Any], position: int, ids: list[str]) -> None:
         if not ids:
             return
@@ -261,7 +312,7 @@ class Phase:
         source = self.sources[position]
         listed = removals.ListedIds(**state["lists"][source.key])
         held = remote_ids.remote_ids_loaded(run_id=self.run.pk, position=position)
-        if held != listed.length:
+        if held != (listed.length if listed.rows is None else listed.rows):
             # PostgreSQL restarted and emptied the UNLOGGED table: load again from here.
             state.update(loaded=position, start=0)
             self._save(state)

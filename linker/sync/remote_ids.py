@@ -27,16 +27,31 @@ from linker.sync.sources import Source
 _TABLE = SyncRemoteId._meta.db_table
 _COLUMNS = "run_id, source, missing, ordinal, copernica_id"
 
-# Built from the mirror's constants (table, parent column), never from data.
+# Built from the mirror's constants (table, parent column), never from data. ``{walked}`` is
+# empty for a list read from Copernica, and for the ids a run's walks saw leaves out the rows
+# the run itself wrote (see :func:`walked_size`).
 _COLLECT_MISSING = """
 INSERT INTO {ids} ({columns})
 SELECT %s, %s, %s, row_number() OVER (ORDER BY m.copernica_id) - 1, m.copernica_id
 FROM {table} m
-WHERE m.{parent} = %s AND m.removed_at IS NULL AND NOT EXISTS (
+WHERE m.{parent} = %s AND m.removed_at IS NULL {walked} AND NOT EXISTS (
     SELECT 1 FROM {ids} r
     WHERE r.run_id = %s AND r.source = %s AND r.missing = %s
       AND r.copernica_id = m.copernica_id
 )
+"""
+_WALKED = "AND (m.last_run_id IS NULL OR m.last_run_id <> %s)"
+
+# The walked list's size: the rows the run wrote, and the recorded ids that are not among them.
+_WALKED_SIZE = """
+SELECT (SELECT count(*) FROM {table} m WHERE m.{parent} = %(parent)s AND m.last_run_id = %(run)s)
+     + (SELECT count(DISTINCT r.copernica_id) FROM {ids} r
+        WHERE r.run_id = %(run)s AND r.source = %(position)s AND NOT r.missing
+          AND NOT EXISTS (
+            SELECT 1 FROM {table} m
+            WHERE m.{parent} = %(parent)s AND m.copernica_id = r.copernica_id
+              AND m.last_run_id = %(run)s
+          ))
 """
 
 
@@ -81,6 +96,17 @@ def remote_ids_append(
             )
 
 
+def remote_ids_append_sql(*, run_id: int, position: int, first_ordinal: int, ids: list[int]) -> str:
+    """The INSERT of a block of a source's list at its offset, as one statement without
+    parameters (built from integers only), so it can travel with others in one round trip."""
+    array = ",".join([str(int(value)) for value in ids])
+    return (
+        f"INSERT INTO {_TABLE} ({_COLUMNS}) "  # noqa: S608 - integers only
+        f"SELECT {int(run_id)}, {int(position)}, false, {int(first_ordinal)} + n - 1, id "
+        f"FROM unnest('{{{array}}}'::bigint[]) WITH ORDINALITY AS listed (id, n)"
+    )
+
+
 def remote_ids_analyze(*, postgres: bool) -> None:
     """Fresh statistics for the id table (a bounded sample: the same cost at any size)."""
     if postgres:
@@ -99,6 +125,24 @@ def remote_ids_distinct(*, run_id: int, position: int) -> int:
     return rows.values("copernica_id").distinct().count()
 
 
+def walked_size(*, source: Source, run_id: int, position: int, postgres: bool) -> int:
+    """How many different (sub)profiles of ``source`` the walks of run ``run_id`` saw.
+
+    A page the walk COPYed straight into the mirror is not recorded here: its rows are the
+    mirror rows this run wrote (``last_run_id``; only a run's walks write it on live rows).
+    A page written through the upsert leaves unchanged rows untouched, so its ids are
+    recorded (``remote_ids_append_sql``), as are the catch-up walk's, some of them twice.
+    """
+    mirror = source.mirror
+    sql = _WALKED_SIZE.format(ids=_TABLE, table=mirror.table, parent=mirror.parent)
+    with transaction.atomic():
+        hash_joins_only(postgres=postgres)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"parent": source.pk, "run": run_id, "position": position})
+            (size,) = cursor.fetchone()
+    return int(size)
+
+
 def hash_joins_only(*, postgres: bool) -> None:
     """Within the caller's transaction: no nested-loop joins (see the module docstring)."""
     if postgres:
@@ -106,23 +150,36 @@ def hash_joins_only(*, postgres: bool) -> None:
             cursor.execute("SET LOCAL enable_nestloop = off")
 
 
-def missing_collect_sql(source: Source) -> str:
+def missing_collect_sql(source: Source, *, walked: bool = False) -> str:
     """The INSERT of :func:`missing_collect`; parameters: run, position, ``True``, the
-    source's pk, run, position, ``False``."""
+    source's pk, (the run, if ``walked``), run, position, ``False``."""
     mirror = source.mirror
     return _COLLECT_MISSING.format(
-        ids=_TABLE, columns=_COLUMNS, table=mirror.table, parent=mirror.parent
+        ids=_TABLE,
+        columns=_COLUMNS,
+        table=mirror.table,
+        parent=mirror.parent,
+        walked=_WALKED if walked else "",
     )
 
 
-def missing_collect(*, source: Source, run_id: int, position: int, postgres: bool) -> int:
-    """Store the live rows of ``source`` that its loaded list lacks; → how many."""
-    sql = missing_collect_sql(source)
+def missing_collect(
+    *, source: Source, run_id: int, position: int, postgres: bool, walked: bool = False
+) -> int:
+    """Store the live rows of ``source`` that its loaded list lacks; → how many.
+
+    ``walked``: the list is what the run's walks saw (:func:`walked_size`), so the rows the
+    run wrote belong to it besides the recorded ids.
+    """
+    sql = missing_collect_sql(source, walked=walked)
+    params: list[int | bool] = [run_id, position, True, source.pk]
+    params += [run_id] if walked else []
+    params += [run_id, position, False]
     with transaction.atomic():
         remote_ids_clear(run_id=run_id, position=position, missing=True)
         hash_joins_only(postgres=postgres)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [run_id, position, True, source.pk, run_id, position, False])
+            cursor.execute(sql, params)
             return max(cursor.rowcount, 0)
 
 

@@ -68,6 +68,13 @@ class ListedIds:
     after: int  # and just after it
     distinct: int  # different ids in the list
     moved: bool = False  # resumed in a later step after the list had shifted
+    # For the ids a run's walks saw (``walked``): the ids recorded in SyncRemoteId, which
+    # are not all of them and may hold some twice (see ``remote_ids.walked_size``).
+    rows: int | None = None
+
+    @property
+    def walked(self) -> bool:
+        return self.rows is not None
 
     def disagreement(self) -> str:
         """Why the list cannot be trusted as a whole, or ``""``."""
@@ -137,7 +144,7 @@ def removals_decide(
         note = f"For {source.label}, {disagreement}; nothing was removed."
         return Decision("refuse", local, note=note)
     missing = remote_ids.missing_collect(
-        source=source, run_id=run.pk, position=position, postgres=postgres
+        source=source, run_id=run.pk, position=position, postgres=postgres, walked=listed.walked
     )
     if not missing:
         return Decision("some", local)

@@ -11,26 +11,55 @@ rewrites no row). Either way the caller's transaction also holds the run's check
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Model
 
 from api_client import parse_timestamp
 from linker.models import RemoteProfile, RemoteSubprofile
 
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-# The one form Copernica writes; anything else (``0000-00-00 00:00:00``, garbage) is NULL.
-_TIMESTAMP = re.compile(
-    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]) "
-    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+
+def _not_json(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# Pages are encoded with one reusable C encoder: json.dumps (or JSONEncoder.encode) builds a
+# new one on every call, which was a third of a page's preparation. No circular-reference
+# check (``None`` markers): what is encoded here was decoded from JSON a moment ago.
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
+_ENCODER = (
+    _C_MAKE_ENCODER(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    if _C_MAKE_ENCODER is not None
+    else None
 )
+_SLOW_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _dumps(value: object) -> str:
+    """Compact JSON, non-ASCII kept (as ``json.dumps(ensure_ascii=False, separators=...)``)."""
+    if _ENCODER is None:  # pragma: no cover - CPython always has the C accelerator
+        return _SLOW_DUMPS(value)
+    return "".join(_ENCODER(value, 0))
+
+
+# The one form Copernica writes; anything else (``0000-00-00 00:00:00``, garbage) is NULL.
+# Checked in three parts: the date (a few thousand distinct values in a database's history,
+# cached with their UTC offset), `` hh`` (one of 24 strings) and ``:mm:ss`` (one of 3,600).
+_DATE = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])")
+_HOUR = frozenset(f" {h:02d}" for h in range(24))
+_MINUTE_SECOND = frozenset(f":{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 # Copernica's wall clock (see api_client.timestamps).
 _COPERNICA_ZONE = ZoneInfo("Europe/Amsterdam")
 # COPY text with NULL as the empty string: no column of ours is ever legitimately empty.
@@ -48,6 +77,7 @@ class Mirror:
     column_types: str
     compared: str  # what "changed" means: these columns, plus removed_at
     updates: str
+    analyzed: str  # the columns the sync's own queries filter on (see mirrors_analyze)
 
     @property
     def table(self) -> str:
@@ -68,6 +98,7 @@ PROFILES = Mirror(
     ),
     compared="fields, interests, modified",
     updates="fields, interests, created, modified",
+    analyzed="link_id, database_id, copernica_id, removed_at, modified",
 )
 SUBPROFILES = Mirror(
     model=RemoteSubprofile,
@@ -82,6 +113,7 @@ SUBPROFILES = Mirror(
     ),
     compared="profile_copernica_id, fields, modified",
     updates="profile_copernica_id, fields, created, modified",
+    analyzed="link_id, collection_id, copernica_id, removed_at, modified",
 )
 MIRRORS = {"profiles": PROFILES, "subprofiles": SUBPROFILES}
 
@@ -126,7 +158,8 @@ class PreparedPage:
     """A page ready to write: its rows as COPY text, and where the walk stands after it.
 
     ``parent_id`` is the database's (profiles) or the collection's (subprofiles) mirror pk;
-    ``items`` is kept only for the portable path (no COPY there).
+    ``ids`` the Copernica ids on the page, in its order; ``items`` is kept only for the
+    portable path (no COPY there).
     """
 
     mirror: Mirror
@@ -135,32 +168,60 @@ class PreparedPage:
     count: int
     last_id: int
     items: list[dict[str, Any]] | None = None
+    ids: list[int] = field(default_factory=list)
 
 
-@lru_cache(maxsize=4096)
+def _offset_text(moment: datetime) -> str:
+    offset = moment.replace(tzinfo=_COPERNICA_ZONE).utcoffset()
+    assert offset is not None
+    return f"{int(offset.total_seconds()) // 3600:+03d}"
+
+
+@lru_cache(maxsize=65536)
+def _day_offset(day: str) -> str | None:
+    """The UTC offset of Copernica's wall clock all through ``YYYY-MM-DD`` as COPY text
+    (``+02``); ``None`` on a day the clocks change; ``""`` if that is no day of the calendar
+    (``0000-00-00``, 30 February, garbage).
+
+    Cached per day, not per hour: a database's timestamps spread over years have tens of
+    thousands of distinct hours, more than a cache of hours held, and a miss (a time-zone
+    lookup) cost more than the rest of a page's preparation.
+    """
+    if not _DATE.fullmatch(day):
+        return ""
+    try:
+        midnight = datetime(int(day[:4]), int(day[5:7]), int(day[8:10]))
+    except ValueError:  # year 0, or a day the month does not have
+        return ""
+    # Amsterdam's clocks change at most once a day, so one offset at both ends is the day's.
+    offset = _offset_text(midnight)
+    return offset if _offset_text(midnight.replace(hour=23)) == offset else None
+
+
+@lru_cache(maxsize=1024)
 def _utc_offset(hour: str) -> str:
-    """The UTC offset of Copernica's wall clock in ``YYYY-MM-DD hh`` as COPY text (``+02``).
+    """The UTC offset of Copernica's wall clock in the hour ``YYYY-MM-DD hh`` of a day the
+    clocks change, as COPY text.
 
     In the autumn's repeated hour the earlier reading (summer time) is taken, as
     ``api_client.parse_timestamp`` does: it errs toward fetching a change again.
     """
-    moment = datetime(int(hour[:4]), int(hour[5:7]), int(hour[8:10]), int(hour[11:13]))
-    offset = moment.replace(tzinfo=_COPERNICA_ZONE).utcoffset()
-    assert offset is not None
-    hours = int(offset.total_seconds()) // 3600
-    return f"{hours:+03d}"
+    return _offset_text(datetime(int(hour[:4]), int(hour[5:7]), int(hour[8:10]), int(hour[11:13])))
 
 
 def _copy_timestamp(value: object) -> str:
     """A valid Copernica timestamp as COPY text with its UTC offset; ``""`` (NULL) otherwise."""
     if (
         type(value) is str
-        and _TIMESTAMP.fullmatch(value)
-        and value[:4] != "0000"
-        # Days 29-31 exist only in some months: let the calendar decide those.
-        and (value[8:10] <= "28" or parse_timestamp(value) is not None)
+        and len(value) == 19
+        and value[13:] in _MINUTE_SECOND
+        and value[10:13] in _HOUR
     ):
-        return value + _utc_offset(value[:13])
+        offset = _day_offset(value[:10])
+        if offset is None:
+            offset = _utc_offset(value[:13])
+        if offset:
+            return value + offset
     return ""
 
 
@@ -176,29 +237,31 @@ def page_prepare(
 ) -> PreparedPage:
     """Turn a page of Copernica (sub)profiles into COPY text (no database access: thread-safe)."""
     prefix = f"{link_id}\t{parent_id}\t{'' if run_id is None else run_id}\t"
-    dumps = _DUMPS
+    dumps = _dumps
+    ids = [int(item["ID"]) for item in items]
     if mirror is PROFILES:
         text = "".join(
             [
-                f"{prefix}{int(item['ID'])}\t{dumps(item.get('fields') or {})}\t"
+                f"{prefix}{copernica_id}\t{dumps(item.get('fields') or {})}\t"
                 f"{dumps(item.get('interests') or [])}\t{_copy_timestamp(item.get('created'))}\t"
                 f"{_copy_timestamp(item.get('modified'))}\n"
-                for item in items
+                for copernica_id, item in zip(ids, items, strict=True)
             ]
         )
     else:
         text = "".join(
             [
-                f"{prefix}{int(item['ID'])}\t{int(item.get('profile') or 0)}\t"
+                f"{prefix}{copernica_id}\t{int(item.get('profile') or 0)}\t"
                 f"{dumps(item.get('fields') or {})}\t{_copy_timestamp(item.get('created'))}\t"
                 f"{_copy_timestamp(item.get('modified'))}\n"
-                for item in items
+                for copernica_id, item in zip(ids, items, strict=True)
             ]
         )
     # JSON escapes every control character, so backslashes are all COPY text needs escaped
     # (the other columns are digits and timestamps).
     rows = text.replace("\\", "\\\\").encode()
-    return PreparedPage(mirror, parent_id, rows, len(items), last_id, items if keep_items else None)
+    kept = items if keep_items else None
+    return PreparedPage(mirror, parent_id, rows, len(items), last_id, kept, ids)
 
 
 def copy_straight_in_allowed(*, mirror: Mirror = PROFILES, parent_id: int, after_id: int) -> bool:
@@ -214,29 +277,79 @@ def copy_straight_in_allowed(*, mirror: Mirror = PROFILES, parent_id: int, after
     return not rows.exists()
 
 
-def page_write(*, page: PreparedPage, straight_in: bool) -> tuple[int, int, bool]:
-    """Write a prepared page in the caller's transaction → (created, updated, straight_in).
+def page_write(*, page: PreparedPage, straight_in: bool, first: str = "") -> tuple[int, int]:
+    """Write a prepared page in the caller's transaction → (created, updated).
 
-    The returned ``straight_in`` is ``False`` once a page met a row it did not expect; the
-    rest of that walk then takes the staged path.
+    ``straight_in`` COPYs the rows into the mirror as they are, for a walk the mirror holds
+    no row of yet (:func:`copy_straight_in_allowed`). Should a row exist all the same (one
+    the write-back created meanwhile), the COPY raises ``psycopg.errors.UniqueViolation``
+    and the caller's transaction is lost: the caller writes the page again, in a new
+    transaction and not straight in. (A savepoint would recover in place, at the price of two
+    more round trips on every page for a case that hardly ever happens.) Otherwise the page
+    goes through the staging table and the upsert.
+
+    ``first``: statements without parameters that belong in the transaction, sent in the
+    same round trip as the staging table's.
     """
     if not page.count:
-        return 0, 0, straight_in
-    with _raw_cursor() as cursor:
-        # Don't wait for this transaction's WAL to reach the disk (~6 ms a page). Only a crash of
-        # PostgreSQL itself can lose it, and then together with the checkpoint in the same
-        # transaction: the run resumes a page or two earlier and writes them again. A crashed
-        # worker loses nothing.
-        cursor.execute("SET LOCAL synchronous_commit TO off")
+        return 0, 0
     if straight_in:
+        if first:
+            with _raw_cursor() as cursor:
+                cursor.execute(first.encode())
+        _copy(page.rows, page.mirror.table, page.mirror.columns)
+        return page.count, 0
+    return _write_staged(page.mirror, page.rows, first)
+
+
+@contextmanager
+def commits_unflushed() -> Iterator[None]:
+    """Until the block ends, this connection's commits do not wait for their WAL to reach the
+    disk (``synchronous_commit`` off for the session, a round trip less on every page than
+    ``SET LOCAL`` in each transaction).
+
+    Only a crash of PostgreSQL itself can lose such a commit, and then a page together with
+    the checkpoint in the same transaction: the run resumes a page or two earlier and writes
+    them again. A crashed worker loses nothing. (~6 ms a page when each commit waited.)
+    """
+    with _raw_cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
         try:
-            with transaction.atomic():  # a savepoint: a conflict undoes only this COPY
-                _copy(page.rows, page.mirror.table, page.mirror.columns)
-            return page.count, 0, True
-        except psycopg.errors.UniqueViolation:
-            pass
-    created, updated = _write_staged(page.mirror, page.rows)
-    return created, updated, False
+            with _raw_cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+        except psycopg.Error:
+            # The connection broke (or is mid-transaction after an error): drop it rather
+            # than hand the setting to whatever uses the connection next.
+            connection.close()
+
+
+# What autovacuum waits for before it analyzes a table (its default threshold and scale).
+_STALE_STATISTICS = """
+SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE c.relname = ANY(%s) AND (c.reltuples < 0 OR s.n_mod_since_analyze > 50 + 0.1 * c.reltuples)
+"""
+
+
+def mirrors_analyze() -> list[str]:
+    """ANALYZE the mirror tables whose statistics a bulk load left behind (PostgreSQL only).
+
+    A first sync COPYs a table full before autovacuum looks at it, and the planner would take
+    it for empty. Only tables changed beyond autovacuum's own threshold are analyzed (the
+    tables are every tenant's: a small run must not pay for sampling them), and only in the
+    columns the sync's queries filter on: a sample of the narrow columns costs a fraction of
+    one that detoasts every ``fields`` value. Such an ANALYZE does not reset the table's count
+    of changes, so autovacuum still analyzes it whole soon after. → the tables analyzed.
+    """
+    by_table = {mirror.table: mirror for mirror in MIRRORS.values()}
+    with _raw_cursor() as cursor:
+        cursor.execute(_STALE_STATISTICS, [list(by_table)])
+        stale = sorted(row[0] for row in cursor.fetchall())
+        for table in stale:
+            cursor.execute(f"ANALYZE {table} ({by_table[table].analyzed})")
+    return stale
 
 
 def _raw_cursor() -> Any:
@@ -255,11 +368,12 @@ def _copy(rows: bytes, table: str, columns: str) -> None:
         copy.write(rows)
 
 
-def _write_staged(mirror: Mirror, rows: bytes) -> tuple[int, int]:
+def _write_staged(mirror: Mirror, rows: bytes, first: str = "") -> tuple[int, int]:
     with _raw_cursor() as cursor:
         cursor.execute(
+            f"{first}{';' if first else ''}"
             f"CREATE TEMP TABLE IF NOT EXISTS {mirror.staging} ({mirror.column_types}) "
-            "ON COMMIT DELETE ROWS"
+            "ON COMMIT DELETE ROWS".encode()
         )
         _copy(rows, mirror.staging, mirror.columns)
         cursor.execute(_upsert_sql(mirror))
@@ -277,8 +391,7 @@ def upsert_profiles_postgres(
     page = page_prepare(
         items=items, last_id=0, link_id=link_id, parent_id=database_id, run_id=run_id
     )
-    created, updated, _ = page_write(page=page, straight_in=False)
-    return created, updated
+    return page_write(page=page, straight_in=False)
 
 
 def upsert_profiles_portable(

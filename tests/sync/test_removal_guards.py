@@ -15,6 +15,7 @@ import pytest
 
 from linker.linking import client as link_client
 from linker.models import RemoteProfile, SyncRun, SyncSchedule
+from linker.sync import reconcile
 from linker.sync.removals import CONFIRM_REMOVALS_UP_TO, MASS_REMOVAL_SHARE, SAMPLE_SIZE
 from linker.sync.runs import sync_run_foreground, sync_run_request
 from tests.linked_accounts import Linked
@@ -108,7 +109,13 @@ class Rewriting(httpx.HTTPTransport):
 @contextmanager
 def copernica_rewritten(monkeypatch: pytest.MonkeyPatch, **rewrite: Any) -> Iterator[Rewriting]:
     """The engine's clients go through a :class:`Rewriting` transport (``rewrite`` its
-    arguments); the test's own client (``account.client()``) sees the real sandbox."""
+    arguments); the test's own client (``account.client()``) sees the real sandbox.
+
+    A rewritten id list is read: a full run otherwise takes the ids its walk saw for the list
+    when Copernica's count agrees with them (``test_walked_ids.py``), and would not ask. A
+    rewritten count alone is left to make that choice: it disagrees with the walk."""
+    if {"served", "answers", "cut"} & set(rewrite):
+        monkeypatch.setattr(reconcile, "WALKED_LISTS", False)
     transport = Rewriting(**rewrite)
     original = link_client.client_for
 

@@ -12,14 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from linker.linking import client as link_client
 from linker.models import RemoteProfile, SyncRun, SyncSchedule
-from linker.sync import upserts
+from linker.sync import reconcile
+from linker.sync.engine import Engine
 from linker.sync.runs import sync_run_foreground, sync_run_request, sync_run_step
 from linker.sync.schedule import sync_schedule_due
+from linker.sync.sources import Source
 from tests.linked_accounts import Linked, profile_page_requests
+from tests.sync.sandbox_counts import id_list_requests
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +51,10 @@ def row_versions(account: Linked) -> dict[int, str]:
 def rewritten_profile_ids(
     monkeypatch: pytest.MonkeyPatch, rewrite: Callable[[list[str]], list[str]]
 ) -> Iterator[None]:
-    """Make Copernica's profile id list come back rewritten (empty, truncated...)."""
+    """Make Copernica's profile id list come back rewritten (empty, truncated...), and make
+    the runs read it: a full run takes the ids its walk saw instead when Copernica's count
+    agrees with them (``test_walked_ids.py``)."""
+    monkeypatch.setattr(reconcile, "WALKED_LISTS", False)
 
     class Rewriting(httpx.HTTPTransport):
         def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -87,8 +93,9 @@ def test_full_sync_mirrors_every_profile_once(linked: Callable[..., Linked], san
     assert RemoteProfile.objects.filter(link=account.link).count() == 5000
     assert run.in_sync_label == "in sync: 5000 / 5000"
     # Keyset at limit=1000: 5 pages, the empty one that ends the walk, the changed-since walk,
-    # and Copernica's count (limit=1) just before and just after the id list.
-    assert page_requests == 7 + 2
+    # and Copernica's count (limit=1), which agrees with the ids the walks saw: no id list.
+    assert page_requests == 7 + 1
+    assert id_list_requests(sandbox) == 0
     assert run.requests == all_requests
 
 
@@ -107,38 +114,41 @@ def test_three_full_syncs_without_changes_change_no_rows(
     assert row_versions(account) == before
 
 
-def test_a_page_copied_straight_in_takes_the_upsert_when_a_row_already_exists(
-    linked: Callable[..., Linked],
-) -> None:
-    """A profile created through the write-back while a first sync COPYs pages into the mirror."""
-    account = linked(profiles=10)
+def test_a_page_copied_straight_in_is_written_again_staged_when_a_row_already_exists(
+    linked: Callable[..., Linked], settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A profile created through the write-back while a first sync COPYs pages into the mirror:
+    the COPY of its page fails, and that page is written again through the upsert."""
+    settings.LINKER_SYNC_PAGE_SIZE = 100
+    account = linked(profiles=300)
+    ids = sorted(account.remote())
+    created: list[int] = []
+    prepare = Engine.prepare
+
+    def prepare_and_meet_the_editor(engine: Engine, source: Source, page: Any) -> Any:
+        prepared = prepare(engine, source, page)
+        if not created and page.last_id > ids[150]:  # the second page, on the fetch thread
+            try:
+                RemoteProfile.objects.create(
+                    link_id=engine.run.link_id,
+                    database_id=source.pk,
+                    copernica_id=ids[150],
+                    fields={"email": "made-here@example.com"},
+                )
+                created.append(ids[150])
+            finally:
+                connection.close()
+        return prepared
+
+    monkeypatch.setattr(Engine, "prepare", prepare_and_meet_the_editor)
     run = full_sync(account)
-    existing = RemoteProfile.objects.filter(link=account.link).order_by("copernica_id").first()
-    assert existing is not None
-    stamp = "2024-01-02 03:04:05"
-    items = [
-        {"ID": str(existing.copernica_id), "fields": {"email": "moved@example.com"},
-         "interests": ["news"], "created": stamp, "modified": stamp},
-        {"ID": "987654321", "fields": {"email": "new@example.com"}, "interests": [],
-         "created": stamp, "modified": "0000-00-00 00:00:00"},
-    ]  # fmt: skip
-    page = upserts.page_prepare(
-        items=items,
-        last_id=987654321,
-        link_id=account.link.pk,
-        parent_id=existing.database_id,
-        run_id=run.pk,
-    )
 
-    with transaction.atomic():
-        written = upserts.page_write(page=page, straight_in=True)
-
-    existing.refresh_from_db()
-    new = RemoteProfile.objects.get(database_id=existing.database_id, copernica_id=987654321)
-    assert written == (1, 1, False)
-    assert (existing.fields, existing.interests) == ({"email": "moved@example.com"}, ["news"])
-    assert (new.fields, new.modified, new.removed_at) == ({"email": "new@example.com"}, None, None)
-    assert RemoteProfile.objects.filter(link=account.link).count() == 11
+    assert created == [ids[150]]
+    assert run.state == "succeeded"
+    assert (run.pages, run.created_count, run.updated_count) == (3, 299, 1)
+    assert account.mirror() == account.remote()
+    assert RemoteProfile.objects.filter(link=account.link).count() == 300
+    assert run.removed_count == 0
 
 
 def test_37_profiles_deleted_at_copernica_are_marked_removed(

@@ -1,0 +1,86 @@
+"""A page as COPY text (``upserts.page_prepare``): the mirror gets what the client would parse.
+
+The COPY path parses nothing itself: it validates Copernica's timestamps and appends the UTC
+offset of Amsterdam's wall clock, cached per day, and PostgreSQL converts. These tests hold
+that to ``api_client.parse_timestamp`` (case 48's clock rules) without a database.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from api_client import parse_timestamp
+from linker.sync import upserts
+
+
+def copied_instant(text: str) -> datetime | None:
+    """What PostgreSQL makes of the COPY text of a timestamp (NULL is ``""``)."""
+    if not text:
+        return None
+    return datetime.fromisoformat(f"{text}:00").astimezone(UTC)
+
+
+@pytest.mark.parametrize("year", [1996, 2024, 2026])
+def test_every_hour_of_a_year_is_copied_as_the_client_parses_it(year: int) -> None:
+    """Both clock changes included: the repeated autumn hour as its earlier (summer) reading,
+    the skipped spring hour as the client reads it."""
+    moment = datetime(year, 1, 1, 0, 17, 43)
+    checked = 0
+    while moment.year == year:
+        stamp = moment.strftime("%Y-%m-%d %H:%M:%S")
+        assert copied_instant(upserts._copy_timestamp(stamp)) == parse_timestamp(stamp), stamp
+        moment += timedelta(minutes=59, seconds=1)
+        checked += 1
+    assert checked > 8000
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "0000-00-00 00:00:00",
+        "2023-02-29 12:00:00",
+        "2024-04-31 08:00:00",
+        "2024-13-01 00:00:00",
+        "2024-01-01 24:00:00",
+        "2024-01-01 23:60:00",
+        "2024-01-01T23:00:00",
+        "2024-01-01 23:00",
+        "",
+        None,
+        20240101,
+    ],
+)
+def test_what_is_not_a_timestamp_is_copied_as_null(stamp: object) -> None:
+    assert upserts._copy_timestamp(stamp) == ""
+
+
+def test_a_page_is_one_line_per_item_with_its_ids_and_compact_json() -> None:
+    items = [
+        {
+            "ID": "7",
+            "fields": {"name": 'Zoë \\ "quoted"\n', "city": "Gent"},
+            "interests": ["news"],
+            "created": "2024-10-27 02:30:00",
+            "modified": "0000-00-00 00:00:00",
+        },
+        {"ID": "9", "fields": {}, "interests": [], "created": None, "modified": None},
+    ]
+
+    page = upserts.page_prepare(items=items, last_id=9, link_id=1, parent_id=2, run_id=3)
+
+    lines = page.rows.decode().split("\n")
+    assert len(lines) == 3
+    assert lines[-1] == ""
+    first = lines[0].split("\t")
+    assert first[:4] == ["1", "2", "3", "7"]
+    # COPY text doubles backslashes; what remains is the JSON the item's fields make.
+    assert json.loads(first[4].replace("\\\\", "\\")) == items[0]["fields"]
+    assert first[4] == json.dumps(
+        items[0]["fields"], ensure_ascii=False, separators=(",", ":")
+    ).replace("\\", "\\\\")
+    assert first[5:] == ['["news"]', "2024-10-27 02:30:00+02", ""]
+    assert lines[1].split("\t") == ["1", "2", "3", "9", "{}", "[]", "", ""]
+    assert (page.ids, page.count, page.last_id) == ([7, 9], 2, 9)
