@@ -38,7 +38,9 @@ class NoticePreference(models.TextChoices):
     NONE = "none", "No emails"
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+# django-stubs cannot name the reverse manager of a model defined outside models.py
+# (accounts.authenticator.AuthenticatorApp.user); nothing uses that manager.
+class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]
     """A person who logs in with their email address."""
 
     email = models.EmailField(unique=True)
@@ -252,3 +254,7 @@ class SecurityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.email or self.user_id} at {self.created_at}"
+
+
+# The authenticator app model lives in its own module; imported here so Django registers it.
+from accounts.authenticator import AuthenticatorApp  # noqa: E402, F401

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.authenticator import AuthenticatorApp
 from accounts.models import (
     AGENCY_ROLES,
     TENANT_ROLES,
@@ -208,7 +208,9 @@ def _with_two_factor(memberships: QuerySet[Membership]) -> QuerySet[Membership]:
     """Each membership with its user and ``two_factor_on`` (a confirmed authenticator app),
     in one query however many there are."""
     return memberships.select_related("user").annotate(
-        two_factor_on=Exists(TOTPDevice.objects.filter(user=OuterRef("user_id"), confirmed=True))
+        two_factor_on=Exists(
+            AuthenticatorApp.objects.filter(user=OuterRef("user_id"), confirmed=True)
+        )
     )
 
 

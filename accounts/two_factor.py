@@ -1,7 +1,8 @@
 """Two-factor authentication: an authenticator app (TOTP) and single-use recovery codes.
 
-django-otp holds the devices and checks the codes (``TOTPDevice``, ``StaticDevice``), with its
-exponential throttling after wrong codes on each device; this module decides who must have a
+django-otp holds the devices and checks the codes (our ``AuthenticatorApp``, its secret sealed at
+rest, and django-otp's ``StaticDevice``), with its exponential throttling after wrong codes on each
+device; this module decides who must have a
 second factor, enrols, regenerates, turns off and resets, and writes each step to the agency
 security log. Nothing here computes a TOTP code itself.
 """
@@ -24,8 +25,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django_otp import verify_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.authenticator import AuthenticatorApp
 from accounts.models import (
     Agency,
     Membership,
@@ -91,7 +92,7 @@ def two_factor_state(*, user: User) -> TwoFactorState:
     row = (
         User.objects.filter(pk=user.pk)
         .annotate(
-            has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+            has_device=Exists(AuthenticatorApp.objects.filter(user=OuterRef("pk"), confirmed=True)),
             required=Exists(Membership.objects.filter(_policy_covers(), user=OuterRef("pk"))),
         )
         .values_list("has_device", "required")
@@ -102,9 +103,9 @@ def two_factor_state(*, user: User) -> TwoFactorState:
     return TwoFactorState(has_device=bool(row[0]), required=bool(row[1]))
 
 
-def two_factor_device(*, user: User) -> TOTPDevice | None:
+def two_factor_device(*, user: User) -> AuthenticatorApp | None:
     """The user's confirmed authenticator app, if they turned two-factor on."""
-    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    return AuthenticatorApp.objects.filter(user=user, confirmed=True).order_by("pk").first()
 
 
 def two_factor_status(*, user: User) -> TwoFactorStatus:
@@ -119,26 +120,26 @@ def two_factor_status(*, user: User) -> TwoFactorStatus:
     )
 
 
-def two_factor_setup_device(*, user: User) -> TOTPDevice:
+def two_factor_setup_device(*, user: User) -> AuthenticatorApp:
     """The unconfirmed device being set up, made on first call and kept until confirmed.
 
     Kept so that reloading the setup page shows the same secret the person may have scanned.
     """
     if two_factor_device(user=user) is not None:
         raise TwoFactorError("Two-factor authentication is already on for your account.")
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    device = AuthenticatorApp.objects.filter(user=user, confirmed=False).order_by("pk").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=APP_DEVICE_NAME, confirmed=False)
+        device = AuthenticatorApp.objects.create(user=user, name=APP_DEVICE_NAME, confirmed=False)
     return device
 
 
-def totp_secret_text(device: TOTPDevice) -> str:
+def totp_secret_text(device: AuthenticatorApp) -> str:
     """The secret in base32 as authenticator apps take it by hand, in groups of four."""
     secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
-def totp_qr_svg(device: TOTPDevice) -> str:
+def totp_qr_svg(device: AuthenticatorApp) -> str:
     """The ``otpauth://`` URL as an inline SVG QR code, drawn here (no image service).
 
     Inline ``<svg>`` markup has no inline style, so the strict Content-Security-Policy holds.
@@ -159,7 +160,7 @@ def _normalised(code: str) -> str:
     return _SEPARATORS.sub("", code or "").lower()
 
 
-def _check_totp(*, user: User, device: TOTPDevice, code: str) -> bool:
+def _check_totp(*, user: User, device: AuthenticatorApp, code: str) -> bool:
     """``code`` against ``device`` under django-otp's throttling; raises while throttled."""
     allowed, info = device.verify_is_allowed()
     if not allowed:
@@ -193,7 +194,7 @@ def _recovery_codes_make(*, user: User) -> list[str]:
 
 
 def two_factor_enable(
-    *, user: User, device: TOTPDevice, code: str, request: HttpRequest | None = None
+    *, user: User, device: AuthenticatorApp, code: str, request: HttpRequest | None = None
 ) -> list[str]:
     """Confirm the app with a code from it; returns the new recovery codes (shown once)."""
     if device.user_id != user.pk or device.confirmed:
@@ -211,7 +212,7 @@ def two_factor_enable(
         )
     with transaction.atomic():
         # Only one app per person: a half-finished setup from another tab goes too.
-        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        AuthenticatorApp.objects.filter(user=user).exclude(pk=device.pk).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = _recovery_codes_make(user=user)
@@ -233,7 +234,7 @@ def recovery_codes_regenerate(*, user: User, request: HttpRequest | None = None)
 
 def two_factor_verify(
     *, user: User, code: str, request: HttpRequest | None = None
-) -> TOTPDevice | StaticDevice | None:
+) -> AuthenticatorApp | StaticDevice | None:
     """The device that accepts ``code`` (an app code or an unused recovery code), else None.
 
     A recovery code is deleted as it is accepted (django-otp), so each works once. Raises
@@ -260,7 +261,7 @@ def two_factor_verify(
     return accepted
 
 
-def _verify(*, user: User, code: str) -> TOTPDevice | StaticDevice | None:
+def _verify(*, user: User, code: str) -> AuthenticatorApp | StaticDevice | None:
     if _RECOVERY_CODE.fullmatch(code):
         return _check_recovery_code(user=user, code=code)
     device = two_factor_device(user=user)
@@ -333,7 +334,7 @@ def two_factor_reset(*, user: User) -> int:
 
 def _devices_delete(*, user: User) -> int:
     with transaction.atomic():
-        apps, _ = TOTPDevice.objects.filter(user=user).delete()
+        apps, _ = AuthenticatorApp.objects.filter(user=user).delete()
         codes, _ = StaticDevice.objects.filter(user=user).delete()
     return apps + codes
 
@@ -381,7 +382,9 @@ def agency_two_factor_members(*, agency: Agency) -> list[MemberTwoFactor]:
         Membership.objects.filter(agency=agency)
         .select_related("user")
         .annotate(
-            enrolled=Exists(TOTPDevice.objects.filter(user=OuterRef("user_id"), confirmed=True))
+            enrolled=Exists(
+                AuthenticatorApp.objects.filter(user=OuterRef("user_id"), confirmed=True)
+            )
         )
         .order_by("role", "user__email")
     )
@@ -405,12 +408,13 @@ def agency_two_factor_members(*, agency: Agency) -> list[MemberTwoFactor]:
 # --- Remembered devices ---------------------------------------------------------------------
 
 
-def _key_fingerprint(device: TOTPDevice) -> str:
-    # Bound to the app's secret: a device set up again (a new secret) never matches.
-    return salted_hmac(_REMEMBER_SALT, device.key).hexdigest()[:32]
+def _key_fingerprint(device: AuthenticatorApp) -> str:
+    # Bound to the app's secret: a device set up again (a new secret) never matches. The
+    # unsealed secret, not its ciphertext: rotating the key ring must not forget devices.
+    return salted_hmac(_REMEMBER_SALT, device.bin_key.hex()).hexdigest()[:32]
 
 
-def remember_cookie_value(*, device: TOTPDevice) -> str:
+def remember_cookie_value(*, device: AuthenticatorApp) -> str:
     """The signed, timestamped value of the "remember this device" cookie."""
     return signing.dumps([device.user_id, device.pk, _key_fingerprint(device)], salt=_REMEMBER_SALT)
 
@@ -419,7 +423,7 @@ def remember_days() -> int:
     return max(0, int(settings.LINKER_2FA_REMEMBER_DAYS))
 
 
-def remembered_device_get(*, user: User, value: str | None) -> TOTPDevice | None:
+def remembered_device_get(*, user: User, value: str | None) -> AuthenticatorApp | None:
     """The user's app if ``value`` is a valid, unexpired cookie made for it, else None."""
     days = remember_days()
     if not value or days == 0:
@@ -432,7 +436,7 @@ def remembered_device_get(*, user: User, value: str | None) -> TOTPDevice | None
         return None
     if user_id != user.pk:
         return None
-    device = TOTPDevice.objects.filter(pk=device_id, user=user, confirmed=True).first()
+    device = AuthenticatorApp.objects.filter(pk=device_id, user=user, confirmed=True).first()
     if device is None or not constant_time_compare(str(fingerprint), _key_fingerprint(device)):
         return None
     return device

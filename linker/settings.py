@@ -193,6 +193,8 @@ AUTH_PASSWORD_VALIDATORS = [
 OTP_TOTP_ISSUER = "Copernica Linker"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 LINKER_2FA_REMEMBER_DAYS = env.int("LINKER_2FA_REMEMBER_DAYS", default=30)
+# What seals the authenticator apps' secrets (accounts.authenticator): the linker's key ring.
+ACCOUNTS_SECRET_BOX = "linker.platform.vault.keyring"
 if DJANGO_ENV == "test":
     # Hashing with PBKDF2's full cost in every factory call would dominate the suite's time.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

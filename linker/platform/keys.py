@@ -18,6 +18,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.functions import Substr
 
+from accounts.authenticator import AuthenticatorApp, key_context
 from linker.models import ApiApplication, Link, WebhookEndpoint
 from linker.platform import vault
 
@@ -30,6 +31,11 @@ def token_context(link: Link) -> str:
 def secret_context(application: ApiApplication) -> str:
     """The associated data binding an application's client secret to its row and field."""
     return f"linker_apiapplication:{application.uid}:client_secret"
+
+
+def authenticator_context(device: AuthenticatorApp) -> str:
+    """The associated data binding an authenticator app's secret to its row and field."""
+    return key_context(device.uid)
 
 
 def webhook_secret_context(endpoint: WebhookEndpoint) -> str:
@@ -53,6 +59,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(ApiApplication, "client_secret_encrypted", secret_context),
     EncryptedColumn(Link, "access_token_encrypted", token_context),
     EncryptedColumn(WebhookEndpoint, "secret_encrypted", webhook_secret_context),
+    EncryptedColumn(AuthenticatorApp, "key_encrypted", authenticator_context),
 )
 
 

@@ -17,8 +17,8 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.authenticator import AuthenticatorApp
 from accounts.models import SecurityEvent, SecurityEventKind, TwoFactorPolicy, User
 from accounts.two_factor import REMEMBER_COOKIE
 from tests.accounts.two_factor_codes import OtpClock, install_otp_clock, secret_key
@@ -39,10 +39,10 @@ def _sign_in(client: Client, user: User) -> None:
     assert response.status_code == 302, response.content.decode()[:500]
 
 
-def _enrol(client: Client, user: User, clock: OtpClock) -> tuple[TOTPDevice, list[str]]:
+def _enrol(client: Client, user: User, clock: OtpClock) -> tuple[AuthenticatorApp, list[str]]:
     """Set up the app from the settings page's link, as a person would; returns the codes."""
     client.get(reverse("two_factor_setup"))
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = AuthenticatorApp.objects.get(user=user, confirmed=False)
     response = client.post(reverse("two_factor_setup"), {"code": clock.code(device)})
     assert response.status_code == 303, response.content.decode()[:500]
     page = client.get(reverse("two_factor_recovery_codes")).content.decode()
@@ -65,7 +65,7 @@ def test_setup_shows_a_local_qr_code_and_the_secret_and_a_right_code_turns_it_on
 
     response = client.get(reverse("two_factor_setup"))
     page = response.content.decode()
-    device = TOTPDevice.objects.get(user=user)
+    device = AuthenticatorApp.objects.get(user=user)
     secret = re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', page)
     assert secret is not None
     assert secret_key(secret.group(1)) == device.bin_key
@@ -279,7 +279,7 @@ def test_remembered_device_skips_the_step_until_two_factor_is_turned_off(
 
     # Not for anyone else, and not if tampered with.
     other = world.agency_admin_a
-    other_device = TOTPDevice.objects.create(user=other, name="app", confirmed=True)
+    other_device = AuthenticatorApp.objects.create(user=other, name="app", confirmed=True)
     assert other_device.pk
     stranger = Client()
     stranger.cookies[REMEMBER_COOKIE] = remembered
@@ -355,12 +355,12 @@ def test_turning_off_needs_a_current_code_or_the_password(
     wrong = client.post(reverse("two_factor_disable"), {"credential": "not my password"})
     assert wrong.status_code == 200
     assert "neither your password nor a current code" in wrong.content.decode()
-    assert TOTPDevice.objects.filter(user=user).exists()
+    assert AuthenticatorApp.objects.filter(user=user).exists()
 
     otp_clock.advance(1)
     by_code = client.post(reverse("two_factor_disable"), {"credential": otp_clock.code(device)})
     assert by_code.status_code == 303
-    assert not TOTPDevice.objects.filter(user=user).exists()
+    assert not AuthenticatorApp.objects.filter(user=user).exists()
     assert not StaticDevice.objects.filter(user=user).exists()
     assert len(_events(user, SecurityEventKind.TWO_FACTOR_DISABLED)) == 1
 
@@ -383,7 +383,7 @@ def test_turning_off_is_refused_while_the_agency_requires_it(
     response = client.post(reverse("two_factor_disable"), {"credential": PASSWORD})
     assert response.status_code == 200
     assert "Your agency requires two-factor authentication" in response.content.decode()
-    assert TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    assert AuthenticatorApp.objects.filter(user=user, confirmed=True).exists()
 
 
 def test_tenant_users_may_turn_it_on_for_themselves(world: World, otp_clock: OtpClock) -> None:
@@ -408,7 +408,7 @@ def test_operator_reset_removes_the_app_and_is_logged(world: World, otp_clock: O
     _sign_in(client, user)
     _enrol(client, user, otp_clock)
     call_command("two_factor_reset", user.email.upper())
-    assert not TOTPDevice.objects.filter(user=user).exists()
+    assert not AuthenticatorApp.objects.filter(user=user).exists()
     assert not StaticDevice.objects.filter(user=user).exists()
     [event] = _events(user, SecurityEventKind.TWO_FACTOR_DISABLED)
     assert "operator" in event.detail

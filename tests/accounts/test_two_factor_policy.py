@@ -13,8 +13,8 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
 from django.urls.converters import IntConverter
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.authenticator import AuthenticatorApp
 from accounts.models import Agency, SecurityEvent, SecurityEventKind, TwoFactorPolicy, User
 from tests.accounts.two_factor_codes import OtpClock, install_otp_clock
 from tests.conftest import World
@@ -110,7 +110,7 @@ def test_once_enrolled_the_same_staff_member_reaches_the_pages(
     _sign_in(client, world.staff_a)
     assert client.get(reverse("home")).status_code == 302
     client.get(reverse("two_factor_setup"))
-    device = TOTPDevice.objects.get(user=world.staff_a)
+    device = AuthenticatorApp.objects.get(user=world.staff_a)
     response = client.post(
         reverse("two_factor_setup"), {"code": otp_clock.code(device), "next": "/"}
     )
@@ -126,7 +126,7 @@ def test_once_enrolled_the_same_staff_member_reaches_the_pages(
 
 def test_a_person_with_an_app_is_held_at_the_code_step_on_every_page(world: World) -> None:
     """Case 39: a device but an unverified session reaches only the code page."""
-    TOTPDevice.objects.create(user=world.agency_admin_a, name="app", confirmed=True)
+    AuthenticatorApp.objects.create(user=world.agency_admin_a, name="app", confirmed=True)
     world.agency_admin_a.is_staff = True
     world.agency_admin_a.save()
     client = Client()

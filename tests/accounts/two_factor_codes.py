@@ -13,7 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.authenticator import AuthenticatorApp
 
 STEP = 30
 
@@ -54,7 +55,7 @@ class OtpClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
-    def code(self, device: TOTPDevice) -> str:
+    def code(self, device: AuthenticatorApp) -> str:
         """The code the device's app shows now."""
         device.refresh_from_db()
         return app_code(device.bin_key, at=self.now, digits=device.digits)
@@ -63,10 +64,11 @@ class OtpClock:
 def install_otp_clock(monkeypatch: pytest.MonkeyPatch) -> OtpClock:
     """A clock for django-otp only (TOTP steps, throttling delays): no sleeps between codes."""
     from django_otp import models as otp_models
-    from django_otp.plugins.otp_totp import models as totp_models
+
+    from accounts import authenticator
 
     clock = OtpClock()
-    monkeypatch.setattr(totp_models, "time", clock)
+    monkeypatch.setattr(authenticator, "time", clock)
     monkeypatch.setattr(
         otp_models,
         "timezone",
