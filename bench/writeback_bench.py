@@ -10,7 +10,7 @@ every sync worker is busy against an idle system (issue 16).
    profiles, stored by ``profile_change_submit`` outside the timing (the message each publishes
    is purged), then every message handled as one worker would, in order:
    ``profile_change_send`` of each id, until all are done. The outbox sends them in batches
-   (:data:`linker.profiles.outbox.BATCH_SIZE`): a message whose change an earlier batch took
+   (:data:`linker.profiles.batch_taking.BATCH_SIZE`): a message whose change an earlier batch took
    finds nothing to do. Its time per change is set against the same number of bare
    ``CopernicaClient.update_profile`` calls on one client (JWT exchanged before the timing,
    one kept-alive connection), the fair floor of batched sends. The two alternate in
@@ -162,7 +162,7 @@ def outbox_sends(ids: list[int], sizes: list[int], queries: list[tuple[int, int]
     from django.test.utils import CaptureQueriesContext
 
     from linker.models import ProfileChange
-    from linker.profiles.outbox import profile_change_send
+    from linker.profiles.batch_sending import profile_change_send
 
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as captured:
@@ -181,13 +181,14 @@ def outbox_sends(ids: list[int], sizes: list[int], queries: list[tuple[int, int]
 def phases_timed(spent: Counter[str], sizes: list[int]) -> Iterator[None]:
     """Add the seconds of each phase of the outbox's batches to ``spent``, and each batch's
     size to ``sizes``, meanwhile."""
-    from linker.profiles import outbox
+    from linker.profiles import batch_sending
+    from linker.profiles.outbox import SendOutcome
 
     originals = (
-        outbox._batch_take,
-        outbox.metered_session,
-        outbox.change_send,
-        outbox._batch_finish,
+        batch_sending.batch_take,
+        batch_sending.metered_session,
+        batch_sending.change_send,
+        batch_sending.batch_finish,
     )
     take, open_session, send, finish = originals
 
@@ -204,7 +205,7 @@ def phases_timed(spent: Counter[str], sizes: list[int]) -> Iterator[None]:
     def taken(change_id: int) -> Any:
         started = time.perf_counter()
         result = take(change_id)
-        if isinstance(result, outbox.SendOutcome):
+        if isinstance(result, SendOutcome):
             spent["messages finding nothing to do"] += time.perf_counter() - started
         else:
             spent["lock, join, mark sending (commit)"] += time.perf_counter() - started
@@ -224,18 +225,19 @@ def phases_timed(spent: Counter[str], sizes: list[int]) -> Iterator[None]:
             manager.__exit__(None, None, None)
             spent["session close (its counts: with the finish)"] += time.perf_counter() - started
 
-    outbox._batch_take = taken  # type: ignore[assignment]
-    outbox.metered_session = session  # type: ignore[assignment]
-    outbox.change_send = timed("the calls to Copernica", send)  # type: ignore[assignment]
-    outbox._batch_finish = timed("re-lock, mirror, finish (commit)", finish)  # type: ignore[assignment]
+    batch_sending.batch_take = taken  # type: ignore[assignment]
+    batch_sending.metered_session = session  # type: ignore[assignment]
+    batch_sending.change_send = timed("the calls to Copernica", send)  # type: ignore[assignment]
+    finishing = timed("re-lock, mirror, finish (commit)", finish)
+    batch_sending.batch_finish = finishing  # type: ignore[assignment]
     try:
         yield
     finally:
         (
-            outbox._batch_take,  # type: ignore[assignment]
-            outbox.metered_session,  # type: ignore[assignment]
-            outbox.change_send,  # type: ignore[assignment]
-            outbox._batch_finish,  # type: ignore[assignment]
+            batch_sending.batch_take,  # type: ignore[assignment]
+            batch_sending.metered_session,  # type: ignore[assignment]
+            batch_sending.change_send,  # type: ignore[assignment]
+            batch_sending.batch_finish,  # type: ignore[assignment]
         ) = originals
 
 
@@ -245,7 +247,7 @@ Measured = tuple[list[tuple[str, ...]], list[Figure]]
 def per_change(url: str, options: argparse.Namespace) -> Measured:
     from api_client import CopernicaClient
     from linker.models import RemoteProfile
-    from linker.profiles.outbox import BATCH_SIZE
+    from linker.profiles.batch_taking import BATCH_SIZE
 
     print(f"1. {options.changes} changes x {options.rounds} rounds, budget off", flush=True)
     link = _linked(url)

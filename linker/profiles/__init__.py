@@ -6,7 +6,10 @@
   of a mirror copy an editor sends back as ``base_modified``.
 - :mod:`~linker.profiles.fields`: values checked against a database's or collection's fields.
 - :mod:`~linker.profiles.changes`: submitting a (sub)profile create, update or delete.
-- :mod:`~linker.profiles.outbox`: sending changes to Copernica, once each, in order; the relay.
+- :mod:`~linker.profiles.outbox`: what sending changes to Copernica shares (once each, in order);
+  :mod:`~linker.profiles.batch_taking`, :mod:`~linker.profiles.batch_sending` and
+  :mod:`~linker.profiles.batch_finishing` take, send and finish a link's batch;
+  :mod:`~linker.profiles.relay` releases waiting changes and relays unsent ones.
 - :mod:`~linker.profiles.sending`: the Copernica calls per kind; the conflict check.
 - :mod:`~linker.profiles.mirroring`: a done change shown in the mirror at once.
 - :mod:`~linker.profiles.conflicts`: send a change in conflict anyway, or discard it.

@@ -3,7 +3,7 @@
 ``profile_change_submit`` and ``subprofile_change_submit`` check the user's permission, validate
 the fields against the mirrored database or collection and store a ``ProfileChange`` in the
 caller's transaction; the message to a worker goes out only after that commits
-(:mod:`linker.profiles.outbox` sends it).
+(:mod:`linker.profiles.batch_sending` sends it).
 
 An update carries ``base_modified``: the version of the mirror copy the user edited
 (:func:`linker.profiles.change_selectors.profile_version` /
@@ -12,7 +12,7 @@ compares it with Copernica's current ``modified`` and stops the change as a conf
 someone else changed the (sub)profile since. Without it (a scripted change) nothing is compared.
 
 While the link needs reconnecting a change is still accepted: it is stored *waiting* and sent,
-in order, after someone reconnects (:func:`linker.profiles.outbox.profile_changes_release`). A
+in order, after someone reconnects (:func:`linker.profiles.relay.profile_changes_release`). A
 disconnected link, or one waiting for the shared-account confirmation, accepts no changes.
 """
 

@@ -1,6 +1,6 @@
 """The Copernica calls of one outbox change, per kind, and the conflict check before an update.
 
-Called by :func:`linker.profiles.outbox.profile_change_send` outside any transaction, with the
+Called by :func:`linker.profiles.batch_sending.profile_change_send` outside any transaction, with the
 client of a metered session (one per batch of a link's changes). A create whose answer was lost
 (``in_doubt``) is looked up by the fields it sent before it is sent again; a delete an earlier
 lost attempt already made counts as done.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 
 from linker.platform.delivery import Task
-from linker.profiles.outbox import profile_change_send as change_send
-from linker.profiles.outbox import profile_changes_relay as changes_relay
-from linker.profiles.outbox import profile_changes_release as changes_release
+from linker.profiles.batch_sending import profile_change_send as change_send
+from linker.profiles.relay import profile_changes_relay as changes_relay
+from linker.profiles.relay import profile_changes_release as changes_release
 
 
 @shared_task(name=Task.PROFILE_CHANGE_SEND.value, ignore_result=True)

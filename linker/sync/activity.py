@@ -1,6 +1,6 @@
-"""What the tenant page shows about a link's work: sync runs, live progress, a chart of profile
-counts and durations, and the request ledger. Selectors only; the caller reached the link
-through ``tenant_get``.
+"""What the tenant page shows about a link's work: sync runs, live progress, the request ledger
+and the mirror's coverage (the charts are :mod:`linker.sync.charts`). Selectors only; the caller
+reached the link through ``tenant_get``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from linker.models import (
     SyncState,
 )
 
-CHART_RUNS = 30
 LEDGER_DAYS = 14
 
 
@@ -114,73 +113,6 @@ def sync_progress(*, link: Link, run_id: int | None = None) -> dict[str, Any]:
         "elapsed_seconds": round(elapsed),
         "error": run.error_message if run.state == SyncState.FAILED else "",
     }
-
-
-@dataclass
-class Chart:
-    """A small server-rendered SVG line chart."""
-
-    points: str
-    dots: list[tuple[float, float, str]]
-    max_label: str
-    min_label: str
-    first_label: str
-    last_label: str
-    width: int = 600
-    height: int = 140
-
-
-def _chart(
-    values: list[tuple[str, float]], unit: str, *, width: int = 600, height: int = 140
-) -> Chart | None:
-    if not values:
-        return None
-    top = max(v for _, v in values) or 1.0
-    pad = 10.0
-    inner_w, inner_h = width - 2 * pad, height - 2 * pad
-    step = inner_w / max(len(values) - 1, 1)
-    coords = [
-        (
-            round(pad + i * step, 1),
-            round(pad + inner_h * (1 - v / top), 1),
-            f"{label}: {v:,.0f}{unit}",
-        )
-        for i, (label, v) in enumerate(values)
-    ]
-    return Chart(
-        points=" ".join(f"{x},{y}" for x, y, _ in coords),
-        dots=coords,
-        max_label=f"{top:,.0f}{unit}",
-        min_label=f"0{unit}",
-        first_label=values[0][0],
-        last_label=values[-1][0],
-        width=width,
-        height=height,
-    )
-
-
-def sync_charts(*, link: Link) -> dict[str, Chart | None]:
-    """Profile count and duration of the last successful runs, oldest first."""
-    runs = list(
-        SyncRun.objects.filter(link=link, state=SyncState.SUCCEEDED, started_at__isnull=False)
-        .order_by("-finished_at")
-        .values("finished_at", "started_at", "local_count", "remote_count")[:CHART_RUNS]
-    )[::-1]
-
-    def label(moment: Any) -> str:
-        return timezone.localtime(moment).strftime("%-d %b %H:%M")
-
-    counts = [
-        (label(r["finished_at"]), float(r["local_count"]))
-        for r in runs
-        if r["local_count"] is not None
-    ]
-    durations = [
-        (label(r["finished_at"]), (r["finished_at"] - r["started_at"]).total_seconds())
-        for r in runs
-        if r["finished_at"] is not None and r["started_at"] is not None
-    ]
-    return {"profiles": _chart(counts, ""), "duration": _chart(durations, " s")}
 
 
 @dataclass

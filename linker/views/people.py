@@ -9,6 +9,7 @@ agency admin) and is logged there; a refused change is shown next to the control
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -92,61 +93,153 @@ def _resent_message(request: HttpRequest, email: str) -> None:
     messages.success(request, f"Invitation sent again to {email}.")
 
 
-# ------------------------------------------------------------------------------ agency members
+def _removed_message(membership: Membership) -> str:
+    if membership.user.last_login is None:
+        return f"Invitation of {membership.user.email} revoked; its link no longer works."
+    return f"{membership.user.email} removed. Their sessions have ended."
 
 
-def _members_url(agency: Agency) -> str:
-    return reverse("agency_members", kwargs={"agency_id": agency.pk})
+# -------------------------------------------------------------------- either page, by its scope
 
 
-def _members_page(
+@dataclass(frozen=True)
+class _Scope:
+    """Whose people a page manages: an agency's (its *Members* page) or a tenant's (its
+    *People* page). Exactly one is set; both are passed on, as the ``accounts`` and invitation
+    functions take either."""
+
+    agency: Agency | None = None
+    tenant: Tenant | None = None
+
+    def url(self) -> str:
+        if self.agency is not None:
+            return reverse("agency_members", kwargs={"agency_id": self.agency.pk})
+        assert self.tenant is not None
+        return reverse("tenant_people", kwargs={"tenant_id": self.tenant.pk})
+
+    def roles(self, request: HttpRequest) -> tuple[Role, ...]:
+        return grantable_roles(user=request.user, agency=self.agency, tenant=self.tenant)
+
+    def membership(self, request: HttpRequest, membership_id: int) -> Membership:
+        return membership_get(
+            user=request.user, id=membership_id, agency=self.agency, tenant=self.tenant
+        )
+
+
+def _page(
     request: HttpRequest,
-    agency: Agency,
+    scope: _Scope,
     *,
     form: InviteForm | None = None,
     row_errors: dict[int, str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    roles = grantable_roles(user=request.user, agency=agency)
-    members = agency_member_list(user=request.user, agency=agency)
-    return render(
-        request,
-        "people/agency_members.html",
-        {
-            "agency": agency,
-            "members": _rows([m for m in members if not m.pending], row_errors),
-            "pending": _rows([m for m in members if m.pending], row_errors),
+    roles = scope.roles(request)
+    context: dict[str, Any]
+    if scope.agency is not None:
+        members = agency_member_list(user=request.user, agency=scope.agency)
+        template, initial_role = "people/agency_members.html", Role.AGENCY_STAFF
+        context = {
+            "agency": scope.agency,
             "admins": sum(1 for m in members if m.membership.role == Role.AGENCY_ADMIN),
-            "form": form or InviteForm(roles=roles, initial={"role": Role.AGENCY_STAFF}),
-            "role_choices": _roles_choices(roles),
-        },
-        status=status,
-    )
+        }
+    else:
+        assert scope.tenant is not None
+        people = tenant_people_list(user=request.user, tenant=scope.tenant)
+        members = people.members
+        template, initial_role = "people/tenant_people.html", Role.TENANT_VIEWER
+        context = {
+            "tenant": scope.tenant,
+            "through_agency": people.through_agency,
+            "can_manage_people": bool(roles),
+        }
+    context |= {
+        "members": _rows([m for m in members if not m.pending], row_errors),
+        "pending": _rows([m for m in members if m.pending], row_errors),
+        "form": form or InviteForm(roles=roles, initial={"role": initial_role}),
+        "role_choices": _roles_choices(roles),
+    }
+    return render(request, template, context, status=status)
 
 
-@require_http_methods(["GET", "POST"])
-@login_required
-def agency_members_view(request: HttpRequest, agency_id: int) -> HttpResponse:
-    """The agency's admins and staff, with the invitation form (its admins only; 404 else)."""
-    agency = administered_agency_get(user=request.user, id=agency_id)
-    if request.method != "POST":
-        return _members_page(request, agency)
-    form = InviteForm(request.POST, roles=grantable_roles(user=request.user, agency=agency))
+def _invite(request: HttpRequest, scope: _Scope) -> HttpResponse:
+    form = InviteForm(request.POST, roles=scope.roles(request))
     if form.is_valid():
         try:
             invitation = member_invite(
                 actor=_actor(request),
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
-                agency=agency,
+                agency=scope.agency,
+                tenant=scope.tenant,
                 base_url=_base_url(request),
             )
         except LinkerError as exc:
             _form_errors(form, exc)
         else:
             _invited_message(request, invitation.emailed_to, form.cleaned_data["role"])
-            return see_other(_members_url(agency))
-    return _members_page(request, agency, form=form, status=400)
+            return see_other(scope.url())
+    return _page(request, scope, form=form, status=400)
+
+
+def _role_change(request: HttpRequest, scope: _Scope, membership_id: int) -> HttpResponse:
+    membership = scope.membership(request, membership_id)
+    form = RoleForm(request.POST, roles=scope.roles(request))
+    if not form.is_valid():
+        return _page(
+            request, scope, row_errors={membership.pk: "Choose one of the roles."}, status=400
+        )
+    try:
+        changed = membership_role_change(
+            actor=_actor(request), membership=membership, role=form.cleaned_data["role"]
+        )
+    except AccountsError as exc:
+        return _page(request, scope, row_errors={membership.pk: str(exc)}, status=400)
+    messages.success(request, f"{membership.user.email} is now {changed.get_role_display()}.")
+    if scope.agency is not None and not is_agency_admin(user=request.user, agency=scope.agency):
+        return see_other(reverse("home"))  # the actor gave up their own admin role
+    return see_other(scope.url())
+
+
+def _remove(request: HttpRequest, scope: _Scope, membership_id: int) -> HttpResponse:
+    membership = scope.membership(request, membership_id)
+    try:
+        membership_remove(
+            user=membership.user, agency=scope.agency, tenant=scope.tenant, actor=_actor(request)
+        )
+    except AccountsError as exc:
+        return _page(request, scope, row_errors={membership.pk: str(exc)}, status=400)
+    messages.success(request, _removed_message(membership))
+    return see_other(scope.url())
+
+
+def _resend(request: HttpRequest, scope: _Scope, membership_id: int) -> HttpResponse:
+    membership = scope.membership(request, membership_id)
+    try:
+        email = invitation_resend(
+            actor=_actor(request), membership=membership, base_url=_base_url(request)
+        )
+    except LinkerError as exc:
+        return _page(request, scope, row_errors={membership.pk: exc.message}, status=400)
+    _resent_message(request, email)
+    return see_other(scope.url())
+
+
+# ------------------------------------------------------------------------------ agency members
+
+
+def _agency(request: HttpRequest, agency_id: int) -> _Scope:
+    return _Scope(agency=administered_agency_get(user=request.user, id=agency_id))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def agency_members_view(request: HttpRequest, agency_id: int) -> HttpResponse:
+    """The agency's admins and staff, with the invitation form (its admins only; 404 else)."""
+    scope = _agency(request, agency_id)
+    if request.method != "POST":
+        return _page(request, scope)
+    return _invite(request, scope)
 
 
 @require_POST
@@ -154,23 +247,7 @@ def agency_members_view(request: HttpRequest, agency_id: int) -> HttpResponse:
 def agency_member_role_view(
     request: HttpRequest, agency_id: int, membership_id: int
 ) -> HttpResponse:
-    agency = administered_agency_get(user=request.user, id=agency_id)
-    membership = membership_get(user=request.user, id=membership_id, agency=agency)
-    form = RoleForm(request.POST, roles=grantable_roles(user=request.user, agency=agency))
-    if not form.is_valid():
-        return _members_page(
-            request, agency, row_errors={membership.pk: "Choose one of the roles."}, status=400
-        )
-    try:
-        changed = membership_role_change(
-            actor=_actor(request), membership=membership, role=form.cleaned_data["role"]
-        )
-    except AccountsError as exc:
-        return _members_page(request, agency, row_errors={membership.pk: str(exc)}, status=400)
-    messages.success(request, f"{membership.user.email} is now {changed.get_role_display()}.")
-    if not is_agency_admin(user=request.user, agency=agency):
-        return see_other(reverse("home"))  # the actor gave up their own admin role
-    return see_other(_members_url(agency))
+    return _role_change(request, _agency(request, agency_id), membership_id)
 
 
 @require_POST
@@ -179,14 +256,7 @@ def agency_member_remove_view(
     request: HttpRequest, agency_id: int, membership_id: int
 ) -> HttpResponse:
     """Remove a member, or revoke an invitation nobody used (the page asked to confirm)."""
-    agency = administered_agency_get(user=request.user, id=agency_id)
-    membership = membership_get(user=request.user, id=membership_id, agency=agency)
-    try:
-        membership_remove(user=membership.user, agency=agency, actor=_actor(request))
-    except AccountsError as exc:
-        return _members_page(request, agency, row_errors={membership.pk: str(exc)}, status=400)
-    messages.success(request, _removed_message(membership))
-    return see_other(_members_url(agency))
+    return _remove(request, _agency(request, agency_id), membership_id)
 
 
 @require_POST
@@ -194,55 +264,14 @@ def agency_member_remove_view(
 def agency_member_resend_view(
     request: HttpRequest, agency_id: int, membership_id: int
 ) -> HttpResponse:
-    agency = administered_agency_get(user=request.user, id=agency_id)
-    membership = membership_get(user=request.user, id=membership_id, agency=agency)
-    try:
-        email = invitation_resend(
-            actor=_actor(request), membership=membership, base_url=_base_url(request)
-        )
-    except LinkerError as exc:
-        return _members_page(request, agency, row_errors={membership.pk: exc.message}, status=400)
-    _resent_message(request, email)
-    return see_other(_members_url(agency))
-
-
-def _removed_message(membership: Membership) -> str:
-    if membership.user.last_login is None:
-        return f"Invitation of {membership.user.email} revoked; its link no longer works."
-    return f"{membership.user.email} removed. Their sessions have ended."
+    return _resend(request, _agency(request, agency_id), membership_id)
 
 
 # ------------------------------------------------------------------------------ tenant people
 
 
-def _people_url(tenant: Tenant) -> str:
-    return reverse("tenant_people", kwargs={"tenant_id": tenant.pk})
-
-
-def _people_page(
-    request: HttpRequest,
-    tenant: Tenant,
-    *,
-    form: InviteForm | None = None,
-    row_errors: dict[int, str] | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    roles = grantable_roles(user=request.user, tenant=tenant)
-    people = tenant_people_list(user=request.user, tenant=tenant)
-    return render(
-        request,
-        "people/tenant_people.html",
-        {
-            "tenant": tenant,
-            "through_agency": people.through_agency,
-            "members": _rows([m for m in people.members if not m.pending], row_errors),
-            "pending": _rows([m for m in people.members if m.pending], row_errors),
-            "can_manage_people": bool(roles),
-            "form": form or InviteForm(roles=roles, initial={"role": Role.TENANT_VIEWER}),
-            "role_choices": _roles_choices(roles),
-        },
-        status=status,
-    )
+def _tenant(request: HttpRequest, tenant_id: int) -> _Scope:
+    return _Scope(tenant=tenant_get(user=request.user, id=tenant_id))
 
 
 @require_http_methods(["GET", "POST"])
@@ -250,26 +279,12 @@ def _people_page(
 def tenant_people_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
     """Who may see the tenant; its agency's people and tenant admins invite and change here."""
     tenant = tenant_get(user=request.user, id=tenant_id)
+    scope = _Scope(tenant=tenant)
     if request.method != "POST":
-        return _people_page(request, tenant)
+        return _page(request, scope)
     if not can_manage_people(user=request.user, tenant=tenant):
         raise PermissionDenied("Your role does not allow inviting people to this tenant.")
-    form = InviteForm(request.POST, roles=grantable_roles(user=request.user, tenant=tenant))
-    if form.is_valid():
-        try:
-            invitation = member_invite(
-                actor=_actor(request),
-                email=form.cleaned_data["email"],
-                role=form.cleaned_data["role"],
-                tenant=tenant,
-                base_url=_base_url(request),
-            )
-        except LinkerError as exc:
-            _form_errors(form, exc)
-        else:
-            _invited_message(request, invitation.emailed_to, form.cleaned_data["role"])
-            return see_other(_people_url(tenant))
-    return _people_page(request, tenant, form=form, status=400)
+    return _invite(request, scope)
 
 
 @require_POST
@@ -277,21 +292,7 @@ def tenant_people_view(request: HttpRequest, tenant_id: int) -> HttpResponse:
 def tenant_person_role_view(
     request: HttpRequest, tenant_id: int, membership_id: int
 ) -> HttpResponse:
-    tenant = tenant_get(user=request.user, id=tenant_id)
-    membership = membership_get(user=request.user, id=membership_id, tenant=tenant)
-    form = RoleForm(request.POST, roles=grantable_roles(user=request.user, tenant=tenant))
-    if not form.is_valid():
-        return _people_page(
-            request, tenant, row_errors={membership.pk: "Choose one of the roles."}, status=400
-        )
-    try:
-        changed = membership_role_change(
-            actor=_actor(request), membership=membership, role=form.cleaned_data["role"]
-        )
-    except AccountsError as exc:
-        return _people_page(request, tenant, row_errors={membership.pk: str(exc)}, status=400)
-    messages.success(request, f"{membership.user.email} is now {changed.get_role_display()}.")
-    return see_other(_people_url(tenant))
+    return _role_change(request, _tenant(request, tenant_id), membership_id)
 
 
 @require_POST
@@ -299,14 +300,7 @@ def tenant_person_role_view(
 def tenant_person_remove_view(
     request: HttpRequest, tenant_id: int, membership_id: int
 ) -> HttpResponse:
-    tenant = tenant_get(user=request.user, id=tenant_id)
-    membership = membership_get(user=request.user, id=membership_id, tenant=tenant)
-    try:
-        membership_remove(user=membership.user, tenant=tenant, actor=_actor(request))
-    except AccountsError as exc:
-        return _people_page(request, tenant, row_errors={membership.pk: str(exc)}, status=400)
-    messages.success(request, _removed_message(membership))
-    return see_other(_people_url(tenant))
+    return _remove(request, _tenant(request, tenant_id), membership_id)
 
 
 @require_POST
@@ -314,13 +308,4 @@ def tenant_person_remove_view(
 def tenant_person_resend_view(
     request: HttpRequest, tenant_id: int, membership_id: int
 ) -> HttpResponse:
-    tenant = tenant_get(user=request.user, id=tenant_id)
-    membership = membership_get(user=request.user, id=membership_id, tenant=tenant)
-    try:
-        email = invitation_resend(
-            actor=_actor(request), membership=membership, base_url=_base_url(request)
-        )
-    except LinkerError as exc:
-        return _people_page(request, tenant, row_errors={membership.pk: exc.message}, status=400)
-    _resent_message(request, email)
-    return see_other(_people_url(tenant))
+    return _resend(request, _tenant(request, tenant_id), membership_id)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Role, Tenant, User
 from linker.models import ProfileChange
-from linker.profiles.outbox import profile_change_send
+from linker.profiles.batch_sending import profile_change_send
 from tests.conftest import World
 from tests.factories import PASSWORD, make_member
 from tests.pages.conftest import Mirror

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.services import membership_remove
 from linker.models import ProfileChange, RemoteProfile
-from linker.profiles.outbox import profile_change_send
+from linker.profiles.batch_sending import profile_change_send
 from tests.factories import link_tenant
 from tests.pages.conftest import Mirror
 from tests.web.routes import FOREIGN_EMAIL, FOREIGN_PROFILE_ID, _profile_b

@@ -20,7 +20,7 @@ import pytest
 
 from linker.models import ProfileChange, RemoteProfile, SyncRun
 from linker.profiles.changes import profile_change_submit
-from linker.profiles.outbox import profile_changes_relay
+from linker.profiles.relay import profile_changes_relay
 from linker.sync.runs import sync_run_foreground, sync_run_request, sync_runs_reconcile
 from tests.linked_accounts import Linked
 from tests.platform.private_redis import PrivateRedis, private_redis, this_process_uses

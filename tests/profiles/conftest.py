@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from linker.models import ProfileChange, RemoteCollection, RemoteProfile, RemoteSubprofile
-from linker.profiles.outbox import SendOutcome, profile_change_send
+from linker.profiles.batch_sending import profile_change_send
+from linker.profiles.outbox import SendOutcome
 from linker.sync.runs import sync_run_foreground, sync_run_request
 from tests.linked_accounts import Linked
 

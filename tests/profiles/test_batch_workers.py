@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from linker.models import ProfileChange
-from linker.profiles.outbox import profile_changes_relay
+from linker.profiles.relay import profile_changes_relay
 from tests.linked_accounts import Linked, synced
 from tests.profiles.test_outbox_workers import all_final, env, submit_creates
 from tests.workers import celery_worker, wait_for

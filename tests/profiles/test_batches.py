@@ -18,10 +18,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from linker.models import LinkState, ProfileChange, RemoteProfile
-from linker.profiles import outbox
+from linker.profiles import batch_sending
+from linker.profiles.batch_sending import profile_change_send
 from linker.profiles.changes import profile_change_submit
 from linker.profiles.conflicts import profile_change_resolve
-from linker.profiles.outbox import profile_change_send, profile_changes_relay
+from linker.profiles.relay import profile_changes_relay
 from tests.linked_accounts import Linked, synced
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -181,7 +182,7 @@ def test_a_batch_takes_a_constant_number_of_sql_statements(account: Linked, sand
 def test_a_batch_out_of_time_leaves_the_rest_queued_without_counting_an_attempt(
     account: Linked, sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox, "BATCH_SECONDS", 0.3)
+    monkeypatch.setattr(batch_sending, "BATCH_SECONDS", 0.3)
     sandbox.fault(path="/v4/profile/", method="PUT", delay_ms=150, count=1000)
     changes = [
         update(account, profile_id, city="Slow") for profile_id in sorted(account.remote())[:8]

@@ -14,7 +14,7 @@ from linker.platform.errors import InvalidInputError
 from linker.profiles.change_selectors import profile_version, subprofile_version
 from linker.profiles.changes import profile_change_submit, subprofile_change_submit
 from linker.profiles.conflicts import profile_change_resolve
-from linker.profiles.outbox import profile_changes_relay
+from linker.profiles.relay import profile_changes_relay
 from tests.factories import make_member
 from tests.profiles.conftest import Shop, requests, send, send_outcome
 

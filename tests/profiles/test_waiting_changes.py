@@ -16,7 +16,7 @@ from linker.models import Link, LinkState, ProfileChange
 from linker.platform.errors import InvalidInputError
 from linker.profiles.changes import profile_change_submit
 from linker.profiles.interventions import profile_change_cancel, profile_change_retry
-from linker.profiles.outbox import profile_changes_relay, profile_changes_release
+from linker.profiles.relay import profile_changes_relay, profile_changes_release
 from tests.factories import make_member
 from tests.profiles.conftest import Shop, send
 
