@@ -77,8 +77,9 @@ uv run --frozen python manage.py demo_setup --email "$EMAIL" --password "$PASSWO
   --redirect-uri "http://$HOST:$PORT/oauth/callback"
 
 # Syncs, write-back and emails on workers of their own (one per queue, as in production), so a
-# change or a notice never waits behind a sync step.
-background uv run --frozen celery -A linker worker -Q default -n sync@%h --concurrency 2 \
+# change or a notice never waits behind a sync step; the sync workers at a lower CPU priority,
+# so a long sync on a small machine does not slow down a user's change.
+background nice -n 10 uv run --frozen celery -A linker worker -Q default -n sync@%h --concurrency 2 \
   --loglevel INFO >"$VAR/log/worker.log" 2>&1
 background uv run --frozen celery -A linker worker -Q writes -n writes@%h --concurrency 1 \
   --loglevel INFO >"$VAR/log/writer.log" 2>&1
