@@ -237,6 +237,7 @@ def _mirror_forget(*, link: Link) -> None:
         error_message="Cancelled: the tenant was linked to a different Copernica account.",
     )
     RemoteProfile.objects.filter(link=link).delete()
+    Link.objects.filter(pk=link.pk).update(profiles_mirrored=0, copernica_count=None)
     RemoteSubprofile.objects.filter(link=link).delete()
     RemoteCollection.objects.filter(link=link, removed_at=None).update(removed_at=now)
     RemoteDatabase.objects.filter(link=link, removed_at=None).update(removed_at=now)
@@ -385,6 +386,7 @@ def link_mirror_delete(*, link: Link, user: AnyUser) -> MirrorDeleted:
         now = timezone.now()
         subprofiles, _ = RemoteSubprofile.objects.filter(link=locked).delete()
         profiles, _ = RemoteProfile.objects.filter(link=locked).delete()
+        Link.objects.filter(pk=locked.pk).update(profiles_mirrored=0, copernica_count=None)
         changes = ProfileChange.objects.filter(link=locked)
         kept_collections = changes.exclude(collection=None).values("collection_id")
         collections, _ = (

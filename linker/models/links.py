@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -57,6 +58,10 @@ class LinkState(models.TextChoices):
     DISCONNECTED = "disconnected", "Disconnected"
 
 
+#: ``Link`` columns written only by the database (triggers, migration 0012) and by ``.update()``.
+DATABASE_OWNED = frozenset({"latest_run_state", "copernica_count", "profiles_mirrored"})
+
+
 class Link(models.Model):
     """A tenant's link to one Copernica account. One per tenant; reconnecting reuses it."""
 
@@ -86,12 +91,32 @@ class Link(models.Model):
     last_verified_at = models.DateTimeField(null=True, blank=True)
     # Bumped on every token change: queued work compares it and stops when the token changed.
     token_version = models.PositiveIntegerField(default=0)
+    # What the agency dashboard shows, kept on this row so that its page reads columns, not one
+    # subquery per tenant (issue 16). Written by database triggers on the runs table
+    # (migration 0012): the state of the latest run that says something about the account's
+    # health (skipped and cancelled ones don't), and the counts of the latest successful run.
+    # ``profiles_mirrored`` is the live count as of that run (mirror writes between runs show
+    # at the next run's end; deleting the mirror resets it).
+    latest_run_state = models.CharField(max_length=10, blank=True, default="", editable=False)
+    copernica_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    profiles_mirrored = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["state"])]
 
     def __str__(self) -> str:
         return f"{self.tenant} → {self.copernica_account_name or 'not linked'}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The columns the triggers keep are never written back from a copy read earlier: a
+        # plain save() of an existing link updates every other field.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in DATABASE_OWNED
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def is_usable(self) -> bool:

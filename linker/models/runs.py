@@ -74,7 +74,12 @@ class SyncRun(models.Model):
                 name="one_active_sync_run_per_link",
             )
         ]
-        indexes = [models.Index(fields=["state", "heartbeat_at"], name="sync_run_state_heartbeat")]
+        indexes = [
+            models.Index(fields=["state", "heartbeat_at"], name="sync_run_state_heartbeat"),
+            # The latest run of a link, as the trigger that keeps ``Link.latest_run_state``
+            # looks it up on every change of a run's state (migration 0012).
+            models.Index(fields=["link", "-queued_at", "-id"], name="sync_run_link_latest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_mode_display()} sync of link {self.link_id}: {self.state}"
@@ -142,7 +147,7 @@ class SyncRemoteId(models.Model):
 class RequestLedger(models.Model):
     """Requests made to Copernica per account and day (flushed in batches, not per request)."""
 
-    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="+")
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="request_ledgers")
     account_key = models.CharField(max_length=64)
     day = models.DateField()
     requests = models.PositiveBigIntegerField(default=0)
@@ -153,6 +158,8 @@ class RequestLedger(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["link", "day"], name="request_ledger_link_day")
         ]
+        # Today's rows of every link, as the dashboard joins them (one row per link).
+        indexes = [models.Index(fields=["day", "link"], name="request_ledger_day_link")]
 
     def __str__(self) -> str:
         return f"{self.account_key} on {self.day}: {self.requests} requests"

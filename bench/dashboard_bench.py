@@ -1,0 +1,405 @@
+"""The agency dashboard at 100 and 10,000 tenants (issue 16).
+
+    uv run python bench/dashboard_bench.py [--sizes 100,10000] [--repeat 10]
+    (DATABASE_URL and REDIS_URL from scripts/services.sh; the database is replaced by
+    ``linker_dashboardbench``, or ``DASHBOARD_BENCH_DB``, created and migrated if missing)
+
+For each size one agency's tenants are bulk-created: most linked and active, some pending,
+needing a reconnect, disconnected, not linked or archived; each link with a schedule, three
+runs (the latest in a mixed state: succeeded, failed, running, queued, skipped, cancelled), a
+request ledger for today and yesterday and a few mirrored profiles. Then, as an agency staff
+member, each scenario is timed (p95 of ``--repeat``) with its queries counted: ``dashboard_get``
+with every sort, the "needs me" filter, a search and page 100 (each page's rows and the
+paginator's count fetched, as the template does), and the CSV export (the view, streamed to the
+end).
+
+Goal: every scenario at 10,000 tenants at most 2x its time at 100, with the same query count;
+the export, which writes 100 times the rows, is also shown per row (at most 2x per row). Every
+query of a deep status-sorted page and of the export is EXPLAINed at 10,000 to show that no JIT
+compilation is paid for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.report import Figure, bench_table_print, figure  # noqa: E402 - after the path set-up
+
+BENCH_DB = os.environ.get("DASHBOARD_BENCH_DB", "linker_dashboardbench")
+BATCH = 2_000
+PROFILES_PER_LINK = 3
+EXPORT = "CSV export"
+# (scenario, dashboard_get keyword arguments)
+SCENARIOS: list[tuple[str, dict[str, Any]]] = [
+    ("sort name", {"sort": "name"}),
+    ("sort status", {"sort": "status"}),
+    ("sort -status", {"sort": "-status"}),
+    ("sort -profiles", {"sort": "-profiles"}),
+    ("sort last_sync", {"sort": "last_sync"}),
+    ("sort -requests", {"sort": "-requests"}),
+    ("filter needs_me", {"filter": "needs_me"}),
+    ("search", {"query": "tenant 0004"}),
+    ("status sort, page 100", {"sort": "status", "page": 100}),
+    ("name sort, page 100", {"sort": "name", "page": 100}),
+]
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_ENV", "test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linker")
+    os.environ["DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{BENCH_DB}", url)
+    import django
+    import psycopg
+
+    admin = re.sub(r"/[^/]*$", "/postgres", os.environ["DATABASE_URL"])
+    with psycopg.connect(admin.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
+        if not exists.fetchone():
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+# ---------------------------------------------------------------------------------- fixture
+
+
+def populate(size: int) -> Any:
+    """``size`` tenants of one agency in mixed states; returns its staff member."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import Agency, Membership, Role, Tenant, User
+    from linker.models import (
+        Link,
+        LinkState,
+        RemoteDatabase,
+        RemoteProfile,
+        RequestLedger,
+        SyncMode,
+        SyncRun,
+        SyncSchedule,
+        SyncState,
+    )
+    from linker.platform import vault
+    from linker.platform.keys import token_context
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"TRUNCATE {Agency._meta.db_table}, {Tenant._meta.db_table}, "
+            f"{Link._meta.db_table}, {SyncRun._meta.db_table}, {User._meta.db_table} "
+            "RESTART IDENTITY CASCADE"
+        )
+    now = timezone.now()
+    agency = Agency.objects.create(name="Bench agency", slug="bench-agency")
+    user = User.objects.create_user(email="staff@bench.example", password="x")
+    Membership.objects.create(user=user, role=Role.AGENCY_STAFF, agency=agency)
+    tenants = Tenant.objects.bulk_create(
+        [
+            Tenant(
+                name=f"Bench tenant {n:05}",
+                agency=agency,
+                archived_at=now if n % 50 == 7 else None,
+            )
+            for n in range(size)
+        ],
+        batch_size=BATCH,
+    )
+    link_states = [LinkState.ACTIVE] * 14 + [
+        LinkState.PENDING,
+        LinkState.NEEDS_RECONNECT,
+        LinkState.DISCONNECTED,
+    ]
+    links = []
+    for n, tenant in enumerate(tenants):
+        if n % 10 == 0:
+            continue  # every tenth tenant is not linked
+        link = Link(
+            tenant=tenant,
+            uid=uuid.uuid4(),
+            state=link_states[n % len(link_states)],
+            linked_at=now - timedelta(days=30),
+            copernica_account_id=f"bench-{tenant.pk}",
+            copernica_account_name=f"Account {n:05}",
+        )
+        if n % 31 != 3:  # a few without a token
+            link.access_token_encrypted = vault.encrypt("bench-token", context=token_context(link))
+        links.append(link)
+    Link.objects.bulk_create(links, batch_size=BATCH)
+    latest_states = [SyncState.SUCCEEDED] * 5 + [
+        SyncState.FAILED,
+        SyncState.RUNNING,
+        SyncState.QUEUED,
+        SyncState.SKIPPED,
+        SyncState.CANCELLED,
+    ]
+    runs = []
+    for n, link in enumerate(links):
+        for state, ago in (
+            (SyncState.SUCCEEDED, timedelta(hours=20)),
+            (SyncState.FAILED if n % 7 == 0 else SyncState.SUCCEEDED, timedelta(minutes=40)),
+            (latest_states[n % len(latest_states)], timedelta(minutes=5)),
+        ):
+            finished = now - ago
+            active = state in (SyncState.RUNNING, SyncState.QUEUED)
+            done = state == SyncState.SUCCEEDED
+            runs.append(
+                SyncRun(
+                    link=link,
+                    mode=SyncMode.FULL if ago.total_seconds() > 3600 else SyncMode.INCREMENTAL,
+                    state=state,
+                    trigger="schedule",
+                    started_at=finished - timedelta(seconds=30),
+                    finished_at=None if active else finished,
+                    remote_count=PROFILES_PER_LINK + n % 5 if done else None,
+                    local_count=PROFILES_PER_LINK if done else None,
+                    checkpoint={"phase": "done"},
+                )
+            )
+    SyncRun.objects.bulk_create(runs, batch_size=BATCH)
+    # queued_at is auto_now_add: spread it as the runs' own times so "latest" means something.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {SyncRun._meta.db_table} "  # noqa: S608 - a table name, no input
+            "SET queued_at = COALESCE(started_at, now()) - interval '1 second'"
+        )
+    SyncSchedule.objects.bulk_create(
+        [
+            SyncSchedule(
+                link=link,
+                last_success_at=None if n % 13 == 0 else now - timedelta(minutes=5 + n % 600),
+                last_full_at=now - timedelta(hours=20),
+            )
+            for n, link in enumerate(links)
+        ],
+        batch_size=BATCH,
+    )
+    today = timezone.localdate()
+    RequestLedger.objects.bulk_create(
+        [
+            RequestLedger(
+                link=link, account_key=f"bench-{link.pk}", day=today - timedelta(days=d), requests=n
+            )
+            for n, link in enumerate(links)
+            for d in range(2)
+        ],
+        batch_size=BATCH,
+    )
+    databases = RemoteDatabase.objects.bulk_create(
+        [RemoteDatabase(link=link, copernica_id=1, name="Customers") for link in links],
+        batch_size=BATCH,
+    )
+    RemoteProfile.objects.bulk_create(
+        [
+            RemoteProfile(link_id=db.link_id, database=db, copernica_id=p, fields={})
+            for db in databases
+            for p in range(PROFILES_PER_LINK)
+        ],
+        batch_size=BATCH,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return user
+
+
+# ---------------------------------------------------------------------------------- measures
+
+
+def _counted(call: Callable[[], Any]) -> tuple[float, int, Any]:
+    """Seconds and queries of ``call()``, and what it returned."""
+    from django.db import connection
+
+    queries = 0
+
+    def counted(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counted):
+        started = time.perf_counter()
+        result = call()
+        seconds = time.perf_counter() - started
+    return seconds, queries, result
+
+
+def _page(user: Any, params: dict[str, Any]) -> int:
+    """One dashboard page as the view uses it: chips, the paginator's count, the rows."""
+    from linker.health.selectors import dashboard_get
+
+    dashboard = dashboard_get(user=user, **params)
+    rows = list(dashboard.page.object_list)
+    for tenant in rows:
+        _shown = (tenant.status, tenant.profiles_mirrored, tenant.requests_today, tenant.agency)
+    return len(rows) + dashboard.page.paginator.count + dashboard.total
+
+
+def _export(user: Any) -> bytes:
+    from django.test import RequestFactory
+
+    from linker.views.dashboard import dashboard_export_view
+
+    request = RequestFactory().get("/export.csv", {"sort": "status"})
+    request.user = user
+    request.session = {}  # type: ignore[assignment]
+    response = dashboard_export_view(request)
+    return b"".join(response.streaming_content)
+
+
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def _explain(user: Any) -> list[str]:
+    """Every query of a deep status-sorted page and of the export, EXPLAINed: whether
+    PostgreSQL pays for JIT compilation, its cost estimate and its execution time."""
+    from django.db import connection
+
+    captured: list[tuple[str, str, Any]] = []
+
+    def capture(label: str):  # type: ignore[no-untyped-def]
+        def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+            if sql.lstrip().upper().startswith("SELECT"):
+                captured.append((label, sql, params))
+            return execute(sql, params, many, context)
+
+        return wrapper
+
+    with connection.execute_wrapper(capture("status sort, page 100")):
+        _page(user, {"sort": "status", "page": 100})
+    with connection.execute_wrapper(capture("export")):
+        _export(user)
+    lines = []
+    for label, sql, params in captured:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT TEXT) {sql}", params)
+            plan = [row[0] for row in cursor.fetchall()]
+        jit = [line.strip() for line in plan if "Functions:" in line or "Timing:" in line]
+        cost = plan[0].split("cost=")[1].split(" ")[0] if "cost=" in plan[0] else "?"
+        timing = [line.strip() for line in plan if line.startswith("Execution Time")]
+        subplans = sum("SubPlan" in line for line in plan)
+        lines.append(
+            f"{label}: {sql[:40]}... cost {cost}, {len(sql):,} chars, {subplans} subplans, "
+            f"{'JIT: ' + '; '.join(jit) if jit else 'no JIT'}; {' '.join(timing)}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit_above_cost")
+        lines.append(f"jit_above_cost = {cursor.fetchone()[0]}")
+    return lines
+
+
+def measure(size: int, repeat: int) -> dict[str, dict[str, Any]]:
+    print(f"\n{size:,} tenants", flush=True)
+    started = time.perf_counter()
+    user = populate(size)
+    print(f"  fixture in {time.perf_counter() - started:.1f} s", flush=True)
+    results: dict[str, dict[str, Any]] = {}
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        (name, lambda params=params: _page(user, params)) for name, params in SCENARIOS
+    ]
+    calls.append((EXPORT, lambda: _export(user)))
+    for name, call in calls:
+        call()  # warm: the first call pays for connections and plans
+        samples, query_counts = [], set()
+        for _ in range(repeat):
+            seconds, queries, _result = _counted(call)
+            samples.append(seconds)
+            query_counts.add(queries)
+        results[name] = {
+            "seconds": _p95(samples),
+            "median": statistics.median(samples),
+            "queries": max(query_counts),
+        }
+        if name == EXPORT:
+            results[name]["rows"] = _result.count(b"\n") - 1  # less the header
+        print(
+            f"  {name}: p95 {results[name]['seconds'] * 1000:.1f} ms of {repeat} "
+            f"(median {results[name]['median'] * 1000:.1f} ms), "
+            f"{sorted(query_counts)} queries",
+            flush=True,
+        )
+    if size >= 1000:
+        for line in _explain(user):
+            print(f"  EXPLAIN {line}", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="100,10000")
+    parser.add_argument("--repeat", type=int, default=10)
+    options = parser.parse_args()
+    sizes = [int(size) for size in options.sizes.split(",")]
+    _setup_django()
+    started = time.perf_counter()
+    by_size = {size: measure(size, options.repeat) for size in sizes}
+    small, big = sizes[0], sizes[-1]
+
+    rows: list[tuple[str, str, str, str]] = []
+    figures: list[Figure] = []
+    for name in [*(name for name, _params in SCENARIOS), EXPORT]:
+        a, b = by_size[small][name], by_size[big][name]
+        same_queries = a["queries"] == b["queries"]
+        value, base = b["seconds"] * 1000, a["seconds"] * 1000
+        item = figure(
+            f"dashboard, {name}: p95 at {big:,} tenants",
+            value,
+            "ms",
+            baseline=base,
+            goal=f"<= 2x at {small:,}, same query count",
+            met=value <= 2 * base and same_queries,
+        )
+        figures.append(item)
+        rows.append(
+            (
+                f"dashboard, {name}, {big:,} tenants",
+                f"p95 {value:.1f} ms (median {b['median'] * 1000:.1f}), {b['queries']} queries",
+                f"at {small:,}: {base:.1f} ms (median {a['median'] * 1000:.1f}), "
+                f"{a['queries']} queries",
+                f"{item.ratio:.2f}x; {'same' if same_queries else 'NOT the same'} query count: "
+                f"{'goal met' if item.met else 'goal NOT met'}",
+            )
+        )
+    # An export of 100 times the rows cannot take twice the time: it should cost the same per
+    # row (the old export cost ~50x per row at 10,000, its plan paying for JIT).
+    a, b = by_size[small][EXPORT], by_size[big][EXPORT]
+    per_small, per_big = a["seconds"] * 1e6 / a["rows"], b["seconds"] * 1e6 / b["rows"]
+    item = figure(
+        f"dashboard, {EXPORT} per row at {big:,} tenants",
+        per_big,
+        "µs per row",
+        baseline=per_small,
+        at_most=2,
+    )
+    figures.append(item)
+    rows.append(
+        (
+            f"dashboard, {EXPORT} per row, {big:,} tenants",
+            f"{per_big:.1f} µs per row ({b['rows']:,} rows)",
+            f"at {small:,}: {per_small:.1f} µs per row ({a['rows']:,} rows)",
+            f"{item.ratio:.2f}x: {'goal met' if item.met else 'goal NOT met'}",
+        )
+    )
+    bench_table_print("dashboard_bench", rows, time.perf_counter() - started, figures=figures)
+
+
+if __name__ == "__main__":
+    main()
