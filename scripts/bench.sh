@@ -18,8 +18,8 @@ if [ -f var/bench.json ]; then
 fi
 
 failed=()
-for bench in client_bench link_bench schedule_bench writeback_bench api_bench sync_bench \
-  subprofile_bench reconcile_bench webhook_bench webhook_out_bench; do
+for bench in client_bench link_bench schedule_bench dashboard_bench writeback_bench api_bench \
+  sync_bench subprofile_bench reconcile_bench browser_bench webhook_bench webhook_out_bench; do
   if [ -f "bench/$bench.py" ]; then
     echo
     echo "=== $bench"
