@@ -1,0 +1,177 @@
+"""A batch's reads and its outcome write: the pending events, the rows they name, each
+event's result. One statement each on PostgreSQL (ids as array parameters, bound by the
+server), the ORM elsewhere (the SQLite demo).
+
+At a burst's size the ORM's share was most of a batch: building an ``IN`` list of a thousand
+placeholders, decoding each event's JSON, one ``UPDATE`` per outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from django.db import connection
+from django.db.models.fields.json import KT
+from django.utils import timezone
+
+from api_client import parse_timestamp
+from linker.inbound.planning import Event, Held, Key
+from linker.models import InboundEvent, RemoteProfile, RemoteSubprofile
+
+State = InboundEvent.State
+
+_PENDING_SQL = """
+SELECT id, kind, action, copernica_id, profile_copernica_id, database_copernica_id,
+       collection_copernica_id, modified,
+       CASE WHEN modified IS NULL THEN payload->>'modified' END
+FROM linker_inboundevent
+WHERE link_id = %s AND state = 'pending'
+ORDER BY id
+LIMIT %s
+"""
+
+_HELD_PROFILES_SQL = """
+SELECT database_id, copernica_id, modified, removed_at IS NOT NULL, 0
+FROM linker_remoteprofile
+WHERE database_id = ANY(%s) AND copernica_id = ANY(%s)
+"""
+
+_HELD_SUBPROFILES_SQL = """
+SELECT collection_id, copernica_id, modified, removed_at IS NOT NULL, profile_copernica_id
+FROM linker_remotesubprofile
+WHERE collection_id = ANY(%s) AND copernica_id = ANY(%s)
+"""
+
+_FINISH_SQL = """
+UPDATE linker_inboundevent AS e SET state = x.state, note = x.note, applied_at = %s
+FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS x(id, state, note)
+WHERE e.id = x.id
+"""
+
+
+def set_based() -> bool:
+    """Whether batches are read and written with the PostgreSQL statements here and in
+    :mod:`linker.inbound.mirror_writes` (otherwise through the ORM)."""
+    return connection.vendor == "postgresql"
+
+
+@contextmanager
+def server_bound_cursor() -> Iterator[Any]:
+    """A psycopg cursor whose parameters the server binds: a thousand ids go as one array
+    value, not as SQL text quoted on the client (Django's own cursors bind on the client)."""
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    with psycopg.Cursor(raw) as cursor:
+        yield cursor
+
+
+def id_array(values: Iterable[int]) -> str:
+    """Integers as a PostgreSQL array literal, for a ``%s::bigint[]`` parameter: psycopg
+    dumps a list element by element in Python, a string as it is."""
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
+
+
+def commit_unflushed() -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL).
+
+    Only a crash of PostgreSQL itself can lose such a commit, and with it a whole batch: the
+    mirror's writes and the events' outcomes together, so the events are pending again and
+    applied again. Each batch's commit waited for the disk otherwise (a tenth of a burst).
+    """
+    if set_based():
+        with server_bound_cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO off")
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    pk, kind, action, cid, profile, database, collection, modified, stated = row
+    if modified is None and action != "delete":
+        # Only events stored by other means than the receiver lack the column.
+        modified = parse_timestamp(stated)
+    place = collection if kind == "subprofile" else database
+    return Event(pk, kind, action, cid, profile, place, modified)
+
+
+def pending_events(*, link_id: int, limit: int) -> list[Event]:
+    """The link's first ``limit`` pending events, in arrival order."""
+    if set_based():
+        with server_bound_cursor() as cursor:
+            cursor.execute(_PENDING_SQL, [link_id, limit])
+            return [_event(row) for row in cursor.fetchall()]
+    rows = (
+        InboundEvent.objects.filter(link_id=link_id, state=State.PENDING)
+        .order_by("id")
+        .values_list(
+            "pk",
+            "kind",
+            "action",
+            "copernica_id",
+            "profile_copernica_id",
+            "database_copernica_id",
+            "collection_copernica_id",
+            "modified",
+            KT("payload__modified"),
+        )[:limit]
+    )
+    return [_event(row) for row in rows]
+
+
+def held_rows(*, kind: str, parents: list[int], ids: list[int]) -> dict[Key, Held]:
+    """The mirror's rows among ``ids`` under ``parents``: ``modified``, removed, profile."""
+    if not parents or not ids:
+        return {}
+    if set_based():
+        with server_bound_cursor() as cursor:
+            cursor.execute(
+                _HELD_SUBPROFILES_SQL if kind == "subprofile" else _HELD_PROFILES_SQL,
+                [id_array(parents), id_array(ids)],
+            )
+            rows = cursor.fetchall()
+    elif kind == "subprofile":
+        rows = [
+            (parent, cid, modified, removed_at is not None, profile)
+            for parent, cid, modified, removed_at, profile in RemoteSubprofile.objects.filter(
+                collection_id__in=parents, copernica_id__in=ids
+            ).values_list(
+                "collection_id", "copernica_id", "modified", "removed_at", "profile_copernica_id"
+            )
+        ]
+    else:
+        rows = [
+            (parent, cid, modified, removed_at is not None, 0)
+            for parent, cid, modified, removed_at in RemoteProfile.objects.filter(
+                database_id__in=parents, copernica_id__in=ids
+            ).values_list("database_id", "copernica_id", "modified", "removed_at")
+        ]
+    return {
+        (parent, cid): Held(modified, bool(removed), profile or 0)
+        for parent, cid, modified, removed, profile in rows
+    }
+
+
+def events_finish(outcomes: list[tuple[int, str, str]]) -> None:
+    """Record each event's (pk, state, note)."""
+    if not outcomes:
+        return
+    now = timezone.now()
+    if set_based():
+        with server_bound_cursor() as cursor:
+            cursor.execute(
+                _FINISH_SQL,
+                [
+                    now,
+                    id_array(pk for pk, _, _ in outcomes),
+                    [str(state) for _, state, _ in outcomes],
+                    [note for _, _, note in outcomes],
+                ],
+            )
+        return
+    grouped: dict[tuple[str, str], list[int]] = {}
+    for pk, state, note in outcomes:
+        grouped.setdefault((state, note), []).append(pk)
+    for (state, note), ids in grouped.items():
+        InboundEvent.objects.filter(pk__in=ids).update(state=state, note=note, applied_at=now)
