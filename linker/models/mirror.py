@@ -114,7 +114,11 @@ class RemoteProfile(models.Model):
     """One profile as Copernica last showed it. Upserted by (database, copernica_id)."""
 
     link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="+", db_index=False)
-    database = models.ForeignKey(RemoteDatabase, on_delete=models.CASCADE, related_name="profiles")
+    # No index of its own: the unique (database, copernica_id) key serves every lookup by
+    # database, and each index on this table is paid for by the sync's COPY.
+    database = models.ForeignKey(
+        RemoteDatabase, on_delete=models.CASCADE, related_name="profiles", db_index=False
+    )
     copernica_id = models.BigIntegerField()
     fields = models.JSONField(default=dict)
     interests = models.JSONField(default=list)

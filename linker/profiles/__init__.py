@@ -2,6 +2,8 @@
 
 - :mod:`~linker.profiles.selectors`: the profile browser over a tenant's mirror, a profile's
   subprofiles per collection.
+- :mod:`~linker.profiles.search`: the browser's search conditions, served by indexes.
+- :mod:`~linker.profiles.keyset`: the browser's next / previous pages by sort key and id.
 - :mod:`~linker.profiles.change_selectors`: the changes, their states and conflicts; the version
   of a mirror copy an editor sends back as ``base_modified``.
 - :mod:`~linker.profiles.fields`: values checked against a database's or collection's fields.

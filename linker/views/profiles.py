@@ -24,7 +24,7 @@ from accounts.models import SecurityEventKind, Tenant
 from accounts.security_log import security_event_record
 from accounts.selectors import can_edit_profiles, tenant_get
 from linker.linking.links import MIRROR_READ_ONLY, link_get, link_mirror_read_only
-from linker.models import LinkState, ProfileChange, RemoteProfile
+from linker.models import LinkState, ProfileChange
 from linker.platform.errors import LinkerError
 from linker.profiles.change_selectors import (
     profile_change_get,
@@ -39,6 +39,7 @@ from linker.profiles.selectors import (
     ProfileBrowser,
     database_list,
     profile_browse,
+    profile_browse_rows,
     profile_get,
     profile_link_get,
     profile_subprofiles,
@@ -89,17 +90,20 @@ def _browse(request: HttpRequest, tenant: Tenant, page: int = 1) -> ProfileBrows
         field=text_param(request.GET, "field"),
         sort=text_param(request.GET, "sort") or "id",
         page=page,
+        after=text_param(request.GET, "after"),
+        before=text_param(request.GET, "before"),
     )
 
 
 def _browser_query(browser: ProfileBrowser) -> QueryDict:
-    """The browser's parsed parameters, as its sort, page and export links carry them."""
+    """The browser's parsed parameters, as its sort, page and export links carry them (the
+    keyset cursors only go on the previous and next links)."""
     return query_dict(
         db=browser.database.copernica_id if browser.database else None,
         q=browser.query,
         field=browser.field,
         sort=browser.sort if browser.sort != "id" else None,
-        page=browser.page.number if browser.page and browser.page.number != 1 else None,
+        page=browser.number if browser.number and browser.number != 1 else None,
     )
 
 
@@ -130,7 +134,6 @@ def profile_export_view(request: HttpRequest, tenant_id: int) -> StreamingHttpRe
     tenant = tenant_get(user=request.user, id=tenant_id)
     browser = _browse(request, tenant)
     names = browser.database.field_names if browser.database else []
-    profiles = browser.page.paginator.object_list if browser.page else RemoteProfile.objects.none()
     rows = (
         [
             profile.copernica_id,
@@ -138,7 +141,7 @@ def profile_export_view(request: HttpRequest, tenant_id: int) -> StreamingHttpRe
             ";".join(profile.interests or []),
             profile.modified.isoformat() if profile.modified else "",
         ]
-        for profile in profiles.iterator(chunk_size=1000)  # type: ignore[attr-defined]
+        for profile in profile_browse_rows(browser=browser)
     )
     security_event_record(
         kind=SecurityEventKind.EXPORT,

@@ -202,8 +202,8 @@ PARAMS: dict[str, Params] = {
     "sync_run_detail": Params(),
     "application_edit": Params(post=("name", "redirect_uri", "client_secret")),
     "application_retire": Params(),
-    "profile_list": Params(get=("db", "q", "field", "sort", "page")),
-    "profile_export": Params(get=("db", "q", "field", "sort", "page")),
+    "profile_list": Params(get=("db", "q", "field", "sort", "page", "after", "before")),
+    "profile_export": Params(get=("db", "q", "field", "sort", "page", "after", "before")),
     "profile_create": Params(get=("db",), post=("db", *PROFILE_FIELDS)),
     "profile_detail": Params(
         post=(
