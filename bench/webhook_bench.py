@@ -48,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import Figure, bench_table_print, figure  # noqa: E402 - after the path set-up
+from bench.database import bench_database_url, bench_django_setup  # noqa: E402 - after the path set-up
+from bench.report import Figure, bench_table_print, figure  # noqa: E402
 
 BENCH_DB = os.environ.get("WEBHOOK_BENCH_DB", "linker_webhookbench")
 PROFILES = 500
@@ -58,32 +59,11 @@ SIGNED = ("(request-target)", "host", "date", "x-copernica-id", "digest")
 
 
 def _database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linker")
-    return re.sub(r"/[^/]*$", f"/{BENCH_DB}", url)
+    return bench_database_url(BENCH_DB)
 
 
 def _setup_django(*, migrate: bool) -> None:
-    os.environ.setdefault("DJANGO_ENV", "test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
-    os.environ["LINKER_ACCOUNT_REQUESTS_PER_SECOND"] = "0"
-    os.environ["DATABASE_URL"] = _database_url()
-    import django
-
-    if migrate:
-        import psycopg
-
-        admin = re.sub(r"/[^/]*$", "/postgres", os.environ["DATABASE_URL"])
-        with psycopg.connect(
-            admin.replace("postgres://", "postgresql://"), autocommit=True
-        ) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-            if not exists.fetchone():
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    django.setup()
-    if migrate:
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    bench_django_setup(BENCH_DB, migrate=migrate, budget_off=True)
 
 
 # ------------------------------------------------------------------ the server process
