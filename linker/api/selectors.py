@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.http import Http404
 
+from linker.api.compiled import compiled, instances
 from linker.models import (
     Link,
     ProfileChange,
@@ -36,14 +38,49 @@ def collection_list(
     return list(rows.order_by("copernica_id"))
 
 
+def _database_query(link_id: int, copernica_id: int, by_id: bool) -> QuerySet[RemoteDatabase]:
+    rows = RemoteDatabase.objects.filter(link_id=link_id, removed_at=None)
+    if by_id:
+        return rows.filter(copernica_id=copernica_id).order_by("pk")
+    return rows.order_by("copernica_id")
+
+
+def _database_first(*, link: Link, copernica_id: int | None) -> RemoteDatabase | None:
+    # Compiled once (linker.api.compiled): every page of profiles looks its database up.
+    by_id = copernica_id is not None
+    query = compiled(_database_query, 2, by_id, frozenset() if by_id else frozenset({1}))
+    if query is None:
+        return _database_query(link.pk, copernica_id or 0, by_id).first()
+    row = query.first_row(link.pk, copernica_id)
+    return instances(query, row, RemoteDatabase)[0] if row is not None else None
+
+
 def database_by_id(*, link: Link, copernica_id: int) -> RemoteDatabase:
     """A live database of the link; 404 for anything else."""
-    database = RemoteDatabase.objects.filter(
-        link=link, copernica_id=copernica_id, removed_at=None
-    ).first()
+    database = _database_first(link=link, copernica_id=copernica_id)
     if database is None:
         raise Http404("No such database.")
     return database
+
+
+def database_default(*, link: Link) -> RemoteDatabase | None:
+    """The link's live database with the lowest Copernica id (the lists' default), if any.
+
+    A link found by ``linker.api.access.api_link_get`` brought its id along: that database is
+    made from it without a query, its other fields loaded when first read.
+    """
+    if hasattr(link, "default_database_pk"):
+        if link.default_database_pk is None:
+            return None
+        known = {
+            "id": link.default_database_pk,
+            "link_id": link.pk,
+            "copernica_id": getattr(link, "default_database_copernica_id", None),
+        }
+        # from_db takes the values in the order of the model's fields, whatever the names' order.
+        names = [f.attname for f in RemoteDatabase._meta.concrete_fields if f.attname in known]
+        return RemoteDatabase.from_db(connection.alias, names, [known[n] for n in names])
+    return _database_first(link=link, copernica_id=None)
 
 
 def collection_by_id(*, link: Link, copernica_id: int) -> RemoteCollection:

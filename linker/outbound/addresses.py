@@ -3,10 +3,12 @@
 An agency types the URL, and our workers post to it from inside our network, so a URL must
 not reach the loopback interface, a private or link-local network (cloud metadata services
 live at 169.254.169.254 and fd00:ec2::254), or anything else that is not globally routable.
-The check runs when an endpoint is saved (a clear form error) and again at every send, on the
-addresses the name resolves to *then*: a DNS answer can change after the check. The send then
-connects to the very address it checked (the name still goes in the ``Host`` header and the
-TLS server name), so a second DNS answer cannot slip in between check and connect. Redirects
+The check runs when an endpoint is saved (a clear form error) and again for every batch of
+sends (``linker.outbound.sending``), on the addresses the name resolves to *then*: a DNS answer
+can change after the check. The batch then connects to the very address it checked (the name
+still goes in the ``Host`` header and the TLS server name), so a second DNS answer cannot slip
+in between check and connect, and every connection of the batch, kept alive or opened again,
+goes to that checked address. Redirects
 are never followed. ``LINKER_WEBHOOKS_ALLOW_PRIVATE`` lifts the address rule, for the tests
 and the demo, whose receivers run on this machine.
 """

@@ -3,6 +3,7 @@ its Copernica id."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -74,8 +75,10 @@ class ProfileSerializer(serializers.Serializer):
     modified = serializers.DateTimeField(read_only=True, allow_null=True)
 
     def to_representation(self, profile: Any) -> dict[str, Any]:
+        if isinstance(profile, Mapping):
+            return profile_row_representation(profile, self.context)
         database = self.context.get("database_id")
-        zone = timezone.get_current_timezone()
+        zone = self.context.get("zone") or timezone.get_current_timezone()
         return {
             "id": profile.copernica_id,
             "database": database if database is not None else profile.database.copernica_id,
@@ -84,6 +87,28 @@ class ProfileSerializer(serializers.Serializer):
             "created": _moment(profile.created, zone),
             "modified": _moment(profile.modified, zone),
         }
+
+
+#: The columns a page of profiles reads (``QuerySet.values``): no model is built per row.
+PROFILE_ROW = ("copernica_id", "fields", "interests", "created", "modified")
+
+
+def profile_row_representation(
+    row: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A profile read as :data:`PROFILE_ROW` values, as :class:`ProfileSerializer` shows it;
+    ``context`` holds the page's ``database_id`` and ``zone`` (looked up once a page, not once
+    a row)."""
+    fields, interests = row["fields"], row["interests"]
+    zone = context.get("zone") or timezone.get_current_timezone()
+    return {
+        "id": row["copernica_id"],
+        "database": context["database_id"],
+        "fields": fields if isinstance(fields, dict) else {},
+        "interests": interests if isinstance(interests, list) else [],
+        "created": _moment(row["created"], zone),
+        "modified": _moment(row["modified"], zone),
+    }
 
 
 class SubprofileSerializer(serializers.Serializer):

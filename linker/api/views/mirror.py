@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.request import Request
@@ -19,16 +20,19 @@ from linker.api.selectors import (
     collection_by_id,
     collection_list,
     database_by_id,
+    database_default,
     profile_list,
     subprofile_by_id,
     subprofile_list,
 )
 from linker.api.serializers.common import BIGINT_MAX
 from linker.api.serializers.mirror import (
+    PROFILE_ROW,
     CollectionSerializer,
     DatabaseSerializer,
     ProfileSerializer,
     SubprofileSerializer,
+    profile_row_representation,
 )
 from linker.models import RemoteProfile, RemoteSubprofile
 from linker.profiles.selectors import database_list, profile_get
@@ -92,19 +96,23 @@ class ProfileListView(ApiView, generics.ListAPIView):
     _database_id: int | None = None
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "database_id": self._database_id}
+        return {
+            **super().get_serializer_context(),
+            "database_id": self._database_id,
+            "zone": timezone.get_current_timezone(),
+        }
 
-    def get_queryset(self) -> QuerySet[RemoteProfile]:
+    def get_queryset(self) -> QuerySet[RemoteProfile, dict[str, Any]]:
         link = self.link()
         request = self.request
         database_id = int_query(request, "database")
         if database_id is not None:
             database = database_by_id(link=link, copernica_id=database_id)
         else:
-            databases = database_list(link=link)
-            if not databases:
-                return RemoteProfile.objects.none()
-            database = databases[0]
+            default = database_default(link=link)
+            if default is None:
+                return RemoteProfile.objects.none().values(*PROFILE_ROW)
+            database = default
         field = text_query(request, "field") or ""
         value = text_query(request, "value")
         if field and field not in database.field_names:
@@ -120,7 +128,15 @@ class ProfileListView(ApiView, generics.ListAPIView):
             modified_since=datetime_query(request, "modified_since"),
             field=field,
             value=value,
-        )
+        ).values(*PROFILE_ROW)  # a page of rows, not of models: the serializer reads values
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The hottest list of the API: each row made into its item directly, as
+        # ProfileSerializer would (the serializer still gives the schema), without a
+        # serializer built around the page.
+        rows = self.paginate_queryset(self.get_queryset()) or []
+        context = self.get_serializer_context()
+        return self.get_paginated_response([profile_row_representation(r, context) for r in rows])
 
     @extend_schema(
         summary="Mirrored profiles of one database, by id",
