@@ -5,7 +5,7 @@ copy of the database (a backup, a replica) could make valid codes for every pers
 same device — django-otp's ``Device`` with its throttling and timestamps, codes checked by
 django-otp's ``TOTP`` — with the secret sealed by the project's key ring (AES-GCM, bound to the
 row). ``accounts`` knows nothing of the linker, so the key ring is reached by its dotted path in
-``ACCOUNTS_SECRET_BOX`` (an object with ``encrypt``/``decrypt(text, *, context)``).
+``ACCOUNTS_KEY_RING`` (an object with ``encrypt``/``decrypt(text, *, context)``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class SecretBox(Protocol):
 
 
 def secret_box() -> SecretBox:
-    """The project's key ring (``ACCOUNTS_SECRET_BOX`` names a callable returning it)."""
-    box: SecretBox = import_string(settings.ACCOUNTS_SECRET_BOX)()
+    """The project's key ring (``ACCOUNTS_KEY_RING`` names a callable returning it)."""
+    box: SecretBox = import_string(settings.ACCOUNTS_KEY_RING)()
     return box
 
 

@@ -14,7 +14,7 @@ def carry_over(apps, schema_editor):
     old = list(TOTPDevice.objects.all())
     if not old:
         return
-    box = import_string(settings.ACCOUNTS_SECRET_BOX)()
+    box = import_string(settings.ACCOUNTS_KEY_RING)()
     for device in old:
         uid = uuid.uuid4()
         AuthenticatorApp.objects.create(
@@ -45,7 +45,7 @@ def carry_back(apps, schema_editor):
     AuthenticatorApp = apps.get_model("accounts", "AuthenticatorApp")
     box = None
     for device in AuthenticatorApp.objects.all():
-        box = box or import_string(settings.ACCOUNTS_SECRET_BOX)()
+        box = box or import_string(settings.ACCOUNTS_KEY_RING)()
         key = box.decrypt(
             device.key_encrypted, context=f"accounts_authenticatorapp:{device.uid}:key"
         )

@@ -1,9 +1,9 @@
 """The Copernica calls of one outbox change, per kind, and the conflict check before an update.
 
-Called by :func:`linker.profiles.batch_sending.profile_change_send` outside any transaction, with the
-client of a metered session (one per batch of a link's changes). A create whose answer was lost
-(``in_doubt``) is looked up by the fields it sent before it is sent again; a delete an earlier
-lost attempt already made counts as done.
+Called by :func:`linker.profiles.batch_sending.profile_change_send` outside any transaction,
+with the client of a metered session (one per batch of a link's changes). A create whose answer
+was lost (``in_doubt``) is looked up by the fields it sent before it is sent again; a delete an
+earlier lost attempt already made counts as done.
 
 **Conflicts.** Before an update that carries ``base_modified`` (and is not forced) one
 GET reads the (sub)profile's current ``modified`` at Copernica. It is compared with the

@@ -21,7 +21,7 @@ def _compose() -> dict[str, Any]:
 
 
 def _settings_variables() -> set[str]:
-    source = (ROOT / "linker" / "settings.py").read_text()
+    source = "".join(path.read_text() for path in (ROOT / "linker" / "settings").glob("*.py"))
     return set(re.findall(r"env\.[a-z_]+\(\s*\"([A-Z0-9_]+)\"", source))
 
 
@@ -31,6 +31,8 @@ def _example_variables() -> set[str]:
 
 
 def _entry_point_problem(command: list[str]) -> str | None:
+    if command[:2] == ["nice", "-n"] and command[2].isdigit():
+        command = command[3:]  # a lower CPU priority (the sync workers)
     program, *args = command
     if program == "gunicorn":
         module, _, attribute = args[0].partition(":")
