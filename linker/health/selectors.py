@@ -2,23 +2,23 @@
 queries however many tenants there are, each costing about the same per tenant.
 
 Everything a row shows is a column of the tenant, its link or its schedule (the link's latest
-run state and counts are kept there by triggers, migration 0012) or today's request count, so a
-page is: one grouped count for the filter chips (which is also the paginator's count), one
-sorted ``SELECT`` of the page's tenant ids and one ``SELECT`` of those tenants' rows. Filtering
-and sorting happen in the database; no plan carries a subquery per tenant (which once made
-PostgreSQL's planner pay for JIT compilation on every page).
+run state, counts and status rank are kept there by triggers, migrations 0012 and 0016) or
+today's request count, so a page is: one grouped count for the filter chips (which is also the
+page's count), one sorted ``SELECT`` of the page's tenant ids and sort keys and one ``SELECT``
+of those tenants' rows. Filtering and sorting happen in the database; no plan carries a
+subquery per tenant (which once made PostgreSQL's planner pay for JIT compilation on every
+page). A status filter reads its links by the rank's index; pages after the first continue
+from a cursor (keyset, :mod:`linker.health.keyset`) rather than an offset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
 
-from django.core.paginator import Page, Paginator
 from django.db.models import (
     BooleanField,
-    Case,
     Count,
     ExpressionWrapper,
     F,
@@ -26,14 +26,24 @@ from django.db.models import (
     IntegerField,
     Q,
     QuerySet,
-    When,
+    Value,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.selectors import AnyUser, tenant_list
-from linker.models import LinkState, SyncState
+from linker.health.keyset import (
+    INT,
+    TEXT,
+    TIME,
+    Column,
+    DashboardPage,
+    beyond,
+    cursor_decode,
+    cursor_encode,
+    order_by,
+)
 
 PAGE_SIZE = 50
 
@@ -73,19 +83,31 @@ FILTERS = {
     ARCHIVED: ("Archived", None),
 }
 
-# The sort keys a user may choose, and what they order by (ties broken by name, then id).
-SORTS = {
-    "name": ("name",),
-    "-name": ("-name",),
-    "status": ("status_rank", "name"),
-    "-status": ("-status_rank", "name"),
-    "profiles": ("profiles_mirrored", "name"),
-    "-profiles": ("-profiles_mirrored", "name"),
-    "last_sync": (F("last_success_at").asc(nulls_first=True), "name"),
-    "-last_sync": (F("last_success_at").desc(nulls_last=True), "name"),
-    "requests": ("requests_today", "name"),
-    "-requests": ("-requests_today", "name"),
+_NAME, _ID = Column("name", TEXT), Column("id", INT)
+
+
+def _by(name: str, kind: str, *, descending: bool = False) -> tuple[Column, ...]:
+    return (Column(name, kind, descending), _NAME, _ID)
+
+
+# The sort keys a user may choose, and the columns they order by: ties are broken by name,
+# then id, so every row has one place and a cursor can continue after any of them.
+SORTS: dict[str, tuple[Column, ...]] = {
+    "name": (_NAME, _ID),
+    "-name": (Column("name", TEXT, descending=True), _ID),
+    "status": _by("status_rank", INT),
+    "-status": _by("status_rank", INT, descending=True),
+    "profiles": _by("profiles_mirrored", INT),
+    "-profiles": _by("profiles_mirrored", INT, descending=True),
+    # Never synced sorts first (before the oldest success), and last in reverse.
+    "last_sync": _by("last_sync_key", TIME),
+    "-last_sync": _by("last_sync_key", TIME, descending=True),
+    "requests": _by("requests_today", INT),
+    "-requests": _by("requests_today", INT, descending=True),
 }
+
+#: "Never synced" as a sort key: a NULL has no place a cursor could compare with.
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 _STATUS_RANK = {
     Status.NEEDS_RECONNECT: 0,
@@ -99,7 +121,7 @@ _STATUS_RANK = {
 
 @dataclass
 class Dashboard:
-    page: Page[Tenant]
+    page: DashboardPage
     counts: dict[str, int]
     query: str
     filter: str
@@ -130,29 +152,26 @@ class Dashboard:
         return result
 
 
-# The status, as a rank, from columns of the tenant's link (kept by triggers, migration 0012):
-# one CASE, no subquery, so a sort or a count over every tenant reads each row once. The
-# status's name is derived from the rank in Python rather than by a second CASE.
 _RANK = {rank: status for status, rank in _STATUS_RANK.items()}
 
 
-def _status_rank() -> Case:
-    not_linked = _STATUS_RANK[Status.NOT_LINKED]
-    return Case(
-        When(Q(link__isnull=True) | Q(link__state=LinkState.DISCONNECTED), then=not_linked),
-        When(link__access_token_encrypted="", then=not_linked),
-        When(link__state=LinkState.NEEDS_RECONNECT, then=_STATUS_RANK[Status.NEEDS_RECONNECT]),
-        When(link__state=LinkState.PENDING, then=_STATUS_RANK[Status.PENDING]),
-        # Skipped and cancelled runs say nothing about the account's health: the trigger
-        # leaves them out of the latest run.
-        When(
-            link__latest_run_state__in=[SyncState.QUEUED, SyncState.RUNNING],
-            then=_STATUS_RANK[Status.SYNCING],
-        ),
-        When(link__latest_run_state=SyncState.FAILED, then=_STATUS_RANK[Status.FAILING]),
-        default=_STATUS_RANK[Status.ACTIVE],
+def _status_rank() -> Coalesce:
+    """The status, as a rank: stored on the link (by a trigger, migration 0016, with the same
+    order as ``_STATUS_RANK``); a tenant without a link is not linked."""
+    return Coalesce(
+        F("link__status_rank"),
+        Value(_STATUS_RANK[Status.NOT_LINKED]),
         output_field=IntegerField(),
     )
+
+
+def _status_filter(statuses: tuple[str, ...]) -> Q:
+    """The tenants with one of ``statuses``, as a condition on the link's indexed rank (the
+    "needs me" filter reads its few links by the index rather than ranking every tenant)."""
+    condition = Q(link__status_rank__in=_ranks(statuses))
+    if Status.NOT_LINKED in statuses:
+        condition |= Q(link__isnull=True)
+    return condition
 
 
 def _ranks(statuses: tuple[str, ...]) -> list[int]:
@@ -180,6 +199,7 @@ def tenant_health_list(*, user: AnyUser) -> QuerySet[Tenant]:
             profiles_mirrored=Coalesce(F("link__profiles_mirrored"), 0),
             copernica_count=F("link__copernica_count"),
             last_success_at=F("link__sync_schedule__last_success_at"),
+            last_sync_key=Coalesce(F("link__sync_schedule__last_success_at"), Value(_NEVER)),
             requests_today=Coalesce(F("ledger_today__requests"), 0),
         )
     )
@@ -217,8 +237,8 @@ def dashboard_rows(
     tenants = tenants.filter(archived_at__isnull=filter != ARCHIVED)
     statuses = FILTERS[filter][1]
     if statuses is not None:
-        tenants = tenants.filter(status_rank__in=_ranks(statuses))  # type: ignore[misc]
-    return tenants.order_by(*SORTS[sort], "id")
+        tenants = tenants.filter(_status_filter(statuses))
+    return tenants.order_by(*order_by(SORTS[sort], backwards=False))
 
 
 def _searched(tenants: QuerySet[Tenant], *, query: str) -> QuerySet[Tenant]:
@@ -232,9 +252,19 @@ def _searched(tenants: QuerySet[Tenant], *, query: str) -> QuerySet[Tenant]:
 
 
 def dashboard_get(
-    *, user: AnyUser, query: str = "", filter: str = "", sort: str = "name", page: Any = 1
+    *,
+    user: AnyUser,
+    query: str = "",
+    filter: str = "",
+    sort: str = "name",
+    page: int = 1,
+    after: str = "",
+    before: str = "",
 ) -> Dashboard:
-    """One page of the dashboard: search, filter, sort and paginate in the database."""
+    """One page of the dashboard: search, filter, sort and paginate in the database.
+
+    The page is the one after the cursor ``after``, or before ``before``, or else page number
+    ``page`` (an offset: kept for old links, it reads every row before the page)."""
     query = query.strip()[:200]
     filter = filter if filter in FILTERS else ""
     sort = sort if sort in SORTS else "name"
@@ -267,14 +297,16 @@ def dashboard_get(
         count = sum(counts.values())
     else:
         count = sum(counts.get(status, 0) for status in statuses)
-    # The page in two steps: the ids of its tenants, sorted on narrow rows (a deep page sorts
-    # and skips only ids and sort keys), then those tenants with everything a row shows. The
-    # paginator's count comes from the chips, which counted the same search.
-    tenants = dashboard_rows(user=user, query=query, filter=filter, sort=sort)
-    result = _CountedPaginator(
-        tenants.values_list("pk", flat=True), PAGE_SIZE, count=count
-    ).get_page(page)
-    ids = list(result.object_list)
+    # The page in two steps: the ids of its tenants with their sort keys, sorted on narrow
+    # rows, then those tenants with everything a row shows.
+    ids, result = _page(
+        dashboard_rows(user=user, query=query, filter=filter, sort=sort),
+        sort=sort,
+        count=count,
+        page=page,
+        after=after,
+        before=before,
+    )
     rows = {tenant.pk: tenant for tenant in tenant_health_list(user=user).filter(pk__in=ids)}
     result.object_list = list(with_status(rows[pk] for pk in ids if pk in rows))
     return Dashboard(
@@ -287,16 +319,47 @@ def dashboard_get(
     )
 
 
-class _CountedPaginator(Paginator):
-    """A paginator told its count (already known) instead of running a ``COUNT``."""
-
-    def __init__(self, object_list: Any, per_page: int, *, count: int) -> None:
-        super().__init__(object_list, per_page)
-        self._count = count
-
-    @property
-    def count(self) -> int:
-        return self._count
+def _page(
+    tenants: QuerySet[Tenant], *, sort: str, count: int, page: int, after: str, before: str
+) -> tuple[list[int], DashboardPage]:
+    """The ids of one page's tenants, and the page (its tenants yet to be read) with the
+    cursors around it: one query of sort keys, which reads one row past the page to know
+    whether another follows."""
+    columns = SORTS[sort]
+    names = [column.name for column in columns]
+    cursor = cursor_decode(before or after, sort=sort, columns=columns)
+    backwards = bool(before) and cursor is not None
+    if cursor is not None:
+        keys = list(
+            tenants.filter(beyond(columns, cursor.values, backwards=backwards))
+            .order_by(*order_by(columns, backwards=backwards))
+            .values_list(*names)[: PAGE_SIZE + 1]
+        )
+        more = len(keys) > PAGE_SIZE
+        keys = keys[:PAGE_SIZE]
+        if backwards:
+            keys.reverse()
+            # Fewer rows than a page before the cursor: they are the first ones.
+            start = max(cursor.position - len(keys), 0) if more else 0
+            has_previous, has_next = more, True
+        else:
+            start = cursor.position
+            has_previous, has_next = True, more
+    else:
+        # A page number, as older links carry: an offset, clamped to the last page.
+        last = max(1, -(-count // PAGE_SIZE))
+        start = (min(page, last) - 1) * PAGE_SIZE
+        keys = list(tenants.values_list(*names)[start : start + PAGE_SIZE + 1])
+        has_previous, has_next = start > 0, len(keys) > PAGE_SIZE
+        keys = keys[:PAGE_SIZE]
+    return [key[-1] for key in keys], DashboardPage(
+        object_list=[],
+        count=count,
+        size=PAGE_SIZE,
+        start=start,
+        after=cursor_encode(sort, keys[-1], start + len(keys)) if keys and has_next else "",
+        before=cursor_encode(sort, keys[0], start) if keys and has_previous else "",
+    )
 
 
 def status_label(status: str) -> str:

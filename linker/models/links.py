@@ -58,8 +58,11 @@ class LinkState(models.TextChoices):
     DISCONNECTED = "disconnected", "Disconnected"
 
 
-#: ``Link`` columns written only by the database (triggers, migration 0012) and by ``.update()``.
-DATABASE_OWNED = frozenset({"latest_run_state", "copernica_count", "profiles_mirrored"})
+#: ``Link`` columns written only by the database (triggers, migrations 0012 and 0016) and by
+#: ``.update()``.
+DATABASE_OWNED = frozenset(
+    {"latest_run_state", "copernica_count", "profiles_mirrored", "status_rank"}
+)
 
 
 class Link(models.Model):
@@ -100,9 +103,16 @@ class Link(models.Model):
     latest_run_state = models.CharField(max_length=10, blank=True, default="", editable=False)
     copernica_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
     profiles_mirrored = models.PositiveIntegerField(default=0, editable=False)
+    # The dashboard's status as its sort rank (linker.health.selectors), from this row's state,
+    # token and ``latest_run_state``, written by a trigger on this table (migration 0016) so
+    # that a status filter or chip is read by its index. Never NULL once the row is written.
+    status_rank = models.PositiveSmallIntegerField(null=True, editable=False)
 
     class Meta:
-        indexes = [models.Index(fields=["state"])]
+        indexes = [
+            models.Index(fields=["state"]),
+            models.Index(fields=["status_rank"], name="link_status_rank"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tenant} → {self.copernica_account_name or 'not linked'}"

@@ -50,6 +50,12 @@ from linker.views.responses import see_other
 
 #: Rows fetched per round trip by the CSV export.
 EXPORT_BATCH = 1000
+#: A page cursor carries a tenant's name (at most 200 characters, 800 bytes of UTF-8, a third
+#: more in base64) and a few numbers.
+CURSOR_MAX = 1200
+
+#: The parameters that place a page, which a list of every page ignores.
+_PLACE = ("page", "after", "before")
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -63,6 +69,9 @@ def _dashboard_params(params: QueryDict) -> dict[str, Any]:
         "filter": choice_param(params, "filter", choices=FILTERS, default=""),
         "sort": choice_param(params, "sort", choices=SORTS, default="name"),
         "page": page_param(params),
+        # Keyset cursors (linker.health.keyset): read forgivingly there, so only bounded here.
+        "after": text_param(params, "after", max_length=CURSOR_MAX),
+        "before": text_param(params, "before", max_length=CURSOR_MAX),
     }
 
 
@@ -73,6 +82,8 @@ def _dashboard_query(values: dict[str, Any]) -> QueryDict:
         filter=values["filter"],
         sort=values["sort"] if values["sort"] != "name" else None,
         page=values["page"] if values["page"] != 1 else None,
+        after=values["after"],
+        before=values["before"],
     )
 
 
@@ -94,9 +105,11 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "dashboard/index.html",
         {
             "dashboard": dashboard,
-            "query": _dashboard_query(values),
+            # The links to other filters, sorts and pages start from the first page; the bulk
+            # form comes back to this one.
+            "query": _dashboard_query({**values, "page": 1, "after": "", "before": ""}),
+            "back": _dashboard_query(values),
             "labels": Status.LABELS,
-            "sorts": SORTS,
             "agencies": agencies,
             # Bulk actions are agency work: offered only on the tenants of the user's agencies.
             "managed_agency_ids": {agency.pk for agency in agencies},
@@ -110,7 +123,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
 def dashboard_export_view(request: HttpRequest) -> StreamingHttpResponse:
     """Every tenant the user may see (as searched and filtered) as CSV."""
     values = _dashboard_params(request.GET)
-    values.pop("page")  # every page
+    for key in _PLACE:  # every page
+        values.pop(key)
     # Streamed in batches from a server-side cursor: the whole list is never held in memory,
     # and plain tuples rather than model instances keep each row cheap.
     tenants = dashboard_rows(user=request.user, **values).values_list(  # type: ignore[misc]
@@ -204,7 +218,7 @@ def _bulk_all(request: HttpRequest, *, back_values: dict[str, Any], back_url: st
     if not action:
         messages.error(request, "Choose an action for tenants you manage.")
         return see_other(back_url)
-    values = {key: value for key, value in back_values.items() if key != "page"}
+    values = {key: value for key, value in back_values.items() if key not in _PLACE}
     managed = set(agency_list(user=request.user).values_list("pk", flat=True))
     matching = dashboard_rows(user=request.user, **values)  # every page's tenants
     rows = matching.values_list("pk", "agency_id")

@@ -152,8 +152,8 @@ PARAMS: dict[str, Params] = {
     "two_factor_verify": Params(
         get=("next",), post=("code", "remember", "next"), methods=("GET", "POST")
     ),
-    "home": Params(get=("q", "filter", "sort", "page")),
-    "dashboard_export": Params(get=("q", "filter", "sort", "page")),
+    "home": Params(get=("q", "filter", "sort", "page", "after", "before")),
+    "dashboard_export": Params(get=("q", "filter", "sort", "page", "after", "before")),
     "tenant_bulk": Params(
         post=("action", "tenants", "back", "scope", "confirm"),
         methods=("POST",),

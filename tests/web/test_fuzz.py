@@ -231,7 +231,7 @@ def test_a_parameter_read_but_not_listed_fails_the_fuzz(
     world: World, url_kwargs: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The guard itself: with ``q`` left out of the dashboard's list, the walk notices it."""
-    monkeypatch.setitem(PARAMS, "home", Params(get=("filter", "sort", "page")))
+    monkeypatch.setitem(PARAMS, "home", Params(get=("filter", "sort", "page", "after", "before")))
     fuzzer = Fuzzer(world, url_kwargs, make_member(role=Role.AGENCY_ADMIN, agency=world.agency_b))
     fuzzer.walk("home")
     assert fuzzer.outcome.undeclared == {"home: GET q"}
