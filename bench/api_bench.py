@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import time
@@ -29,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import Figure, bench_table_print, figure  # noqa: E402 - after the path set-up
+from bench.database import bench_django_setup  # noqa: E402 - after the path set-up
+from bench.report import Figure, bench_table_print, figure  # noqa: E402
 
 BENCH_DB = os.environ.get("API_BENCH_DB", "linker_apibench")
 AGENCY_SLUG = "api-bench"
@@ -38,22 +38,7 @@ FIELDS = ("firstname", "lastname", "email", "city", "zipcode", "phone")
 
 
 def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_ENV", "test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linker")
-    os.environ["DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{BENCH_DB}", url)
-    import django
-    import psycopg
-
-    admin = re.sub(r"/[^/]*$", "/postgres", os.environ["DATABASE_URL"])
-    with psycopg.connect(admin.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-        if not exists.fetchone():
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    bench_django_setup(BENCH_DB)
 
 
 def populate(count: int) -> tuple[Any, Any, Any]:
