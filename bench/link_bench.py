@@ -21,27 +21,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import bench_table_print, figure  # noqa: E402 - after the path set-up above
+from bench.database import bench_django_setup  # noqa: E402 - after the path set-up above
+from bench.report import bench_table_print, figure  # noqa: E402
 
 PROCESSES, CALLS = 8, 500
 #: The database the bench replaces ``DATABASE_URL``'s with (``LINK_BENCH_DB`` to use another).
 BENCH_DB = os.environ.get("LINK_BENCH_DB", "linker_bench")
 
 
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_ENV", "test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linker")
-    os.environ["DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{BENCH_DB}", url)
-    import django
-    import psycopg
-
-    admin = re.sub(r"/[^/]*$", "/postgres", os.environ["DATABASE_URL"])
-    with psycopg.connect(admin.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-        if not exists.fetchone():
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    django.setup()
+def _setup_django(*, migrate: bool = False) -> None:
+    bench_django_setup(BENCH_DB, migrate=migrate)
 
 
 def _start_sandbox() -> tuple[subprocess.Popen[str], str]:
@@ -72,9 +61,8 @@ def worker(link_id: int, calls: int, start_at: float) -> None:
 
 
 def main() -> None:
-    _setup_django()
+    _setup_django(migrate=True)
     from django.core.cache import cache
-    from django.core.management import call_command
 
     from accounts.models import Tenant
     from api_client import CopernicaClient, MemoryTokenCache
@@ -83,7 +71,6 @@ def main() -> None:
     from linker.models import Link
     from tests.factories import make_link
 
-    call_command("migrate", verbosity=0)
     began = time.perf_counter()
     proc, url = _start_sandbox()
     try:

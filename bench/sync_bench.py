@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import bench_table_print  # noqa: E402 - after the path set-up above
+from bench.database import bench_django_setup  # noqa: E402 - after the path set-up above
+from bench.report import bench_table_print  # noqa: E402
 
 #: The database the bench replaces ``DATABASE_URL``'s with (``SYNC_BENCH_DB`` to use another, e.g.
 #: when two people bench on one server); child processes inherit it through the environment.
@@ -56,20 +57,8 @@ BENCH_MAIL = "bench.invalid"
 # ------------------------------------------------------------------------------------ set-up
 
 
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_ENV", "test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linker")
-    os.environ["DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{BENCH_DB}", url)
-    import django
-    import psycopg
-
-    admin = re.sub(r"/[^/]*$", "/postgres", os.environ["DATABASE_URL"])
-    with psycopg.connect(admin.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-        if not exists.fetchone():
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    django.setup()
+def _setup_django(*, migrate: bool = False) -> None:
+    bench_django_setup(BENCH_DB, migrate=migrate)
 
 
 def _start_sandbox() -> tuple[subprocess.Popen[str], str]:
@@ -644,17 +633,15 @@ def main() -> None:
     parser.add_argument("--link", type=int)
     parser.add_argument("--rows", type=int, default=0)
     options = parser.parse_args()
-    _setup_django()
+    # The bench's own process migrates; its children only use the database.
+    _setup_django(migrate=not options.child)
     if options.child:
         print(json.dumps(CHILDREN[options.child](options)))
         return
 
-    from django.core.management import call_command
-
     from accounts.models import Tenant, User
     from linker.models import Link
 
-    call_command("migrate", verbosity=0)
     _truncate_mirror()
     Link.objects.all().delete()
     Tenant.objects.filter(name__in=["Fifty", "Hundred", "Large", "One", "Writes"]).delete()
