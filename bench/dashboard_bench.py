@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.database import bench_django_setup  # noqa: E402 - after the path set-up
+from bench.database import bench_django_setup, queries_counted  # noqa: E402 - after the path set-up
 from bench.report import Figure, bench_table_print, figure  # noqa: E402
 
 BENCH_DB = os.environ.get("DASHBOARD_BENCH_DB", "linker_dashboardbench")
@@ -208,24 +208,6 @@ def populate(size: int) -> Any:
 # ---------------------------------------------------------------------------------- measures
 
 
-def _counted(call: Callable[[], Any]) -> tuple[float, int, Any]:
-    """Seconds and queries of ``call()``, and what it returned."""
-    from django.db import connection
-
-    queries = 0
-
-    def counted(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        nonlocal queries
-        queries += 1
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(counted):
-        started = time.perf_counter()
-        result = call()
-        seconds = time.perf_counter() - started
-    return seconds, queries, result
-
-
 def _page(user: Any, params: dict[str, Any]) -> int:
     """One dashboard page as the view uses it: chips, the page's count, the rows."""
     from linker.health.selectors import dashboard_get
@@ -324,7 +306,7 @@ def measure(size: int, repeat: int) -> dict[str, dict[str, Any]]:
         call()  # warm: the first call pays for connections and plans
         samples, query_counts = [], set()
         for _ in range(repeat):
-            seconds, queries, _result = _counted(call)
+            seconds, queries, _result = queries_counted(call)
             samples.append(seconds)
             query_counts.add(queries)
         results[name] = {

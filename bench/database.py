@@ -1,5 +1,5 @@
 """The database of a bench: its own PostgreSQL database beside the one ``DATABASE_URL`` names,
-created when missing and migrated, then Django set up on it.
+created when missing and migrated, then Django set up on it; and the queries a call makes.
 
 Each bench keeps its own database (``<NAME>_BENCH_DB``), so what one loads (a million profiles,
 ten thousand tenants) survives for its next run and never meets another bench's rows.
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
+from typing import Any
 
 
 def bench_database_url(name: str) -> str:
@@ -42,3 +45,22 @@ def bench_django_setup(name: str, *, migrate: bool = True, budget_off: bool = Fa
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+
+
+def queries_counted(call: Callable[[], Any]) -> tuple[float, int, Any]:
+    """Seconds and queries of ``call()``, and what it returned."""
+    from django.db import connection
+
+    queries = 0
+
+    def counted(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    # A wrapper, not CaptureQueriesContext: that keeps only the last 9,000 queries.
+    with connection.execute_wrapper(counted):
+        started = time.perf_counter()
+        result = call()
+        seconds = time.perf_counter() - started
+    return seconds, queries, result

@@ -29,7 +29,6 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.database import bench_django_setup  # noqa: E402 - after the path set-up
+from bench.database import bench_django_setup, queries_counted  # noqa: E402 - after the path set-up
 from bench.report import Figure, bench_table_print, figure  # noqa: E402
 
 BENCH_DB = os.environ.get("SCHEDULE_BENCH_DB", "linker_schedulebench")
@@ -191,38 +190,19 @@ def _purge() -> int:
     return purged
 
 
-def _counted(call: Callable[[], Any]) -> tuple[float, int, Any]:
-    """Seconds and queries of ``call()``, and what it returned."""
-    from django.db import connection
-
-    queries = 0
-
-    def counted(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        nonlocal queries
-        queries += 1
-        return execute(sql, params, many, context)
-
-    # A wrapper, not CaptureQueriesContext: that keeps only the last 9,000 queries.
-    with connection.execute_wrapper(counted):
-        started = time.perf_counter()
-        result = call()
-        seconds = time.perf_counter() - started
-    return seconds, queries, result
-
-
 def _tick() -> tuple[float, int, list[int]]:
     from django.utils import timezone
 
     from linker.sync.schedule import sync_schedule_due
 
-    return _counted(lambda: sync_schedule_due(now=timezone.now()))
+    return queries_counted(lambda: sync_schedule_due(now=timezone.now()))
 
 
 def _scrape(repeat: int) -> dict[str, Any]:
     """The metrics endpoint's work (every family rendered) at this size."""
     from linker.health.metrics import metrics_render
 
-    samples = [_counted(metrics_render) for _ in range(repeat)]
+    samples = [queries_counted(metrics_render) for _ in range(repeat)]
     return {
         "seconds": statistics.median(seconds for seconds, _, _ in samples),
         "queries": max(queries for _, queries, _ in samples),
