@@ -87,7 +87,11 @@ def test_a_conflicting_subprofile_edit_is_shown_and_sent_anyway(
         # Send anyway: it goes out as it is and ends Done, with the value at Copernica.
         conflict.get_by_role("button", name="Send anyway").click()
         expect(changes.locator("[data-field=state]").first).to_have_text("Done", timeout=30_000)
-        expect(page.get_by_test_id("subprofile-fields")).to_contain_text("shipped by the linker")
+        # On Done the page reloads itself to show the mirror; on a loaded machine the reload
+        # can take longer than the default five seconds.
+        expect(page.get_by_test_id("subprofile-fields")).to_contain_text(
+            "shipped by the linker", timeout=30_000
+        )
         expect(page.locator(".conflict")).to_have_count(0)
         screenshot(page, "subprofile-sent-anyway")
 
