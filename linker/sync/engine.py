@@ -29,15 +29,14 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone
 
 from api_client import KeysetPage, format_since
 from linker.linking.client import MeteredSession
 from linker.models import (
-    Link,
     Notification,
+    RemoteCollection,
     RemoteDatabase,
     RemoteProfile,
     SyncMode,
@@ -49,16 +48,11 @@ from linker.notifications.services import notices_resolve
 from linker.platform.errors import LinkerError
 from linker.sync import reconcile, remote_ids, upserts
 from linker.sync.prefetch import Prefetcher
-from linker.sync.schema import schema_mirror
 from linker.sync.sources import Source, source_from_key, sources_of
 
 #: Copernica's ``modified`` has one-second resolution and a write may land a moment late. (The
 #: autumn's repeated hour is covered by ``format_since``, not by this window.)
 INCREMENTAL_OVERLAP = timedelta(minutes=2)
-
-#: The checkpoint's count of profiles an incremental run created or brought back from removed:
-#: kept with the pages that added them, so a resumed run counts each once.
-ADDED = "profiles_added"
 
 
 class ClaimLostError(LinkerError):
@@ -82,7 +76,6 @@ class Engine:
         self.progress = progress
         self.cp: dict[str, Any] = dict(run.checkpoint or {"phase": "schema"})
         self._requests_reported = 0
-        self.finished = False  # set by finish()
         self.postgres = connection.vendor == "postgresql"
 
     # -- bookkeeping: every write below goes through commit() with the claim check
@@ -126,19 +119,6 @@ class Engine:
             return cursor.rowcount
 
     def advance(self, *, deadline: float, max_pages: int) -> bool:
-        """Take the run through its phases until it is done (``True``) or the step's pages or
-        time run out (``False``).
-
-        The whole step commits without waiting for the WAL to reach the disk (see
-        :func:`upserts.commits_unflushed`): every commit of a run goes with its checkpoint, so
-        what a crash of PostgreSQL could lose is redone from the checkpoint before it. A small
-        run commits a dozen times outside its pages, and each wait for the disk cost more
-        than the statement it committed.
-        """
-        with upserts.commits_unflushed() if self.postgres else nullcontext():
-            return self._advance(deadline=deadline, max_pages=max_pages)
-
-    def _advance(self, *, deadline: float, max_pages: int) -> bool:
         while True:
             phase = self.cp.get("phase", "schema")
             if phase == "schema":
@@ -146,15 +126,14 @@ class Engine:
             elif phase == "profiles":
                 if not self._profiles(deadline=deadline, max_pages=max_pages):
                     return False
-                if self.finished:
-                    return True
             elif phase == "reconcile":
-                # Its last step ends the run too (see reconcile.Phase._finish).
-                return reconcile.reconcile_advance(
+                done = reconcile.reconcile_advance(
                     self, self._sources(), deadline=deadline, max_pages=max_pages
                 )
+                if not done:
+                    return False
             else:
-                self.finish()
+                self._finish()
                 return True
 
     def _schema(self) -> None:
@@ -162,7 +141,44 @@ class Engine:
         now = timezone.now()
         link = self.run.link
         with transaction.atomic():
-            mirrored, collections = schema_mirror(link=link, databases=databases, now=now)
+            mirrored: list[RemoteDatabase] = []
+            collections: list[RemoteCollection] = []
+            for item in databases:
+                database, _ = RemoteDatabase.objects.update_or_create(
+                    link=link,
+                    copernica_id=int(item["ID"]),
+                    defaults={
+                        "name": str(item.get("name", ""))[:300],
+                        "fields": _embedded(item.get("fields")),
+                        "interests": _embedded(item.get("interests")),
+                        "collections": _embedded(item.get("collections")),
+                        "synced_at": now,
+                        "removed_at": None,
+                    },
+                )
+                mirrored.append(database)
+                for described in _embedded(item.get("collections")):
+                    if not isinstance(described, dict) or "ID" not in described:
+                        continue
+                    collection, _ = RemoteCollection.objects.update_or_create(
+                        link=link,
+                        copernica_id=int(described["ID"]),
+                        defaults={
+                            "database": database,
+                            "name": str(described.get("name", ""))[:300],
+                            "fields": _embedded(described.get("fields")),
+                            "synced_at": now,
+                            "removed_at": None,
+                        },
+                    )
+                    collections.append(collection)
+            # What Copernica no longer lists is gone there: its rows stay for the history.
+            RemoteDatabase.objects.filter(link=link, removed_at=None).exclude(
+                pk__in=[d.pk for d in mirrored]
+            ).update(removed_at=now)
+            RemoteCollection.objects.filter(link=link, removed_at=None).exclude(
+                pk__in=[c.pk for c in collections]
+            ).update(removed_at=now)
             walk = sources_of(mirrored, collections)
             since: dict[str, str] = {}
             if self.run.mode == SyncMode.INCREMENTAL:
@@ -230,16 +246,19 @@ class Engine:
                 deadline=deadline,
             )
             try:
-                for page in prefetch:
-                    straight_in = self.page_commit(
-                        source,
-                        self.cp["source_index"],
-                        page,
-                        straight_in=straight_in,
-                        advance=functools.partial(self.cp.__setitem__, "after_id", page.last_id),
-                    )
-                    pages_left -= 1
-                    self._report()
+                with upserts.commits_unflushed() if self.postgres else nullcontext():
+                    for page in prefetch:
+                        straight_in = self.page_commit(
+                            source,
+                            self.cp["source_index"],
+                            page,
+                            straight_in=straight_in,
+                            advance=functools.partial(
+                                self.cp.__setitem__, "after_id", page.last_id
+                            ),
+                        )
+                        pages_left -= 1
+                        self._report()
             finally:
                 prefetch.close()
             if not prefetch.complete:
@@ -247,24 +266,11 @@ class Engine:
             with transaction.atomic():
                 self.cp["source_index"] += 1
                 self.cp["after_id"] = 0
-                if self.cp["source_index"] == len(sources):
-                    self._profiles_end()  # in the same commit
-                else:
-                    self.commit()
-        if self.cp["phase"] == "profiles":  # no sources at all
-            with transaction.atomic():
-                self._profiles_end()
-        return True
-
-    def _profiles_end(self) -> None:
-        """The checkpoint past the profiles phase, in the caller's transaction: a full run
-        goes on to reconcile, an incremental one ends here (one commit fewer)."""
-        if self.run.mode == SyncMode.FULL:
-            self.cp["phase"] = "reconcile"
+                self.commit()
+        with transaction.atomic():
+            self.cp["phase"] = "reconcile" if self.run.mode == SyncMode.FULL else "done"
             self.commit()
-        else:
-            self.cp["phase"] = "done"
-            self.finish()
+        return True
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -310,29 +316,20 @@ class Engine:
         while True:
             try:
                 with transaction.atomic():
-                    written = self._page_write(
+                    created, updated = self._page_write(
                         source, position, page, straight_in=straight_in, recorded=recorded
                     )
                     if walked is not None and recorded is not None and not straight_in:
                         walked[source.key] = recorded + page.count
-                    if self._counts_added(source):
-                        self.cp[ADDED] = self.cp.get(ADDED, 0) + written.created + written.revived
                     advance()
                     self.commit(
-                        pages=1,
-                        fetched=page.count,
-                        created_count=written.created,
-                        updated_count=written.updated,
+                        pages=1, fetched=page.count, created_count=created, updated_count=updated
                     )
                 return straight_in
             except psycopg.errors.UniqueViolation:
                 if not straight_in:
                     raise
                 straight_in = False
-
-    def _counts_added(self, source: Source) -> bool:
-        """Whether this run keeps the count of profiles it adds (see ``ADDED``)."""
-        return self.run.mode == SyncMode.INCREMENTAL and source.mirror is upserts.PROFILES
 
     def _page_write(
         self,
@@ -342,7 +339,7 @@ class Engine:
         *,
         straight_in: bool,
         recorded: int | None,
-    ) -> upserts.Written:
+    ) -> tuple[int, int]:
         """The page's rows (and ids, after the ``recorded`` ones) in the caller's transaction."""
         if recorded is not None and straight_in:
             recorded = None  # its rows are the run's own (see remote_ids.walked_size)
@@ -352,12 +349,7 @@ class Engine:
                 first = remote_ids.remote_ids_append_sql(
                     run_id=self.run.pk, position=position, first_ordinal=recorded, ids=page.ids
                 )
-            return upserts.page_write(
-                page=page,
-                straight_in=straight_in,
-                first=first,
-                revived=self._counts_added(source),
-            )
+            return upserts.page_write(page=page, straight_in=straight_in, first=first)
         assert page.items is not None
         if recorded is not None:
             remote_ids.remote_ids_append(
@@ -381,74 +373,29 @@ class Engine:
             items=page.items,
         )
 
-    def finish(self, **counts: int) -> None:
-        """End the run as succeeded: its checkpoint, ``counts`` (``SyncRun`` fields: a full
-        run's reconcile brings them) and state in one UPDATE under the claim check (the runs
-        table's trigger carries the counts to the link), the schedule's times, and the end of
-        a streak of failures, in one transaction (the caller's, if it has one)."""
+    def _finish(self) -> None:
         now = timezone.now()
-        run = self.run
-        requests = self.session.requests - self._requests_reported
-        local_count: Any = counts.pop("local_count", None)
-        if local_count is None and run.mode == SyncMode.FULL:
-            # Counted by the reconcile phase; a count here only if it left none.
-            local_count = Coalesce(
-                F("local_count"),
-                Subquery(
-                    RemoteProfile.objects.filter(link_id=run.link_id, removed_at=None)
-                    .order_by()
-                    .values("link_id")
-                    .annotate(n=Count("pk"))
-                    .values("n")
-                ),
-                0,
-                output_field=IntegerField(),
-            )
-        with transaction.atomic(savepoint=False):
-            if local_count is None:
-                # An incremental run does not count the mirror (a count grows with the
-                # account; the run's cost must grow with what changed): the count so far,
-                # which webhook batches keep between runs, and the profiles this run added.
-                # It removes none (removals are a full run's reconcile). The link's row is
-                # locked first so that a webhook batch's change of the count waits for this.
-                held = (
-                    Link.objects.select_for_update()
-                    .values_list("profiles_mirrored", flat=True)
-                    .get(pk=run.link_id)
-                )
-                local_count = Coalesce(
-                    F("local_count"),
-                    held + int(self.cp.get(ADDED, 0)),
-                    output_field=IntegerField(),
-                )
-            matched = SyncRun.objects.filter(
-                pk=run.pk, claim=self.claim, state=SyncState.RUNNING
-            ).update(
-                checkpoint=self.cp,
-                heartbeat_at=now,
-                requests=F("requests") + requests,
-                local_count=local_count,
-                **counts,
-                state=SyncState.SUCCEEDED,
-                finished_at=now,
-                claim="",
-                error_class="",
-                error_message=str(self.cp.get("note", ""))[:500],
-            )
-            if not matched:
-                raise ClaimLostError
-            self._requests_reported += requests
-            times = {"last_success_at": now}
+        with transaction.atomic():
+            self.commit()
+            run = SyncRun.objects.select_for_update().get(pk=self.run.pk)
+            if run.local_count is None:
+                run.local_count = RemoteProfile.objects.filter(
+                    link_id=run.link_id, removed_at=None
+                ).count()
+            run.state = SyncState.SUCCEEDED
+            run.finished_at = now
+            run.claim = ""
+            run.error_class = ""
+            run.error_message = str(self.cp.get("note", ""))[:500]
+            run.save()
+            schedule, _ = SyncSchedule.objects.get_or_create(link_id=run.link_id)
+            schedule.last_success_at = now
             if run.mode == SyncMode.FULL:
-                times["last_full_at"] = now
-            if not SyncSchedule.objects.filter(link_id=run.link_id).update(**times):
-                SyncSchedule.objects.create(link_id=run.link_id, **times)
+                schedule.last_full_at = now
+            schedule.save(update_fields=["last_success_at", "last_full_at"])
             # A success ends a streak of failures: its notice goes in the same transaction.
             notices_resolve(link=run.link, kind=Notification.Kind.SYNC_FAILING)
-        run.state = SyncState.SUCCEEDED
-        run.finished_at = now
-        run.claim = ""
-        self.finished = True
+            self.run = run
 
 
 @functools.lru_cache(maxsize=64)
@@ -468,3 +415,11 @@ def _commit_statement(counters: tuple[str, ...], progress: bool) -> str:
         f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608 - field names only
         "WHERE id = %s AND claim = %s AND state = %s"
     )
+
+
+def _embedded(value: object) -> list[Any]:
+    if isinstance(value, dict) and isinstance(value.get("data"), list):
+        return list(value["data"])
+    if isinstance(value, list):
+        return value
+    return []

@@ -13,15 +13,14 @@ from __future__ import annotations
 import json
 import json.encoder
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 import psycopg
 from django.db import connection
 from django.db.models import Model
@@ -34,9 +33,9 @@ def _not_json(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-# The standard library's encoder, for a page orjson refuses (see page_prepare): one reusable C
-# encoder, since json.dumps (or JSONEncoder.encode) builds a new one on every call. No
-# circular-reference check (``None`` markers): what is encoded here was decoded from JSON.
+# Pages are encoded with one reusable C encoder: json.dumps (or JSONEncoder.encode) builds a
+# new one on every call, which was a third of a page's preparation. No circular-reference
+# check (``None`` markers): what is encoded here was decoded from JSON a moment ago.
 _C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
 _ENCODER = (
     _C_MAKE_ENCODER(
@@ -53,12 +52,6 @@ def _dumps(value: object) -> str:
     if _ENCODER is None:  # pragma: no cover - CPython always has the C accelerator
         return _SLOW_DUMPS(value)
     return "".join(_ENCODER(value, 0))
-
-
-def _orjson_dumps(value: object) -> str:
-    """The same compact JSON by orjson, five times faster (floats may be written in another
-    but equal form, ``1e16`` for ``1e+16``: jsonb stores the number, not its text)."""
-    return orjson.dumps(value).decode()
 
 
 # The one form Copernica writes; anything else (``0000-00-00 00:00:00``, garbage) is NULL.
@@ -125,13 +118,11 @@ SUBPROFILES = Mirror(
 MIRRORS = {"profiles": PROFILES, "subprofiles": SUBPROFILES}
 
 # Taking the rows out of the staging table with DELETE ... RETURNING leaves it empty for the
-# next page, should the caller's transaction write another one. ``{revived}``: the rows of the
-# page that were marked removed before this statement (every part of one statement reads the
-# same snapshot, so this sees them as they were), or 0 when the caller does not ask.
+# next page, should the caller's transaction write another one.
 _UPSERT_STAGED = """
 WITH staged AS (
     DELETE FROM {staging} RETURNING {columns}
-), revived AS ({revived}), written AS (
+), written AS (
     INSERT INTO {table} AS p ({columns}, removed_at)
     SELECT {columns}, NULL FROM staged
     ON CONFLICT ({parent}, copernica_id) DO UPDATE SET
@@ -141,25 +132,17 @@ WITH staged AS (
     WHERE ({old}, p.removed_at) IS DISTINCT FROM ({new}, NULL)
     RETURNING (xmax = 0) AS inserted
 )
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
-    (SELECT n FROM revived)
-FROM written
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
 """
-_REVIVED = """SELECT count(*) AS n FROM {table} p JOIN staged s
-    ON p.{parent} = s.{parent} AND p.copernica_id = s.copernica_id
-    WHERE p.removed_at IS NOT NULL"""
 
 
 def _names(columns: str) -> list[str]:
     return [name.strip() for name in columns.split(",")]
 
 
-@lru_cache(maxsize=8)
-def _upsert_sql(mirror: Mirror, revived: bool) -> str:
+def _upsert_sql(mirror: Mirror) -> str:
     compared = _names(mirror.compared)
-    counted = _REVIVED.format(table=mirror.table, parent=mirror.parent)
     return _UPSERT_STAGED.format(
-        revived=counted if revived else "SELECT 0 AS n",
         staging=mirror.staging,
         table=mirror.table,
         columns=mirror.columns,
@@ -253,32 +236,11 @@ def page_prepare(
     keep_items: bool = False,
 ) -> PreparedPage:
     """Turn a page of Copernica (sub)profiles into COPY text (no database access: thread-safe)."""
-    ids = [int(item["ID"]) for item in items]
-    try:
-        text = _page_text(mirror, items, ids, link_id, parent_id, run_id, _orjson_dumps)
-    except orjson.JSONEncodeError:
-        # What orjson will not write (an integer beyond 64 bits, a lone surrogate that the
-        # standard library's decoder let through) takes the standard library's way.
-        text = _page_text(mirror, items, ids, link_id, parent_id, run_id, _dumps)
-    # JSON escapes every control character, so backslashes are all COPY text needs escaped
-    # (the other columns are digits and timestamps).
-    rows = text.replace("\\", "\\\\").encode()
-    kept = items if keep_items else None
-    return PreparedPage(mirror, parent_id, rows, len(items), last_id, kept, ids)
-
-
-def _page_text(
-    mirror: Mirror,
-    items: list[dict[str, Any]],
-    ids: list[int],
-    link_id: int,
-    parent_id: int,
-    run_id: int | None,
-    dumps: Callable[[object], str],
-) -> str:
     prefix = f"{link_id}\t{parent_id}\t{'' if run_id is None else run_id}\t"
+    dumps = _dumps
+    ids = [int(item["ID"]) for item in items]
     if mirror is PROFILES:
-        return "".join(
+        text = "".join(
             [
                 f"{prefix}{copernica_id}\t{dumps(item.get('fields') or {})}\t"
                 f"{dumps(item.get('interests') or [])}\t{_copy_timestamp(item.get('created'))}\t"
@@ -286,14 +248,20 @@ def _page_text(
                 for copernica_id, item in zip(ids, items, strict=True)
             ]
         )
-    return "".join(
-        [
-            f"{prefix}{copernica_id}\t{int(item.get('profile') or 0)}\t"
-            f"{dumps(item.get('fields') or {})}\t{_copy_timestamp(item.get('created'))}\t"
-            f"{_copy_timestamp(item.get('modified'))}\n"
-            for copernica_id, item in zip(ids, items, strict=True)
-        ]
-    )
+    else:
+        text = "".join(
+            [
+                f"{prefix}{copernica_id}\t{int(item.get('profile') or 0)}\t"
+                f"{dumps(item.get('fields') or {})}\t{_copy_timestamp(item.get('created'))}\t"
+                f"{_copy_timestamp(item.get('modified'))}\n"
+                for copernica_id, item in zip(ids, items, strict=True)
+            ]
+        )
+    # JSON escapes every control character, so backslashes are all COPY text needs escaped
+    # (the other columns are digits and timestamps).
+    rows = text.replace("\\", "\\\\").encode()
+    kept = items if keep_items else None
+    return PreparedPage(mirror, parent_id, rows, len(items), last_id, kept, ids)
 
 
 def copy_straight_in_allowed(*, mirror: Mirror = PROFILES, parent_id: int, after_id: int) -> bool:
@@ -309,19 +277,8 @@ def copy_straight_in_allowed(*, mirror: Mirror = PROFILES, parent_id: int, after
     return not rows.exists()
 
 
-class Written(NamedTuple):
-    """What writing a page did: rows ``created``, rows ``updated``, and of the updated ones
-    those ``revived`` (marked removed before; counted only when asked)."""
-
-    created: int
-    updated: int
-    revived: int = 0
-
-
-def page_write(
-    *, page: PreparedPage, straight_in: bool, first: str = "", revived: bool = False
-) -> Written:
-    """Write a prepared page in the caller's transaction → what it wrote (:class:`Written`).
+def page_write(*, page: PreparedPage, straight_in: bool, first: str = "") -> tuple[int, int]:
+    """Write a prepared page in the caller's transaction → (created, updated).
 
     ``straight_in`` COPYs the rows into the mirror as they are, for a walk the mirror holds
     no row of yet (:func:`copy_straight_in_allowed`). Should a row exist all the same (one
@@ -332,19 +289,17 @@ def page_write(
     goes through the staging table and the upsert.
 
     ``first``: statements without parameters that belong in the transaction, sent in the
-    same round trip as the staging table's. ``revived``: also count the rows that come back
-    from removed (an incremental run keeps the mirror's count by what it added; a join of
-    the page against the mirror that a full run, which counts exactly, does not pay).
+    same round trip as the staging table's.
     """
     if not page.count:
-        return Written(0, 0)
+        return 0, 0
     if straight_in:
         if first:
             with _raw_cursor() as cursor:
                 cursor.execute(first.encode())
         _copy(page.rows, page.mirror.table, page.mirror.columns)
-        return Written(page.count, 0)
-    return _write_staged(page.mirror, page.rows, first, revived=revived)
+        return page.count, 0
+    return _write_staged(page.mirror, page.rows, first)
 
 
 @contextmanager
@@ -371,17 +326,14 @@ def commits_unflushed() -> Iterator[None]:
             connection.close()
 
 
-# What autovacuum waits for before it analyzes a table (its default threshold and scale), and
-# whether the caller's own writes (``written`` rows) are a tenth of the table or more.
+# What autovacuum waits for before it analyzes a table (its default threshold and scale).
 _STALE_STATISTICS = """
 SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
-WHERE c.relname = ANY(%(tables)s)
-  AND (c.reltuples < 0 OR s.n_mod_since_analyze > 50 + 0.1 * c.reltuples)
-  AND (c.reltuples < 0 OR %(written)s::bigint IS NULL OR %(written)s >= 0.1 * c.reltuples)
+WHERE c.relname = ANY(%s) AND (c.reltuples < 0 OR s.n_mod_since_analyze > 50 + 0.1 * c.reltuples)
 """
 
 
-def mirrors_analyze(*, written: int | None = None) -> list[str]:
+def mirrors_analyze() -> list[str]:
     """ANALYZE the mirror tables whose statistics a bulk load left behind (PostgreSQL only).
 
     A first sync COPYs a table full before autovacuum looks at it, and the planner would take
@@ -390,15 +342,10 @@ def mirrors_analyze(*, written: int | None = None) -> list[str]:
     columns the sync's queries filter on: a sample of the narrow columns costs a fraction of
     one that detoasts every ``fields`` value. Such an ANALYZE does not reset the table's count
     of changes, so autovacuum still analyzes it whole soon after. → the tables analyzed.
-
-    ``written``: the rows the caller's run wrote. Then a table is analyzed only if they are a
-    tenth of it or more: the changes of many small runs add up past the threshold too, and
-    the run that happens to cross it would pay a sample of the whole table (~0.2 s, most of a
-    500-profile run) for statistics its own rows hardly moved; autovacuum takes those.
     """
     by_table = {mirror.table: mirror for mirror in MIRRORS.values()}
     with _raw_cursor() as cursor:
-        cursor.execute(_STALE_STATISTICS, {"tables": list(by_table), "written": written})
+        cursor.execute(_STALE_STATISTICS, [list(by_table)])
         stale = sorted(row[0] for row in cursor.fetchall())
         for table in stale:
             cursor.execute(f"ANALYZE {table} ({by_table[table].analyzed})")
@@ -421,7 +368,7 @@ def _copy(rows: bytes, table: str, columns: str) -> None:
         copy.write(rows)
 
 
-def _write_staged(mirror: Mirror, rows: bytes, first: str = "", *, revived: bool) -> Written:
+def _write_staged(mirror: Mirror, rows: bytes, first: str = "") -> tuple[int, int]:
     with _raw_cursor() as cursor:
         cursor.execute(
             f"{first}{';' if first else ''}"
@@ -429,9 +376,9 @@ def _write_staged(mirror: Mirror, rows: bytes, first: str = "", *, revived: bool
             "ON COMMIT DELETE ROWS".encode()
         )
         _copy(rows, mirror.staging, mirror.columns)
-        cursor.execute(_upsert_sql(mirror, revived))
-        created, updated, back = cursor.fetchone()
-    return Written(int(created), int(updated), int(back))
+        cursor.execute(_upsert_sql(mirror))
+        created, updated = cursor.fetchone()
+    return int(created), int(updated)
 
 
 def upsert_profiles_postgres(
@@ -444,12 +391,12 @@ def upsert_profiles_postgres(
     page = page_prepare(
         items=items, last_id=0, link_id=link_id, parent_id=database_id, run_id=run_id
     )
-    return page_write(page=page, straight_in=False)[:2]
+    return page_write(page=page, straight_in=False)
 
 
 def upsert_profiles_portable(
     *, link_id: int, database_id: int, run_id: int | None, items: list[dict[str, Any]]
-) -> Written:
+) -> tuple[int, int]:
     """The same upsert for databases without ``ON CONFLICT ... WHERE`` (the SQLite demo)."""
     by_id = {int(item["ID"]): item for item in items}
     existing = {
@@ -458,7 +405,6 @@ def upsert_profiles_portable(
     }
     new: list[RemoteProfile] = []
     changed: list[RemoteProfile] = []
-    revived = 0
     for profile_id, item in by_id.items():
         fields = item.get("fields") or {}
         interests = item.get("interests") or []
@@ -484,7 +430,6 @@ def upsert_profiles_portable(
             modified,
             None,
         ):
-            revived += row.removed_at is not None
             row.fields, row.interests, row.created, row.modified = (
                 fields,
                 interests,
@@ -498,12 +443,12 @@ def upsert_profiles_portable(
     RemoteProfile.objects.bulk_update(
         changed, ["fields", "interests", "created", "modified", "removed_at", "last_run"]
     )
-    return Written(len(new), len(changed), revived)
+    return len(new), len(changed)
 
 
 def upsert_subprofiles_portable(
     *, link_id: int, collection_id: int, run_id: int | None, items: list[dict[str, Any]]
-) -> Written:
+) -> tuple[int, int]:
     """The subprofile upsert for databases without ``ON CONFLICT ... WHERE`` (the SQLite demo)."""
     by_id = {int(item["ID"]): item for item in items}
     existing = {
@@ -514,7 +459,6 @@ def upsert_subprofiles_portable(
     }
     new: list[RemoteSubprofile] = []
     changed: list[RemoteSubprofile] = []
-    revived = 0
     for subprofile_id, item in by_id.items():
         profile_id = int(item.get("profile") or 0)
         fields = item.get("fields") or {}
@@ -540,7 +484,6 @@ def upsert_subprofiles_portable(
             modified,
             None,
         ):
-            revived += row.removed_at is not None
             row.profile_copernica_id, row.fields = profile_id, fields
             row.created, row.modified, row.removed_at = created, modified, None
             row.last_run_id = run_id
@@ -550,4 +493,4 @@ def upsert_subprofiles_portable(
         changed,
         ["profile_copernica_id", "fields", "created", "modified", "removed_at", "last_run"],
     )
-    return Written(len(new), len(changed), revived)
+    return len(new), len(changed)
