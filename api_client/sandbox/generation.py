@@ -178,6 +178,18 @@ class ProfileGenerator:
             modified=timestamp(modified),
         )
 
+    def modified_instants(self, count: int) -> list[int]:
+        """The ``modified`` of profiles ``base + 0 .. base + count - 1`` as generated, as Unix
+        times (the values :meth:`record` formats), without building the profiles."""
+        created_start, created_span, modified_end = CREATED_START, CREATED_SPAN, MODIFIED_END
+        instants: list[int] = []
+        for start in range(0, count, 10_000):
+            _, h2s, h3s = splitmix_chains(self.key, range(start, min(start + 10_000, count)))
+            for h2, h3 in zip(h2s, h3s, strict=True):
+                created = created_start + h2 % created_span
+                instants.append(created + h3 % (modified_end - created))
+        return instants
+
     def serialized(self, indices: Sequence[int], dataonly: bool) -> list[bytes]:
         """The serialized profiles ``base + index``: the same bytes as ``compact_json`` of
         their list-answer shape, built from precomputed fragments instead of a

@@ -240,19 +240,23 @@ def _candidates(database: Store, filters: list[FieldFilter]) -> Iterable[int]:
     A "modified since" filter later than every generated timestamp can only match profiles
     that changed since they were generated, and those all live in the overlay: look at them
     alone instead of generating the whole account (a sync's changed-since query stays cheap).
+    A database of profiles also finds the generated ones modified since an earlier time from
+    an index (:meth:`~api_client.sandbox.store.Database.modified_candidates`).
     """
     if database.field_named("modified") is None:
         for item in filters:
-            if (
-                item.field.lower() == "modified"
-                and item.operator in (">", ">=", "==")
-                and item.value > LATEST_GENERATED_MODIFIED
-            ):
+            if item.field.lower() != "modified" or item.operator not in (">", ">=", "=="):
+                continue
+            if item.value > LATEST_GENERATED_MODIFIED:
                 return sorted(
                     profile_id
                     for profile_id, record in database.overlay.items()
                     if not record.removed
                 )
+            indexed = getattr(database, "modified_candidates", None)
+            found = indexed(item.value) if indexed is not None else None
+            if found is not None:
+                return found
     return database.all_live_ids()
 
 

@@ -291,6 +291,9 @@ class SandboxState:
         )
         for position in range(collections):
             database.collections.append(self._create_collection(database, position, subprofiles))
+        # Built now rather than by the first "modified since" query, which it would slow down
+        # (~0.1 s per 100,000 profiles): Copernica's own index on modified is always there.
+        database.modified_index_build()
         self.databases[database_id] = database
         self._range_bases.append(base)
         self._range_databases.append(database)

@@ -119,6 +119,19 @@ class Engine:
             return cursor.rowcount
 
     def advance(self, *, deadline: float, max_pages: int) -> bool:
+        """Take the run through its phases until it is done (``True``) or the step's pages or
+        time run out (``False``).
+
+        The whole step commits without waiting for the WAL to reach the disk (see
+        :func:`upserts.commits_unflushed`): every commit of a run goes with its checkpoint, so
+        what a crash of PostgreSQL could lose is redone from the checkpoint before it. A small
+        run commits a dozen times outside its pages, and each wait for the disk cost more
+        than the statement it committed.
+        """
+        with upserts.commits_unflushed() if self.postgres else nullcontext():
+            return self._advance(deadline=deadline, max_pages=max_pages)
+
+    def _advance(self, *, deadline: float, max_pages: int) -> bool:
         while True:
             phase = self.cp.get("phase", "schema")
             if phase == "schema":
@@ -246,19 +259,16 @@ class Engine:
                 deadline=deadline,
             )
             try:
-                with upserts.commits_unflushed() if self.postgres else nullcontext():
-                    for page in prefetch:
-                        straight_in = self.page_commit(
-                            source,
-                            self.cp["source_index"],
-                            page,
-                            straight_in=straight_in,
-                            advance=functools.partial(
-                                self.cp.__setitem__, "after_id", page.last_id
-                            ),
-                        )
-                        pages_left -= 1
-                        self._report()
+                for page in prefetch:
+                    straight_in = self.page_commit(
+                        source,
+                        self.cp["source_index"],
+                        page,
+                        straight_in=straight_in,
+                        advance=functools.partial(self.cp.__setitem__, "after_id", page.last_id),
+                    )
+                    pages_left -= 1
+                    self._report()
             finally:
                 prefetch.close()
             if not prefetch.complete:
@@ -378,7 +388,9 @@ class Engine:
         with transaction.atomic():
             self.commit()
             run = SyncRun.objects.select_for_update().get(pk=self.run.pk)
-            if run.local_count is None:
+            # An incremental run does not count the mirror: a count grows with the account,
+            # and the run's cost must grow with what changed (full runs count in reconcile).
+            if run.local_count is None and run.mode == SyncMode.FULL:
                 run.local_count = RemoteProfile.objects.filter(
                     link_id=run.link_id, removed_at=None
                 ).count()

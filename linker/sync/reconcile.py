@@ -191,8 +191,14 @@ class Phase:
             self._save(state)
         if self.engine.postgres:
             # A first sync COPYed every row in since autovacuum last looked: the counts below
-            # want statistics. ANALYZE samples a bounded number of rows: the same on any size.
-            upserts.mirrors_analyze()
+            # want statistics. ANALYZE samples a bounded number of rows: the same on any size,
+            # so only a run whose own rows are a good part of a table pays for it.
+            created, updated = (
+                SyncRun.objects.filter(pk=self.run.pk)
+                .values_list("created_count", "updated_count")
+                .get()
+            )
+            upserts.mirrors_analyze(written=created + updated)
         state["walk"] = None
         self._save(state)
         return True

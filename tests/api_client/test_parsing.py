@@ -10,6 +10,7 @@ import pytest
 
 from api_client import CopernicaClient, EnvelopeStream, UnexpectedResponseError
 from api_client.filters import parse_filter, unsafe_expressions
+from api_client.responses import paging_envelope
 from api_client.tokens import clean_jwt_body, jwt_claims
 
 ENVELOPE = {
@@ -97,3 +98,18 @@ def test_filter_parsing_follows_copernica() -> None:
         "mail==a",
         "x",
     ]
+
+
+def test_a_body_orjson_refuses_is_decoded_by_the_standard_library() -> None:
+    """``NaN`` is not JSON to orjson; the standard library takes it, as it always did."""
+    body = b'{"start":0,"limit":10,"count":1,"data":[{"ID":"1","score":NaN}]}'
+
+    envelope = paging_envelope(httpx.Response(200, content=body))
+
+    assert envelope["data"][0]["ID"] == "1"
+    assert envelope["data"][0]["score"] != envelope["data"][0]["score"]  # NaN
+
+
+def test_a_body_that_is_not_json_is_an_unexpected_response() -> None:
+    with pytest.raises(UnexpectedResponseError):
+        paging_envelope(httpx.Response(200, content=b"<html>busy</html>"))

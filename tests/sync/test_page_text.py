@@ -84,3 +84,29 @@ def test_a_page_is_one_line_per_item_with_its_ids_and_compact_json() -> None:
     assert first[5:] == ['["news"]', "2024-10-27 02:30:00+02", ""]
     assert lines[1].split("\t") == ["1", "2", "3", "9", "{}", "[]", "", ""]
     assert (page.ids, page.count, page.last_id) == ([7, 9], 2, 9)
+
+
+def test_a_page_with_every_kind_of_text_is_the_same_json_as_the_standard_library_writes() -> None:
+    """orjson writes the pages; what it writes is what ``json.dumps`` would have written."""
+    fields = {
+        "name": 'Zoë Ⅻ 😀 \t\r\b\f\x00\x1f\x7f \u2028 / \\ "',
+        "nested": {"list": [1, -2, 3.5, True, None, "x"]},
+        "ключ": "",
+    }
+    items = [{"ID": "1", "fields": fields, "interests": ["a\\b"], "created": None}]
+
+    page = upserts.page_prepare(items=items, last_id=1, link_id=1, parent_id=2, run_id=3)
+
+    written = page.rows.decode().rstrip("\n").split("\t")
+    standard = [json.dumps(value, ensure_ascii=False, separators=(",", ":")) for value in
+                (fields, ["a\\b"])]  # fmt: skip
+    assert written[4:6] == [text.replace("\\", "\\\\") for text in standard]
+
+
+def test_a_page_orjson_cannot_write_is_written_by_the_standard_library() -> None:
+    """An integer beyond 64 bits (only the standard library's decoder makes one) stays exact."""
+    items = [{"ID": "1", "fields": {"big": 2**70}, "interests": []}]
+
+    page = upserts.page_prepare(items=items, last_id=1, link_id=1, parent_id=2, run_id=None)
+
+    assert page.rows.decode().split("\t")[4] == '{"big":1180591620717411303424}'

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 
 from linker.models import RemoteProfile, SyncRemoteId, SyncRun
-from linker.sync import reconcile, remote_ids
+from linker.sync import reconcile, remote_ids, upserts
 from linker.sync.removals import SAMPLE_SIZE
 from linker.sync.runs import (
     sync_run_foreground,
@@ -256,3 +256,49 @@ def test_the_missing_rows_are_found_with_a_hash_join_whatever_the_statistics(
     assert "Nested Loop" not in plan
     assert "Anti Join" in plan  # a hash or a merge join: linear (or n log n) in the size
     assert missing == 500
+
+
+def _profile_table_stale() -> bool:
+    """Whether the profile mirror is past autovacuum's analyze threshold (statistics flushed
+    first, so the counters include this connection's own writes)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.n_mod_since_analyze > 50 + 0.1 * c.reltuples FROM pg_class c "
+            "JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relname = %s",
+            [RemoteProfile._meta.db_table],
+        )
+        (stale,) = cursor.fetchone()
+    return bool(stale)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_run_that_wrote_a_sliver_of_a_stale_mirror_leaves_its_analyze_to_autovacuum(
+    linked: Callable[..., Linked],
+) -> None:
+    """Many small runs add up past the analyze threshold; the one that crosses it must not pay
+    for sampling every tenant's rows. A run whose own rows are a tenth of the table still
+    analyzes (a first sync into an empty mirror)."""
+    table = RemoteProfile._meta.db_table
+    with connection.cursor() as cursor:
+        # Autovacuum would otherwise analyze the table under the test's feet.
+        cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+    try:
+        first = linked(profiles=2000)
+        sync_run_foreground(run=sync_run_request(link=first.link, mode="full", enqueue=False)[0])
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table}")
+        second = linked(profiles=300)
+        sync_run_foreground(run=sync_run_request(link=second.link, mode="full", enqueue=False)[0])
+        assert _profile_table_stale()
+
+        sliver = upserts.mirrors_analyze(written=20)
+        assert _profile_table_stale()
+        tenth = upserts.mirrors_analyze(written=300)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+
+    assert table not in sliver
+    assert table in tenth
