@@ -16,6 +16,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.forms import EmailField
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django_ratelimit import ALL
@@ -164,12 +166,25 @@ def _usages(request: HttpRequest, config: Throttle) -> list[dict[str, Any]]:
     return usages
 
 
+def _posted_email(request: HttpRequest) -> str:
+    """The reset form's email if it is one, else "".
+
+    The throttle answers before the form validates: a NUL in the field would reach PostgreSQL
+    (which refuses it: a 500) and junk would reach the security log.
+    """
+    try:
+        return str(EmailField().clean(str(request.POST.get("email", ""))))
+    except ValidationError:
+        return ""
+
+
 def _record(request: HttpRequest, config: Throttle) -> None:
     user: User | None = request.user if isinstance(request.user, User) else None
     email = ""
     if config.name == "password_reset":
-        email = str(request.POST.get("email", "")).strip()
-        user = user or User.objects.filter(email__iexact=email).first()
+        email = _posted_email(request)
+        if email:
+            user = user or User.objects.filter(email__iexact=email).first()
     security_event_record(
         kind=SecurityEventKind.THROTTLED,
         request=request,

@@ -207,3 +207,17 @@ def test_a_bad_email_gets_a_form_error(db: None) -> None:
         assert response.status_code == 200
         assert 'class="error"' in response.content.decode()
     assert mail.outbox == []
+
+
+def test_a_throttled_request_with_junk_in_the_email_gets_the_page_not_an_error(
+    world: World,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    """Case 42: the first refused request is logged before any form runs; a NUL in its email
+    (which PostgreSQL refuses) once made that a 500."""
+    settings.LINKER_PASSWORD_RESET_RATE = "1/h"
+    _ask(Client(), "Beta\x00Foods")
+    refused = _ask(Client(), "Beta\x00Foods")
+    assert refused.status_code == 429
+    throttled = SecurityEvent.objects.filter(kind=SecurityEventKind.THROTTLED)
+    assert [(e.user, e.email) for e in throttled] == [(None, "")]
