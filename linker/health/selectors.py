@@ -15,12 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.db.models import (
-    BooleanField,
-    Count,
-    ExpressionWrapper,
     F,
     FilteredRelation,
     IntegerField,
@@ -44,6 +40,8 @@ from linker.health.keyset import (
     cursor_encode,
     order_by,
 )
+from linker.health.rows import page_rows, reach_get, searched, status_counts, tenants_shown
+from linker.models import NEVER_SYNCED, DashboardRow
 
 PAGE_SIZE = 50
 
@@ -83,7 +81,7 @@ FILTERS = {
     ARCHIVED: ("Archived", None),
 }
 
-_NAME, _ID = Column("name", TEXT), Column("id", INT)
+_NAME, _ID = Column("name", TEXT), Column("pk", INT)
 
 
 def _by(name: str, kind: str, *, descending: bool = False) -> tuple[Column, ...]:
@@ -106,8 +104,6 @@ SORTS: dict[str, tuple[Column, ...]] = {
     "-requests": _by("requests_today", INT, descending=True),
 }
 
-#: "Never synced" as a sort key: a NULL has no place a cursor could compare with.
-_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 _STATUS_RANK = {
     Status.NEEDS_RECONNECT: 0,
@@ -199,7 +195,7 @@ def tenant_health_list(*, user: AnyUser) -> QuerySet[Tenant]:
             profiles_mirrored=Coalesce(F("link__profiles_mirrored"), 0),
             copernica_count=F("link__copernica_count"),
             last_success_at=F("link__sync_schedule__last_success_at"),
-            last_sync_key=Coalesce(F("link__sync_schedule__last_success_at"), Value(_NEVER)),
+            last_sync_key=Coalesce(F("link__sync_schedule__last_success_at"), Value(NEVER_SYNCED)),
             requests_today=Coalesce(F("ledger_today__requests"), 0),
         )
     )
@@ -268,28 +264,17 @@ def dashboard_get(
     query = query.strip()[:200]
     filter = filter if filter in FILTERS else ""
     sort = sort if sort in SORTS else "name"
+    reach = reach_get(user=user)
     # The chip counts follow the search but not the filter, so every chip stays meaningful;
-    # archived tenants count only for their own chip. One grouped query over link columns.
+    # archived tenants count only for their own chip. Kept counts, or the search's rows.
     counts: dict[str, int] = {}
     archived = 0
-    chips = (
-        _searched(tenant_list(user=user), query=query)
-        .order_by()
-        .annotate(
-            status_rank=_status_rank(),
-            is_archived=ExpressionWrapper(
-                Q(archived_at__isnull=False), output_field=BooleanField()
-            ),
-        )
-        .values("status_rank", "is_archived")
-        .annotate(n=Count("pk"))
-    )
-    for row in chips:
-        if row["is_archived"]:
-            archived += row["n"]
+    for rank, is_archived, n in status_counts(reach=reach, query=query):
+        if is_archived:
+            archived += n
         else:
-            status = _RANK[row["status_rank"]]
-            counts[status] = counts.get(status, 0) + row["n"]
+            status = _RANK[rank]
+            counts[status] = counts.get(status, 0) + n
     statuses = FILTERS[filter][1]
     if filter == ARCHIVED:
         count = archived
@@ -297,18 +282,13 @@ def dashboard_get(
         count = sum(counts.values())
     else:
         count = sum(counts.get(status, 0) for status in statuses)
-    # The page in two steps: the ids of its tenants with their sort keys, sorted on narrow
-    # rows, then those tenants with everything a row shows.
-    ids, result = _page(
-        dashboard_rows(user=user, query=query, filter=filter, sort=sort),
-        sort=sort,
-        count=count,
-        page=page,
-        after=after,
-        before=before,
-    )
-    rows = {tenant.pk: tenant for tenant in tenant_health_list(user=user).filter(pk__in=ids)}
-    result.object_list = list(with_status(rows[pk] for pk in ids if pk in rows))
+    # The page: its rows in the sort's order, with everything a row shows, in one query.
+    rows = searched(page_rows(reach=reach, day=timezone.localdate()), query=query)
+    rows = rows.filter(archived=filter == ARCHIVED)
+    if statuses is not None:
+        rows = rows.filter(status_rank__in=_ranks(statuses))
+    found, result = _page(rows, sort=sort, count=count, page=page, after=after, before=before)
+    result.object_list = tenants_shown(found, statuses=_RANK)
     return Dashboard(
         page=result,
         counts=counts,
@@ -320,27 +300,31 @@ def dashboard_get(
 
 
 def _page(
-    tenants: QuerySet[Tenant], *, sort: str, count: int, page: int, after: str, before: str
-) -> tuple[list[int], DashboardPage]:
-    """The ids of one page's tenants, and the page (its tenants yet to be read) with the
-    cursors around it: one query of sort keys, which reads one row past the page to know
-    whether another follows."""
+    rows: QuerySet[DashboardRow],
+    *,
+    sort: str,
+    count: int,
+    page: int,
+    after: str,
+    before: str,
+) -> tuple[list[DashboardRow], DashboardPage]:
+    """One page's rows, and the page (its tenants yet to be set) with the cursors around it:
+    one query, which reads one row past the page to know whether another follows."""
     columns = SORTS[sort]
-    names = [column.name for column in columns]
     cursor = cursor_decode(before or after, sort=sort, columns=columns)
     backwards = bool(before) and cursor is not None
     if cursor is not None:
-        keys = list(
-            tenants.filter(beyond(columns, cursor.values, backwards=backwards))
-            .order_by(*order_by(columns, backwards=backwards))
-            .values_list(*names)[: PAGE_SIZE + 1]
+        found = list(
+            rows.filter(beyond(columns, cursor.values, backwards=backwards)).order_by(
+                *order_by(columns, backwards=backwards)
+            )[: PAGE_SIZE + 1]
         )
-        more = len(keys) > PAGE_SIZE
-        keys = keys[:PAGE_SIZE]
+        more = len(found) > PAGE_SIZE
+        found = found[:PAGE_SIZE]
         if backwards:
-            keys.reverse()
+            found.reverse()
             # Fewer rows than a page before the cursor: they are the first ones.
-            start = max(cursor.position - len(keys), 0) if more else 0
+            start = max(cursor.position - len(found), 0) if more else 0
             has_previous, has_next = more, True
         else:
             start = cursor.position
@@ -349,16 +333,23 @@ def _page(
         # A page number, as older links carry: an offset, clamped to the last page.
         last = max(1, -(-count // PAGE_SIZE))
         start = (min(page, last) - 1) * PAGE_SIZE
-        keys = list(tenants.values_list(*names)[start : start + PAGE_SIZE + 1])
-        has_previous, has_next = start > 0, len(keys) > PAGE_SIZE
-        keys = keys[:PAGE_SIZE]
-    return [key[-1] for key in keys], DashboardPage(
+        ordered = rows.order_by(*order_by(columns, backwards=False))
+        found = list(ordered[start : start + PAGE_SIZE + 1])
+        has_previous, has_next = start > 0, len(found) > PAGE_SIZE
+        found = found[:PAGE_SIZE]
+
+    def keys(row: DashboardRow) -> tuple[object, ...]:
+        return tuple(getattr(row, column.name) for column in columns)
+
+    return found, DashboardPage(
         object_list=[],
         count=count,
         size=PAGE_SIZE,
         start=start,
-        after=cursor_encode(sort, keys[-1], start + len(keys)) if keys and has_next else "",
-        before=cursor_encode(sort, keys[0], start) if keys and has_previous else "",
+        after=cursor_encode(sort, keys(found[-1]), start + len(found))
+        if found and has_next
+        else "",
+        before=cursor_encode(sort, keys(found[0]), start) if found and has_previous else "",
     )
 
 

@@ -2,6 +2,7 @@
 sync runs, the outbox, notifications, API keys, the request log."""
 
 from linker.models.api_keys import ApiIdempotentRequest, ApiKey, ApiKeyScope, ApiRequestLog
+from linker.models.dashboard import NEVER_SYNCED, DashboardCount, DashboardRow
 from linker.models.inbound import (
     InboundEvent,
     InboundLink,
@@ -39,12 +40,15 @@ from linker.models.webhooks import (
 
 __all__ = [
     "ACTIVE_SYNC_STATES",
+    "NEVER_SYNCED",
     "ApiApplication",
     "ApiIdempotentRequest",
     "ApiKey",
     "ApiKeyScope",
     "ApiRequestLog",
     "ConnectLink",
+    "DashboardCount",
+    "DashboardRow",
     "InboundEvent",
     "InboundLink",
     "InboundWebhook",
