@@ -40,7 +40,14 @@ from linker.health.keyset import (
     cursor_encode,
     order_by,
 )
-from linker.health.rows import page_rows, reach_get, searched, status_counts, tenants_shown
+from linker.health.rows import (
+    keyed_rows,
+    reach_get,
+    searched,
+    shown_rows,
+    status_counts,
+    tenants_shown,
+)
 from linker.models import NEVER_SYNCED, DashboardRow
 
 PAGE_SIZE = 50
@@ -283,7 +290,7 @@ def dashboard_get(
     else:
         count = sum(counts.get(status, 0) for status in statuses)
     # The page: its rows in the sort's order, with everything a row shows, in one query.
-    rows = searched(page_rows(reach=reach, day=timezone.localdate()), query=query)
+    rows = searched(keyed_rows(reach=reach, day=timezone.localdate()), query=query)
     rows = rows.filter(archived=filter == ARCHIVED)
     if statuses is not None:
         rows = rows.filter(status_rank__in=_ranks(statuses))
@@ -309,46 +316,47 @@ def _page(
     before: str,
 ) -> tuple[list[DashboardRow], DashboardPage]:
     """One page's rows, and the page (its tenants yet to be set) with the cursors around it:
-    one query, which reads one row past the page to know whether another follows."""
+    one query, which reads one row past the page to know whether another follows.
+
+    The page's keys are chosen on the narrow rows alone (an index range, or for today's
+    requests a top-N of the agency's rows) in a subquery; only those rows are joined to their
+    tenants, links and agencies."""
     columns = SORTS[sort]
     cursor = cursor_decode(before or after, sort=sort, columns=columns)
     backwards = bool(before) and cursor is not None
+    order = order_by(columns, backwards=backwards)
     if cursor is not None:
-        found = list(
-            rows.filter(beyond(columns, cursor.values, backwards=backwards)).order_by(
-                *order_by(columns, backwards=backwards)
-            )[: PAGE_SIZE + 1]
-        )
-        more = len(found) > PAGE_SIZE
-        found = found[:PAGE_SIZE]
-        if backwards:
-            found.reverse()
-            # Fewer rows than a page before the cursor: they are the first ones.
-            start = max(cursor.position - len(found), 0) if more else 0
-            has_previous, has_next = more, True
-        else:
-            start = cursor.position
-            has_previous, has_next = True, more
+        chosen = rows.filter(beyond(columns, cursor.values, backwards=backwards)).order_by(*order)
+        start = cursor.position
+        chosen = chosen[: PAGE_SIZE + 1]
     else:
         # A page number, as older links carry: an offset, clamped to the last page.
         last = max(1, -(-count // PAGE_SIZE))
         start = (min(page, last) - 1) * PAGE_SIZE
-        ordered = rows.order_by(*order_by(columns, backwards=False))
-        found = list(ordered[start : start + PAGE_SIZE + 1])
-        has_previous, has_next = start > 0, len(found) > PAGE_SIZE
-        found = found[:PAGE_SIZE]
+        chosen = rows.order_by(*order)[start : start + PAGE_SIZE + 1]
+    found = list(shown_rows(rows, chosen=chosen).order_by(*order))
+    more = len(found) > PAGE_SIZE
+    found = found[:PAGE_SIZE]
+    if cursor is None:
+        has_previous, has_next = start > 0, more
+    elif backwards:
+        found.reverse()
+        # Fewer rows than a page before the cursor: they are the first ones.
+        start = max(cursor.position - len(found), 0) if more else 0
+        has_previous, has_next = more, True
+    else:
+        has_previous, has_next = True, more
 
     def keys(row: DashboardRow) -> tuple[object, ...]:
         return tuple(getattr(row, column.name) for column in columns)
 
+    end = start + len(found)
     return found, DashboardPage(
         object_list=[],
         count=count,
         size=PAGE_SIZE,
         start=start,
-        after=cursor_encode(sort, keys(found[-1]), start + len(found))
-        if found and has_next
-        else "",
+        after=cursor_encode(sort, keys(found[-1]), end) if found and has_next else "",
         before=cursor_encode(sort, keys(found[0]), start) if found and has_previous else "",
     )
 

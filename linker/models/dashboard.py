@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Concat, Lower
 
 from accounts.models import Tenant
 
@@ -47,6 +48,13 @@ class DashboardRow(models.Model):
     # so its sort reads the agency's rows: narrow ones, with no join).
     requests_day = models.DateField(null=True)
     requests = models.PositiveBigIntegerField(default=0)
+    # What the search matches, folded once when written: a plain ``LIKE`` on it costs a fifth
+    # of ``icontains`` (``UPPER(name) LIKE ...``) on two columns, row for row.
+    search_text = models.GeneratedField(
+        expression=Concat(Lower("name"), Value("\n"), Lower("account_name")),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
 
     class Meta:
         indexes = [
