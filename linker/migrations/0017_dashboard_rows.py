@@ -18,6 +18,7 @@
 # ledger day and count (today's requests when that day is today). SQLite (the demo) gets the
 # same triggers in its dialect; the search's trigram indexes are PostgreSQL's only.
 import datetime
+import re
 from typing import Any
 
 import django.db.models.deletion
@@ -368,25 +369,11 @@ SQLITE = [
     BEGIN {_sqlite_count("OLD", "-1")} {_sqlite_count("NEW", "1")} END""",
 ]
 
+_TRIGGER_NAME = re.compile(r"CREATE TRIGGER (\w+)")
 SQLITE_DROP = [
-    f"DROP TRIGGER IF EXISTS {name}"
-    for name in (
-        "linker_tenant_dashboard_insert",
-        "linker_tenant_dashboard_change",
-        "linker_tenant_dashboard_delete",
-        "linker_link_dashboard_insert",
-        "linker_link_dashboard_change",
-        "linker_link_dashboard_delete",
-        "linker_schedule_dashboard_insert",
-        "linker_schedule_dashboard_change",
-        "linker_schedule_dashboard_delete",
-        "linker_ledger_dashboard_insert",
-        "linker_ledger_dashboard_change",
-        "linker_ledger_dashboard_delete",
-        "linker_dashboardrow_count_insert",
-        "linker_dashboardrow_count_delete",
-        "linker_dashboardrow_count_change",
-    )
+    "DROP TRIGGER IF EXISTS " + match[1]
+    for match in (_TRIGGER_NAME.search(statement) for statement in SQLITE)
+    if match
 ]
 
 
@@ -416,6 +403,13 @@ def triggers_drop(apps: Any, schema_editor: Any) -> None:
     postgres = schema_editor.connection.vendor == "postgresql"
     for statement in POSTGRES_DROP if postgres else SQLITE_DROP:
         schema_editor.execute(statement, None)
+
+
+def _listed(name: str, *fields: str) -> models.Index:
+    """An index of one keyset order over an agency's listed (not archived) tenants."""
+    return models.Index(
+        fields=["agency_id", *fields, "tenant"], name=name, condition=models.Q(archived=False)
+    )
 
 
 class Migration(migrations.Migration):
@@ -490,46 +484,14 @@ class Migration(migrations.Migration):
             ],
             options={
                 "indexes": [
-                    models.Index(
-                        condition=models.Q(("archived", False)),
-                        fields=["agency_id", "name", "tenant"],
-                        name="dash_row_name",
-                    ),
-                    models.Index(
-                        condition=models.Q(("archived", False)),
-                        fields=["agency_id", "-name", "tenant"],
-                        name="dash_row_name_desc",
-                    ),
-                    models.Index(
-                        condition=models.Q(("archived", False)),
-                        fields=["agency_id", "status_rank", "name", "tenant"],
-                        name="dash_row_status",
-                    ),
-                    models.Index(
-                        condition=models.Q(("archived", False)),
-                        fields=["agency_id", "-status_rank", "name", "tenant"],
-                        name="dash_row_status_desc",
-                    ),
-                    models.Index(
-                        condition=models.Q(("archived", False)),
-                        fields=["agency_id", "profiles_mirrored", "name", "tenant"],
-                        name="dash_row_profiles",
-                    ),
-                    models.Index(
-                        condition=models.Q(("archived", False)),
-                        fields=["agency_id", "-profiles_mirrored", "name", "tenant"],
-                        name="dash_row_profiles_desc",
-                    ),
-                    models.Index(
-                        condition=models.Q(("archived", False)),
-                        fields=["agency_id", "last_sync_key", "name", "tenant"],
-                        name="dash_row_sync",
-                    ),
-                    models.Index(
-                        condition=models.Q(("archived", False)),
-                        fields=["agency_id", "-last_sync_key", "name", "tenant"],
-                        name="dash_row_sync_desc",
-                    ),
+                    _listed("dash_row_name", "name"),
+                    _listed("dash_row_name_desc", "-name"),
+                    _listed("dash_row_status", "status_rank", "name"),
+                    _listed("dash_row_status_desc", "-status_rank", "name"),
+                    _listed("dash_row_profiles", "profiles_mirrored", "name"),
+                    _listed("dash_row_profiles_desc", "-profiles_mirrored", "name"),
+                    _listed("dash_row_sync", "last_sync_key", "name"),
+                    _listed("dash_row_sync_desc", "-last_sync_key", "name"),
                 ],
             },
         ),
