@@ -12,7 +12,7 @@ from linker.inbound.applying import (
 from linker.inbound.gaps import inbound_gaps_tally
 from linker.inbound.registration import inbound_webhooks_check_due, inbound_webhooks_register
 from linker.models import Link
-from linker.platform.delivery import Task
+from linker.platform.delivery import LOW_PRIORITY, Task, enqueue
 
 
 @shared_task(name=Task.INBOUND_WEBHOOKS_REGISTER.value)
@@ -29,7 +29,9 @@ def inbound_webhooks_check_due_task() -> None:
 
 @shared_task(name=Task.INBOUND_EVENTS_APPLY.value)
 def inbound_events_apply_task(link_id: int) -> None:
-    inbound_events_apply(link_id=link_id)
+    if inbound_events_apply(link_id=link_id):
+        # The profiles it wrote wait for their search text (linker.profiles.search_fill).
+        enqueue(Task.PROFILE_SEARCH_FILL, link_id, priority=LOW_PRIORITY)
 
 
 @shared_task(name=Task.INBOUND_EVENTS_RELAY.value)

@@ -135,6 +135,12 @@ class RemoteProfile(models.Model):
         db_constraint=False,
         db_index=False,
     )
+    # The profile's values as the browser's trigram index reads them (linker.profiles.search),
+    # written after the fact by linker.profiles.search_fill: NULL while unfilled. Writes leave
+    # it NULL (a trigger of migration 0018 resets it when ``fields`` change), so the sync's
+    # COPY never pays for the trigram index. NULL means "not filled yet", which no text (not
+    # even "") could say.
+    search_text = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001
 
     class Meta:
         constraints = [

@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 #: Publishing from a request or a task: one reconnect (a pooled connection may be stale after
 #: a Redis restart), then give up at once. (``retry=False`` alone still waits ~6 s on a refused
 #: broker: kombu retries the connection for ``broker_connection_timeout``.)
+#: The priority of background work that may wait for everything else on its queue (the Redis
+#: transport serves 0, the default, first and 9 last; the demo's file broker ignores it).
+LOW_PRIORITY = 9
+
 FAIL_FAST_PUBLISH = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 
 
@@ -54,10 +58,13 @@ class Task(StrEnum):
     INBOUND_EVENTS_PRUNE = "linker.inbound_events_prune"
     WEBHOOK_DELIVERY_SEND = "linker.webhook_delivery_send"
     WEBHOOK_DELIVERIES_RELAY = "linker.webhook_deliveries_relay"
+    PROFILE_SEARCH_FILL = "linker.profile_search_fill"
 
 
-def publish(task: Task, *args: object, countdown: float = 0.0) -> bool:
-    """Send ``task`` now; ``False`` (and a warning) if the broker would not take it."""
+def publish(task: Task, *args: object, countdown: float = 0.0, priority: int | None = None) -> bool:
+    """Send ``task`` now; ``False`` (and a warning) if the broker would not take it.
+
+    ``priority``: Redis's 0 (the default, first served) to 9 (last)."""
     try:
         # The project's app (``linker/__init__`` creates it before any module of the package
         # runs): named through Celery, so the platform does not import the app's module, whose
@@ -66,6 +73,7 @@ def publish(task: Task, *args: object, countdown: float = 0.0) -> bool:
             task.value,
             args=args,
             countdown=countdown or None,
+            priority=priority,
             retry=True,
             retry_policy=FAIL_FAST_PUBLISH,
         )
@@ -76,12 +84,12 @@ def publish(task: Task, *args: object, countdown: float = 0.0) -> bool:
     return True
 
 
-def enqueue(task: Task, *args: object, countdown: float = 0.0) -> None:
+def enqueue(task: Task, *args: object, countdown: float = 0.0, priority: int | None = None) -> None:
     """Send ``task`` once the caller's transaction commits (at once outside a transaction).
 
     A worker must never receive the id of a row it cannot see yet.
     """
-    transaction.on_commit(lambda: publish(task, *args, countdown=countdown))
+    transaction.on_commit(lambda: publish(task, *args, countdown=countdown, priority=priority))
 
 
 def retry_delay(failures: int) -> float:

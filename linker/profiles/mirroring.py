@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from linker.models import ProfileChange, RemoteProfile, RemoteSubprofile
 from linker.profiles.row_updates import rows_update
+from linker.profiles.search_fill import search_fill_soon
 
 Kind = ProfileChange.Kind
 
@@ -28,9 +29,10 @@ def mirror_apply(change: ProfileChange) -> None:
 def mirror_apply_many(changes: Sequence[ProfileChange]) -> None:
     """Apply done changes (in id order, with ``database`` and ``collection`` loaded) to the
     mirror inside the caller's transaction, in a fixed number of queries."""
-    _profiles_apply(
-        [c for c in changes if not c.is_subprofile and c.copernica_profile_id is not None]
-    )
+    profiles = [c for c in changes if not c.is_subprofile and c.copernica_profile_id is not None]
+    _profiles_apply(profiles)
+    for link_id in sorted({c.link_id for c in profiles if c.kind != Kind.DELETE}):
+        search_fill_soon(link_id=link_id)
     _subprofiles_apply(
         [
             c

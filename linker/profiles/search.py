@@ -4,9 +4,12 @@
   looked up exactly, case-insensitively, by the ``(database_id, lower(fields->>'email'))``
   btree; only when no profile has that address does the substring search below run.
 - **Three characters or more** (at least one run of three letters or digits, which is what
-  pg_trgm makes trigrams of): the trigram GIN index over the profile's values
-  (:data:`SEARCH_TEXT_SQL`) picks the candidates, and the exact condition (the field, or any of
-  the database's fields, containing the text, case-insensitively) is checked on those rows only.
+  pg_trgm makes trigrams of): the trigram GIN index over the profiles' ``search_text`` picks
+  the candidates among the filled rows, the small index of unfilled rows adds those (written
+  since the last fill, see :mod:`linker.profiles.search_fill`), and the exact condition (the
+  field, or any of the database's fields, containing the text, case-insensitively) is checked
+  on those rows only. So a search is complete whatever the fill has reached, and fast once the
+  fill has caught up.
 - **Shorter** (``"ab"``, ``"7"``): no trigram to look up, and a substring of two characters
   cannot be served by any btree, so the search reads at most the first
   :data:`SHORT_SCAN_ROWS` profiles (by id) and says so on the page.
@@ -24,7 +27,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Expression, F, Func, Lookup, Q, QuerySet, TextField, Value
+from django.db.models import (
+    Expression,
+    ExpressionWrapper,
+    F,
+    Lookup,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+)
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower
 
@@ -34,9 +46,10 @@ from linker.models import RemoteProfile
 SHORT_SCAN_ROWS = 20_000
 
 #: The searchable text of a profile: its values as a JSON array (``["a@b.nl", "Anna", ...]``),
-#: the expression the trigram index of migration 0013 is built on; keys are left out, so a
-#: search for ``city`` does not match every profile. The quotes and commas between values
-#: cannot make a false match final: every candidate is checked field by field.
+#: what the fill writes into ``search_text``, which the trigram index of migration 0018 is
+#: built on; keys are left out, so a search for ``city`` does not match every profile. The
+#: quotes and commas between values cannot make a false match final: every candidate is
+#: checked field by field.
 SEARCH_TEXT_SQL = "(jsonb_path_query_array({column}, '$.*')::text)"
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -46,14 +59,13 @@ _TRIGRAM_RUN = re.compile(r"[^\W_]{3}")
 
 
 class SearchTextField(TextField):
-    """The type of :class:`SearchText`: a text with the one lookup the trigram index serves."""
+    """The type of ``search_text`` in a search: a text with the one lookup the trigram index
+    serves."""
 
 
-class SearchText(Func):
-    """:data:`SEARCH_TEXT_SQL` of the ``fields`` column, for the trigram prefilter."""
-
-    template = SEARCH_TEXT_SQL.format(column="%(expressions)s")
-    output_field = SearchTextField()
+def _search_text() -> ExpressionWrapper:
+    """The ``search_text`` column, typed for :class:`TrigramContains`."""
+    return ExpressionWrapper(F("search_text"), output_field=SearchTextField())
 
 
 @SearchTextField.register_lookup
@@ -115,8 +127,12 @@ def search_filter(
     for alias in aliases:
         exact |= Q(**{f"{alias}__icontains": query})
     if connection.vendor == "postgresql" and not is_short(query):
-        profiles = profiles.alias(search_text=SearchText(F("fields")))
-        exact &= Q(search_text__trigram_contains=_like_pattern(query))
+        # The filled rows the trigram index finds, and the unfilled rows (their own partial
+        # index): PostgreSQL ORs the two indexes' bitmaps.
+        profiles = profiles.alias(search_indexed=_search_text())
+        exact &= Q(search_indexed__trigram_contains=_like_pattern(query)) | Q(
+            search_text__isnull=True
+        )
     if id_of is not None:
         # The database repeated inside the branch lets PostgreSQL answer it from the
         # (database, copernica_id) key and OR it with the trigram index's bitmap.

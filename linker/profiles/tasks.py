@@ -8,6 +8,7 @@ from linker.platform.delivery import Task
 from linker.profiles.batch_sending import profile_change_send as change_send
 from linker.profiles.relay import profile_changes_relay as changes_relay
 from linker.profiles.relay import profile_changes_release as changes_release
+from linker.profiles.search_fill import search_fill_run
 
 
 @shared_task(name=Task.PROFILE_CHANGE_SEND.value, ignore_result=True)
@@ -31,3 +32,10 @@ def profile_changes_relay() -> None:
 def profile_changes_release(link_id: int) -> None:
     """After a reconnect: queue the link's waiting changes again, in order."""
     changes_release(link_id=link_id)
+
+
+@shared_task(name=Task.PROFILE_SEARCH_FILL.value, ignore_result=True)
+def profile_search_fill(link_id: int) -> None:
+    """Fill the link's unfilled search texts (after a sync run, an inbound or outbound write);
+    on the sync queue ("default"), at the lowest priority."""
+    search_fill_run(link_id=link_id)

@@ -45,6 +45,7 @@ from linker.models import (
     SyncState,
 )
 from linker.notifications.services import notices_resolve
+from linker.platform.delivery import LOW_PRIORITY, Task, enqueue
 from linker.platform.errors import LinkerError
 from linker.sync import reconcile, remote_ids, upserts
 from linker.sync.prefetch import Prefetcher
@@ -407,6 +408,7 @@ class Engine:
             schedule.save(update_fields=["last_success_at", "last_full_at"])
             # A success ends a streak of failures: its notice goes in the same transaction.
             notices_resolve(link=run.link, kind=Notification.Kind.SYNC_FAILING)
+            enqueue(Task.PROFILE_SEARCH_FILL, run.link_id, priority=LOW_PRIORITY)
             self.run = run
 
 

@@ -6,16 +6,24 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from linker.models import RemoteProfile
 from linker.profiles import search, selectors
 from linker.profiles.keyset import Cursor, cursor_encode
+from linker.profiles.search_fill import search_fill
 from linker.profiles.selectors import profile_browse
 from tests.pages.conftest import Mirror
 from tests.web.routes import FOREIGN_EMAIL, _profile_b
+
+
+@pytest.fixture(autouse=True, params=["unfilled", "filled"])
+def search_texts(request: pytest.FixtureRequest, mirror: Mirror) -> None:
+    """Every test twice: the mirror as a sync leaves it (no search text yet, the rows are
+    scanned) and after the search fill (the trigram index)."""
+    if request.param == "filled":
+        assert search_fill(link_id=mirror.link.pk)[0] == 120
 
 
 def _list(mirror: Mirror, **params: str) -> str:
@@ -55,9 +63,11 @@ def test_search_in_one_field_ignores_the_others(mirror: Mirror) -> None:
 def test_quotes_backslashes_and_like_wildcards_are_searched_as_typed(mirror: Mirror) -> None:
     _add(mirror, 5001, firstname='O"Brien_50%\\x', city="Zwolle")
     _add(mirror, 5002, firstname="OXBrienX50X", city="Zwolle")
-    assert _ids(_browse(mirror, query='"Brien_50%\\')) == [5001]
-    assert _ids(_browse(mirror, query="brien_")) == [5001]
-    assert _ids(_browse(mirror, query="50%")) == [5001]
+    for _texts in ("the new rows unfilled", "filled"):
+        assert _ids(_browse(mirror, query='"Brien_50%\\')) == [5001]
+        assert _ids(_browse(mirror, query="brien_")) == [5001]
+        assert _ids(_browse(mirror, query="50%")) == [5001]
+        search_fill(link_id=mirror.link.pk)
 
 
 def test_an_email_address_finds_its_profile_exactly_and_ignoring_case(mirror: Mirror) -> None:
@@ -214,11 +224,13 @@ def _plan(queryset: Any) -> str:
 
 
 def test_search_and_email_lookup_are_answered_from_their_indexes(mirror: Mirror) -> None:
-    """The expressions the selectors search by are the ones migration 0013 and 0002 index."""
+    """The expressions the selectors search by are the ones migrations 0018 and 0002 index:
+    the filled search texts' trigrams and the unfilled rows, and the e-mail address."""
     assert connection.vendor == "postgresql"
     profiles = RemoteProfile.objects.all()
-    searched = profiles.alias(text=search.SearchText(F("fields"))).filter(
-        text__trigram_contains="%utrecht%"
+    searched = search.search_filter(
+        profiles, query="utrecht", searched=["city"], id_of=None, database_id=mirror.database.pk
     )
     assert "remote_profile_search_trgm" in _plan(searched)
+    assert "remote_profile_search_unfilled" in _plan(searched)
     assert "remote_profile_email_lower" in _plan(search.email_exact(profiles, "a@b.example"))
