@@ -5,8 +5,11 @@
 # for every row the sync COPYed in: a tenth of the key-only COPY speed. The searchable text is
 # now a column of its own, ``search_text``, which writes leave NULL and
 # ``linker.profiles.search_fill`` fills afterwards; the trigram index covers the filled rows
-# only (partial), and a small btree finds each link's unfilled ones, which the search scans
-# (``linker.profiles.search``), so a search is complete before, during and after a fill.
+# only (partial), and a btree ``(link_id, search_text IS NULL, id)`` finds each link's
+# unfilled ones, which the search scans (``linker.profiles.search``), so a search is complete
+# before, during and after a fill. That btree also takes over ``remote_profile_link_modified``
+# (``(link_id, modified DESC)``): no query reads a link's profiles by ``modified``, and the
+# per-link counts need only the link in front; one index fewer for every COPYed row.
 #
 # A trigger resets ``search_text`` when ``fields`` change: every way a row changes (the sync's
 # upsert, the inbound and outbound mirror writes, ``.save()``) passes through it. It fires on
@@ -38,12 +41,12 @@ _FORWARDS = (
     "DROP INDEX IF EXISTS remote_profile_search_trgm",
     "CREATE INDEX remote_profile_search_trgm ON linker_remoteprofile "
     "USING gin (search_text gin_trgm_ops) WHERE search_text IS NOT NULL",
-    "CREATE INDEX remote_profile_search_unfilled ON linker_remoteprofile (link_id, id) "
-    "WHERE search_text IS NULL",
+    "CREATE INDEX remote_profile_link_search ON linker_remoteprofile "
+    "(link_id, (search_text IS NULL), id)",
 )
 
 _BACKWARDS = (
-    "DROP INDEX IF EXISTS remote_profile_search_unfilled",
+    "DROP INDEX IF EXISTS remote_profile_link_search",
     "DROP INDEX IF EXISTS remote_profile_search_trgm",
     "CREATE INDEX remote_profile_search_trgm ON linker_remoteprofile "
     f"USING gin ({_SEARCH_TEXT} gin_trgm_ops)",
@@ -77,5 +80,6 @@ class Migration(migrations.Migration):
             name="search_text",
             field=models.TextField(blank=True, editable=False, null=True),
         ),
+        migrations.RemoveIndex(model_name="remoteprofile", name="remote_profile_link_modified"),
         migrations.RunPython(forwards, backwards),
     ]

@@ -157,7 +157,6 @@ class RemoteProfile(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["link", "-modified"], name="remote_profile_link_modified"),
             models.Index(fields=["database", "modified"], name="remote_profile_db_modified"),
         ]
 

@@ -5,7 +5,8 @@
   btree; only when no profile has that address does the substring search below run.
 - **Three characters or more** (at least one run of three letters or digits, which is what
   pg_trgm makes trigrams of): the trigram GIN index over the profiles' ``search_text`` picks
-  the candidates among the filled rows, the small index of unfilled rows adds those (written
+  the candidates among the filled rows, the index ``(link_id, search_text IS NULL, id)`` adds
+  the unfilled ones (written
   since the last fill, see :mod:`linker.profiles.search_fill`), and the exact condition (the
   field, or any of the database's fields, containing the text, case-insensitively) is checked
   on those rows only. So a search is complete whatever the fill has reached, and fast once the
@@ -127,8 +128,8 @@ def search_filter(
     for alias in aliases:
         exact |= Q(**{f"{alias}__icontains": query})
     if connection.vendor == "postgresql" and not is_short(query):
-        # The filled rows the trigram index finds, and the unfilled rows (their own partial
-        # index): PostgreSQL ORs the two indexes' bitmaps.
+        # The filled rows the trigram index finds, and the link's unfilled rows (migration
+        # 0018's (link_id, search_text IS NULL, id)): PostgreSQL ORs the two indexes' bitmaps.
         profiles = profiles.alias(search_indexed=_search_text())
         exact &= Q(search_indexed__trigram_contains=_like_pattern(query)) | Q(
             search_text__isnull=True

@@ -3,9 +3,10 @@
 The sync writes profiles without it (a trigram index maintained row by row made its COPY ten
 times slower than the keys alone), and a trigger resets it whenever a profile's ``fields``
 change (migration 0018). This fill writes it afterwards, in batches of a link's unfilled rows
-found by their own small index: after a sync run ends and after the inbound and outbound
-writes into the mirror (each enqueues :data:`Task.PROFILE_SEARCH_FILL`). The search never
-waits for it: unfilled rows are searched by scanning them (:mod:`linker.profiles.search`).
+found by the index ``(link_id, search_text IS NULL, id)``: after a sync run ends and after
+the inbound and outbound writes into the mirror (each enqueues
+:data:`Task.PROFILE_SEARCH_FILL`). The search never waits for it: unfilled rows are searched
+by scanning them (:mod:`linker.profiles.search`).
 
 Idempotent and resumable: what is left to do is the NULL rows themselves, so a fill that is
 interrupted, runs twice at once (``SKIP LOCKED``: each takes other rows) or runs with nothing
@@ -32,8 +33,8 @@ FILL_BATCH = 2_000
 FILL_SECONDS = 20.0
 
 _TABLE = RemoteProfile._meta.db_table
-# The batch walks the unfilled index (link_id, id) from ``id > %s``; the outer ``search_text IS
-# NULL`` holds should a concurrent fill have written a row between the two.
+# The batch walks the index (link_id, search_text IS NULL, id) from ``id > %s``; the outer
+# ``search_text IS NULL`` holds should a concurrent fill have written a row between the two.
 _FILL_SQL = f"""
 WITH todo AS MATERIALIZED (
     SELECT id FROM {_TABLE}

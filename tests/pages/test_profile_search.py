@@ -232,5 +232,5 @@ def test_search_and_email_lookup_are_answered_from_their_indexes(mirror: Mirror)
         profiles, query="utrecht", searched=["city"], id_of=None, database_id=mirror.database.pk
     )
     assert "remote_profile_search_trgm" in _plan(searched)
-    assert "remote_profile_search_unfilled" in _plan(searched)
+    assert "remote_profile_link_search" in _plan(searched)
     assert "remote_profile_email_lower" in _plan(search.email_exact(profiles, "a@b.example"))

@@ -128,8 +128,8 @@ def test_a_sync_run_enqueues_the_fill_when_it_ends(
     assert (delivery.Task.PROFILE_SEARCH_FILL, account.link.pk) in sent
 
 
-def test_a_filled_search_is_answered_by_both_partial_indexes(account: Linked) -> None:
-    """The trigram index of the filled rows, ORed with the index of the unfilled ones."""
+def test_a_filled_search_is_answered_by_both_search_indexes(account: Linked) -> None:
+    """The trigram index of the filled rows, ORed with the link's unfilled ones."""
     assert connection.vendor == "postgresql"
     fill.search_fill(link_id=account.link.pk)
     database = RemoteDatabase.objects.get(link=account.link)
@@ -148,4 +148,4 @@ def test_a_filled_search_is_answered_by_both_partial_indexes(account: Linked) ->
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "remote_profile_search_trgm" in plan
-    assert "remote_profile_search_unfilled" in plan
+    assert "remote_profile_link_search" in plan
