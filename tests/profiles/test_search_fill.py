@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from linker.inbound import tasks as inbound_tasks
 from linker.models import RemoteDatabase, RemoteProfile
 from linker.platform import delivery
 from linker.profiles import search_fill as fill
+from linker.profiles.batch_sending import profile_change_send
+from linker.profiles.changes import profile_change_submit
 from linker.profiles.search import search_filter
 from linker.profiles.selectors import profile_browse
 from linker.sync.runs import sync_run_foreground, sync_run_request
@@ -149,3 +152,41 @@ def test_a_filled_search_is_answered_by_both_search_indexes(account: Linked) -> 
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "remote_profile_search_trgm" in plan
     assert "remote_profile_link_search" in plan
+
+
+def test_an_edit_sent_through_the_outbox_is_found_at_once_and_enqueues_the_fill(
+    account: Linked, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    fill.search_fill(link_id=account.link.pk)
+    sent: list[tuple[object, ...]] = []
+    monkeypatch.setattr(delivery, "publish", lambda task, *args, **_: sent.append((task, *args)))
+    profile = RemoteProfile.objects.filter(link=account.link).order_by("copernica_id")[4]
+    with django_capture_on_commit_callbacks(execute=True):
+        change = profile_change_submit(
+            user=account.editor,
+            tenant=account.tenant,
+            kind="update",
+            profile=profile.copernica_id,
+            fields={"city": "Ootmarsum"},
+        )
+        assert profile_change_send(change_id=change.pk).state == "done"
+    profile.refresh_from_db()
+    assert profile.fields["city"] == "Ootmarsum"
+    assert profile.search_text is None
+    assert _found(account, "ootmarsum") == [profile.copernica_id]
+    assert (delivery.Task.PROFILE_SEARCH_FILL, account.link.pk) in sent
+
+
+@pytest.mark.parametrize(("applied", "fills"), [(3, 1), (0, 0)])
+def test_applying_inbound_events_enqueues_the_fill_when_it_wrote_any(
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+    applied: int,
+    fills: int,
+) -> None:
+    sent: list[tuple[object, ...]] = []
+    monkeypatch.setattr(delivery, "publish", lambda task, *args, **_: sent.append((task, *args)))
+    monkeypatch.setattr(inbound_tasks, "inbound_events_apply", lambda link_id: applied)
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound_tasks.inbound_events_apply_task(7)
+    assert sent.count((delivery.Task.PROFILE_SEARCH_FILL, 7)) == fills
