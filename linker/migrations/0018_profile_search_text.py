@@ -71,7 +71,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("linker", "0016_dashboard_rank"),
+        ("linker", "0017_dashboard_rows"),
     ]
 
     operations: list[migrations.operations.base.Operation] = [

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from linker.models import ProfileChange, RemoteProfile, RemoteSubprofile
 from linker.profiles.row_updates import rows_update
-from linker.profiles.search_fill import search_fill_soon
 
 Kind = ProfileChange.Kind
 
@@ -31,8 +30,8 @@ def mirror_apply_many(changes: Sequence[ProfileChange]) -> None:
     mirror inside the caller's transaction, in a fixed number of queries."""
     profiles = [c for c in changes if not c.is_subprofile and c.copernica_profile_id is not None]
     _profiles_apply(profiles)
-    for link_id in sorted({c.link_id for c in profiles if c.kind != Kind.DELETE}):
-        search_fill_soon(link_id=link_id)
+    # Their search texts are emptied (a trigger) and filled after the link's next run: until
+    # then a search scans them among the unfilled, and the write path publishes nothing more.
     _subprofiles_apply(
         [
             c

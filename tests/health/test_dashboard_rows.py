@@ -229,7 +229,7 @@ def test_each_user_sees_and_counts_only_their_reach(world: World) -> None:
 
 
 def _agency_of(size: int) -> tuple[Agency, object]:
-    agency = Agency.objects.create(name=f"Agency of {size}", slug=f"agency-{size}")
+    agency = Agency.objects.create(name=f"Agency of {size}", slug=f"dashboard-size-{size}")
     tenants = Tenant.objects.bulk_create(
         Tenant(name=f"T {n:03d}", agency=agency, archived_at=timezone.now() if n % 7 == 3 else None)
         for n in range(size)
