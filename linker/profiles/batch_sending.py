@@ -11,6 +11,7 @@ import time
 from contextlib import suppress
 from datetime import datetime
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
@@ -44,10 +45,6 @@ from linker.profiles.sending import (
 
 logger = logging.getLogger(__name__)
 
-#: How long one task may go on sending before it leaves the rest to the next task: kept far
-#: below ``LINKER_WRITE_STALE_SECONDS``, after which the relay takes a change still *sending*
-#: for a lost one.
-BATCH_SECONDS = 2.0
 #: Errors of the account, not of one change: the batch stops there.
 _BATCH_STOPPERS = (LinkNotUsableError, AuthError, RateLimitedError, BudgetExhaustedError)
 
@@ -57,10 +54,10 @@ def profile_change_send(*, change_id: int) -> SendOutcome:
     and record the outcomes; returns this change's. Safe to deliver twice.
 
     A batch (:data:`~linker.profiles.batch_taking.BATCH_SIZE` at most, in id order) is marked
-    *sending* in one transaction, sent on one client within :data:`BATCH_SECONDS`, and finished
-    in one transaction: those not sent in time go back to the queue. A worker killed meanwhile
-    leaves them *sending*, which the relay queues again (a create in doubt is looked up before
-    it is sent again).
+    *sending* in one transaction, sent on one client within ``LINKER_WRITE_BATCH_SECONDS``, and
+    finished in one transaction: those not sent in time go back to the queue. A worker killed
+    meanwhile leaves them *sending*, which the relay queues again (a create in doubt is looked
+    up before it is sent again).
     """
     if change_id in recently_done:
         return SendOutcome(change_id, State.DONE)
@@ -84,11 +81,12 @@ def _batch_send(
     link: Link, batch: list[ProfileChange]
 ) -> tuple[dict[int, ChangeResult], MeteredSession | None]:
     """Send the batch in order on one client; a change whose profile's earlier change in the
-    batch did not finish is not sent, nor is anything once :data:`BATCH_SECONDS` are spent."""
+    batch did not finish is not sent, nor is anything once ``LINKER_WRITE_BATCH_SECONDS`` are
+    spent."""
     results: dict[int, ChangeResult] = {}
     held: set[int] = set()  # profiles whose earlier change in this batch did not finish
     written: dict[WriteKey, datetime] = {}
-    deadline = time.monotonic() + BATCH_SECONDS
+    deadline = time.monotonic() + settings.LINKER_WRITE_BATCH_SECONDS
     in_flight: ProfileChange | None = None
     session: MeteredSession | None = None
     opened = False

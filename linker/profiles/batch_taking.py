@@ -30,7 +30,7 @@ from linker.profiles.outbox import (
 )
 
 #: The most changes one task sends (its link's, in order); see also
-#: :data:`linker.profiles.batch_sending.BATCH_SECONDS`.
+#: the setting ``LINKER_WRITE_BATCH_SECONDS``.
 BATCH_SIZE = 100
 
 

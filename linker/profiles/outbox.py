@@ -18,7 +18,7 @@ record the outcomes and show them in the mirror (:mod:`linker.profiles.mirroring
 may go with it too (at most :data:`~linker.profiles.batch_taking.BATCH_SIZE`, in the order they
 were made), marks them all *sending* in one transaction, sends them on one client (one JWT
 lookup, one kept-alive connection) for at most
-:data:`~linker.profiles.batch_sending.BATCH_SECONDS`, and records every outcome, the mirror,
+``LINKER_WRITE_BATCH_SECONDS``, and records every outcome, the mirror,
 the request ledger and log in one more transaction: a fixed number of SQL statements per batch.
 The messages of the changes a batch took find nothing to do (in one read, or none in the
 process that sent them). What was not sent in time goes back to the queue, its attempt not

@@ -89,6 +89,10 @@ LINKER_SYNC_CLIENT_RETRIES = env.int("LINKER_SYNC_CLIENT_RETRIES", default=3)
 LINKER_RETRY_BASE_SECONDS = env.float("LINKER_RETRY_BASE_SECONDS", default=2.0)
 LINKER_WRITE_MAX_ATTEMPTS = env.int("LINKER_WRITE_MAX_ATTEMPTS", default=8)
 LINKER_WRITE_STALE_SECONDS = env.int("LINKER_WRITE_STALE_SECONDS", default=120)
+# How long one write-back task goes on sending before it leaves the rest of its batch to the
+# next task: far below LINKER_WRITE_STALE_SECONDS, after which the relay takes a change still
+# *sending* for a lost one.
+LINKER_WRITE_BATCH_SECONDS = env.float("LINKER_WRITE_BATCH_SECONDS", default=2.0)
 # The request budget per Copernica account, shared by every worker.
 LINKER_ACCOUNT_REQUESTS_PER_SECOND = env.float("LINKER_ACCOUNT_REQUESTS_PER_SECOND", default=50.0)
 LINKER_ACCOUNT_REQUEST_BURST = env.float("LINKER_ACCOUNT_REQUEST_BURST", default=100.0)

@@ -39,13 +39,15 @@ def test_a_worker_killed_in_the_middle_of_a_batch_creates_every_profile_once(
 ) -> None:
     """Cases 17 and 21: SIGKILL while a batch of 30 creates is being sent."""
     account = synced(linked, 20)
-    # Slow creates: a batch (2 s at most) is still sending when the kill comes.
+    # Slow creates, all in one batch (30 x 150 ms, within its 8 s): it is still sending when the
+    # kill comes, seconds after its third create even on a loaded machine (with 2 s, the batch
+    # could end before the kill landed).
     sandbox.fault(path="/v4/database/", method="POST", delay_ms=150, count=10_000)
     changes = submit_creates(account, CREATES, "killed")
     ids = [c.pk for c in changes]
     sandbox.reset_stats()
 
-    with celery_worker(env=env()) as worker:
+    with celery_worker(env={**env(), "LINKER_WRITE_BATCH_SECONDS": "8"}) as worker:
         wait_for(
             lambda: sandbox.stats()["profiles_created"] >= 3,
             timeout=60,

@@ -18,7 +18,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from linker.models import LinkState, ProfileChange, RemoteProfile
-from linker.profiles import batch_sending
 from linker.profiles.batch_sending import profile_change_send
 from linker.profiles.changes import profile_change_submit
 from linker.profiles.conflicts import profile_change_resolve
@@ -180,9 +179,11 @@ def test_a_batch_takes_a_constant_number_of_sql_statements(account: Linked, sand
 
 
 def test_a_batch_out_of_time_leaves_the_rest_queued_without_counting_an_attempt(
-    account: Linked, sandbox, monkeypatch: pytest.MonkeyPatch
+    account: Linked,
+    sandbox,
+    settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    monkeypatch.setattr(batch_sending, "BATCH_SECONDS", 0.3)
+    settings.LINKER_WRITE_BATCH_SECONDS = 0.3
     sandbox.fault(path="/v4/profile/", method="PUT", delay_ms=150, count=1000)
     changes = [
         update(account, profile_id, city="Slow") for profile_id in sorted(account.remote())[:8]
