@@ -164,17 +164,14 @@ def main() -> None:
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--link", type=int)
     options = parser.parse_args()
-    _setup_django()
+    _setup_django(migrate=not options.child)  # its own database, created and migrated once
     if options.child:
         print(json.dumps(CHILDREN[options.child](options.link)))
         return
 
-    from django.core.management import call_command
-
     from accounts.models import Tenant
     from linker.models import Link
 
-    call_command("migrate", verbosity=0)
     Link.objects.filter(tenant__name=NAME).delete()
     Tenant.objects.filter(name=NAME).delete()
     proc, url = _start_sandbox()

@@ -166,7 +166,8 @@ class PreparedPage:
 
     ``parent_id`` is the database's (profiles) or the collection's (subprofiles) mirror pk;
     ``ids`` the Copernica ids on the page, in its order; ``items`` is kept only for the
-    portable path (no COPY there).
+    portable path (no COPY there). ``pages``: how many of Copernica's pages it holds (see
+    :func:`pages_merge`).
     """
 
     mirror: Mirror
@@ -176,6 +177,41 @@ class PreparedPage:
     last_id: int
     items: list[dict[str, Any]] | None = None
     ids: list[int] = field(default_factory=list)
+    pages: int = 1
+
+
+def pages_mergeable(first: PreparedPage, then: PreparedPage) -> bool:
+    """Whether ``then`` may be written together with ``first`` as one page: the same list,
+    COPY text only, and every id of ``then`` above every id of ``first`` (as a keyset walk
+    has them), so the merged rows never hold an id twice (the upsert refuses a row it would
+    touch twice in one statement)."""
+    return (
+        then.mirror is first.mirror
+        and then.parent_id == first.parent_id
+        and first.items is None
+        and then.items is None
+        and bool(first.ids)
+        and bool(then.ids)
+        and min(then.ids) > max(first.ids)
+    )
+
+
+def pages_merge(pages: list[PreparedPage]) -> PreparedPage:
+    """Consecutive pages of one keyset walk (see :func:`pages_mergeable`) as one page: their
+    rows in one COPY, and the walk's place after the last of them."""
+    if len(pages) == 1:
+        return pages[0]
+    first, last = pages[0], pages[-1]
+    return PreparedPage(
+        first.mirror,
+        first.parent_id,
+        b"".join([page.rows for page in pages]),
+        sum(page.count for page in pages),
+        last.last_id,
+        None,
+        [copernica_id for page in pages for copernica_id in page.ids],
+        sum(page.pages for page in pages),
+    )
 
 
 def _offset_text(moment: datetime) -> str:
