@@ -6,7 +6,9 @@ two collections, against the same floors as profiles, in one run.
 Against a sandbox subprocess and PostgreSQL (the database of ``bench/sync_bench.py``). Each
 measurement runs in a fresh child process: (1) the engine's full run (profiles, then each
 collection's subprofiles, then the reconcile phase), (a) the same pages fetched and discarded,
-(b) COPY of the same rows into the emptied mirror tables, indexes and all.
+(b) COPY of the same rows into the emptied mirror tables, indexes and all. The three are measured
+``--repeat`` times in turn (3), and the fastest of each counts: on a shared machine a
+measurement is only ever slowed down, by as much as half in one round.
 """
 
 from __future__ import annotations
@@ -172,6 +174,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", type=int, default=20_000)
     parser.add_argument("--subprofiles", type=int, default=50_000, help="per collection (2)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of the three; the fastest of each counts"
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--link", type=int)
     options = parser.parse_args()
@@ -208,13 +213,18 @@ def main() -> None:
             account_id=account.account_id,
             account_name=NAME,
         )
-        _truncate()
-        engine = _child(bench, "full", link.pk)
-        assert engine["state"] == "succeeded", engine
-        assert engine["subprofiles"] == 2 * options.subprofiles, engine
-        fetch = _child(bench, "fetch", link.pk)
-        copy = _child(bench, "copy", link.pk)
-        print(f"   engine {engine}\n   fetch {fetch}\n   copy {copy}")
+        runs: dict[str, list[dict[str, Any]]] = {"full": [], "fetch": [], "copy": []}
+        for _ in range(options.repeat):
+            _truncate()
+            for mode, figures in runs.items():
+                figures.append(_child(bench, mode, link.pk))
+                print(f"   {mode} {figures[-1]}", flush=True)
+        for figures in runs["full"]:
+            assert figures["state"] == "succeeded", figures
+            assert figures["subprofiles"] == 2 * options.subprofiles, figures
+        # The machine's other work only ever slows a measurement down: the fastest of each
+        # is the one it disturbed least.
+        engine, fetch, copy = (min(runs[mode], key=lambda f: f["seconds"]) for mode in runs)
         slower = max(fetch["seconds"], copy["seconds"])
         floor_name = "(a) fetch" if fetch["seconds"] >= copy["seconds"] else "(b) COPY"
         ratio = engine["seconds"] / slower
@@ -222,7 +232,8 @@ def main() -> None:
             "full sync, profiles + subprofiles: engine",
             f"{total / engine['seconds']:,.0f} rows/s, {engine['seconds']:.2f} s, "
             f"{engine['requests']} requests, peak {engine['peak_mb']:.0f} MB",
-            f"fetched {engine['rows']:,} rows (incl. the reconcile walk)",
+            f"fetched {engine['rows']:,} rows (incl. the reconcile walk); "
+            f"fastest of {options.repeat}, as each floor",
         )
         bench.add(
             "floor (a) fetch + discard",
