@@ -160,6 +160,10 @@ def profile_export_view(request: HttpRequest, tenant_id: int) -> StreamingHttpRe
 @login_required
 def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -> HttpResponse:
     tenant = tenant_get(user=request.user, id=tenant_id)
+    # The changes before the mirror's values: a change read as done has its mirror write (made
+    # in the same transaction) in the values read after it. The other order could show Done
+    # beside the values from before it, and a page with nothing pending never reloads.
+    changes = profile_change_list(tenant=tenant, copernica_id=profile_id)
     profile = profile_get(tenant=tenant, copernica_id=profile_id)
     read_only = link_mirror_read_only(link=profile.link)
     can_edit = can_edit_profiles(user=request.user, tenant=tenant) and not read_only
@@ -200,7 +204,7 @@ def profile_detail_view(request: HttpRequest, tenant_id: int, profile_id: int) -
             "read_only": read_only,
             "waits_for_reconnect": profile.link.state == LinkState.NEEDS_RECONNECT,
             "subprofiles": profile_subprofiles(profile=profile),
-            "changes": profile_change_list(tenant=tenant, copernica_id=profile.copernica_id),
+            "changes": changes,
         },
     )
 

@@ -102,6 +102,11 @@ def subprofile_detail_view(
     tenant = tenant_get(user=request.user, id=tenant_id)
     profile = profile_get(tenant=tenant, copernica_id=profile_id)
     subprofile = subprofile_get(tenant=tenant, profile=profile, copernica_id=subprofile_id)
+    # The changes before the mirror's values: a change read as done has its mirror write (made
+    # in the same transaction) in the values read after it. The other order could show Done
+    # beside the values from before it, and a page with nothing pending never reloads.
+    changes = profile_change_list(tenant=tenant, subprofile=subprofile)
+    subprofile.refresh_from_db(fields=["fields", "modified", "removed_at"])
     read_only = link_mirror_read_only(link=profile.link)
     can_edit = can_edit_profiles(user=request.user, tenant=tenant) and not read_only
     version = subprofile_version(subprofile=subprofile)
@@ -145,7 +150,7 @@ def subprofile_detail_view(
             "form": form,
             "can_edit": can_edit,
             "read_only": read_only,
-            "changes": profile_change_list(tenant=tenant, subprofile=subprofile),
+            "changes": changes,
         },
     )
 

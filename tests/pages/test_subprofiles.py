@@ -363,3 +363,41 @@ def test_subprofiles_of_a_removed_profile_are_not_reachable(orders: Orders) -> N
     assert orders.mirror.staff.get(orders.sub_url()).status_code == 404
     page = orders.mirror.staff.get(orders.url("profile_detail", profile_id=1003)).content.decode()
     assert "(2 subprofiles)" in page
+
+
+@pytest.mark.parametrize("page", ["subprofile", "profile"])
+def test_a_change_done_while_the_page_is_read_is_shown_with_the_values_it_wrote(
+    orders: Orders, monkeypatch: pytest.MonkeyPatch, page: str
+) -> None:
+    """The browser test's flake: the worker finished a sent-anyway change between the page's
+    two reads, and the page showed Done beside the mirror's values from before it (with
+    nothing pending, it never reloaded). The worker's write is made here inside the first read.
+    """
+    from linker.profiles import change_selectors
+    from linker.views import profiles, subprofiles
+
+    change = _conflict(orders)
+    real = change_selectors.profile_change_list
+
+    def worker_finishes_meanwhile(**kwargs):  # type: ignore[no-untyped-def]
+        RemoteSubprofile.objects.filter(pk=orders.sub.pk).update(
+            fields={**orders.sub.fields, "status": "shipped"}
+        )
+        ProfileChange.objects.filter(pk=change.pk).update(state="done", conflict=None)
+        return real(**kwargs)
+
+    for module in (profiles, subprofiles):
+        monkeypatch.setattr(module, "profile_change_list", worker_finishes_meanwhile)
+    url, facts_start, facts_end = {
+        "subprofile": (orders.sub_url(), 'data-testid="subprofile-fields"', "</dl>"),
+        "profile": (
+            orders.url("profile_detail", profile_id=1003),
+            'data-testid="subprofiles-31"',
+            "</table>",
+        ),
+    }[page]
+    shown = orders.mirror.staff.get(url).content.decode()
+
+    changes = shown.split('data-testid="changes"')[1].split("</table>")[0]
+    assert "data-pending" not in changes
+    assert "shipped" in shown.split(facts_start)[1].split(facts_end)[0]
