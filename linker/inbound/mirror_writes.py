@@ -17,11 +17,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.db.models import F
+from django.db.models.functions import Greatest
+
 from api_client import parse_timestamp
 from linker.inbound import batch_reads
 from linker.inbound.batch_reads import id_array, server_bound_cursor
 from linker.inbound.planning import Key, Side, Upsert
-from linker.models import InboundEvent, RemoteProfile, RemoteSubprofile
+from linker.models import InboundEvent, Link, RemoteProfile, RemoteSubprofile
 
 State = InboundEvent.State
 
@@ -56,7 +59,7 @@ WHERE p.removed_at IS NULL
     AND (p.modified IS NULL OR EXCLUDED.modified >= p.modified)
     AND (p.fields, p.interests, p.modified)
         IS DISTINCT FROM (EXCLUDED.fields, EXCLUDED.interests, EXCLUDED.modified)
-RETURNING p.database_id, p.copernica_id
+RETURNING p.database_id, p.copernica_id, (p.xmax = 0) AS inserted
 """
 
 _SUBPROFILES_SQL = """
@@ -84,7 +87,7 @@ WHERE p.removed_at IS NULL
     AND (p.modified IS NULL OR EXCLUDED.modified >= p.modified)
     AND (p.profile_copernica_id, p.fields, p.modified)
         IS DISTINCT FROM (EXCLUDED.profile_copernica_id, EXCLUDED.fields, EXCLUDED.modified)
-RETURNING p.collection_id, p.copernica_id
+RETURNING p.collection_id, p.copernica_id, (p.xmax = 0) AS inserted
 """
 
 
@@ -130,7 +133,21 @@ def _upsert_postgres(*, link_id: int, side: Side) -> set[Key]:
                 link_id,
             ],
         )
-        return {(int(parent), int(cid)) for parent, cid in cursor.fetchall()}
+        rows = cursor.fetchall()
+    if profiles:
+        _mirrored_add(link_id=link_id, delta=sum(1 for *_, inserted in rows if inserted))
+    return {(int(parent), int(cid)) for parent, cid, _ in rows}
+
+
+def _mirrored_add(*, link_id: int, delta: int) -> None:
+    """Keep the dashboard's count of mirrored profiles (``Link.profiles_mirrored``) through
+    the rows a batch added or removed: between runs only webhooks change the mirror, and an
+    incremental run's count starts from this one (see linker.sync.engine). The batch holds the
+    link's row locked already (linker.inbound.applying), so this adds no lock."""
+    if delta:
+        Link.objects.filter(pk=link_id).update(
+            profiles_mirrored=Greatest(F("profiles_mirrored") + delta, 0)
+        )
 
 
 def _contents(side: Side) -> dict[Key, dict[str, Any]]:
@@ -193,8 +210,11 @@ def _upsert_portable(*, link_id: int, side: Side) -> set[Key]:
             setattr(row, name, value)
         row.modified, row.created = upsert.modified, created or row.created
         changed.append(row)
-    # A sync may have brought the same new row meanwhile: its copy is Copernica's too.
+    # A sync may have brought the same new row meanwhile: its copy is Copernica's too. (Then
+    # it is counted twice below, until the next full run counts: the demo database only.)
     model.objects.bulk_create(new, ignore_conflicts=True)
+    if profiles:
+        _mirrored_add(link_id=link_id, delta=len(new))
     model.objects.bulk_update(changed, [*names, "created", "modified"])
     return {(getattr(row, parent), row.copernica_id) for row in [*new, *changed]}
 
@@ -263,11 +283,14 @@ def side_remove(*, link_id: int, side: Side, cascades: Iterable[int], now: datet
     """Mark ``side``'s removals removed, and the subprofiles of the profiles in ``cascades``."""
     model: Any = RemoteProfile if side.kind == "profile" else RemoteSubprofile
     parent = "database_id" if side.kind == "profile" else "collection_id"
+    removed = 0
     for parent_id in {key[0] for key in side.removals}:
         ids = [key[1] for key in side.removals if key[0] == parent_id]
-        model.objects.filter(
+        removed += model.objects.filter(
             **{parent: parent_id, "copernica_id__in": ids, "removed_at": None}
         ).update(removed_at=now)
+    if side.kind == "profile":
+        _mirrored_add(link_id=link_id, delta=-removed)
     cascaded = list(cascades)
     if cascaded:
         RemoteSubprofile.objects.filter(

@@ -32,14 +32,15 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, IntegerField, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from api_client import KeysetPage, format_since
 from linker.linking.client import MeteredSession
 from linker.models import (
+    Link,
     Notification,
-    RemoteCollection,
     RemoteDatabase,
     RemoteProfile,
     SyncMode,
@@ -52,6 +53,7 @@ from linker.platform.delivery import LOW_PRIORITY, Task, enqueue
 from linker.platform.errors import LinkerError
 from linker.sync import reconcile, remote_ids, upserts
 from linker.sync.prefetch import Prefetcher
+from linker.sync.schema import schema_mirror
 from linker.sync.sources import Source, source_from_key, sources_of
 
 #: Copernica's ``modified`` has one-second resolution and a write may land a moment late. (The
@@ -60,6 +62,10 @@ INCREMENTAL_OVERLAP = timedelta(minutes=2)
 #: The most of Copernica's pages one transaction writes: those already fetched and prepared
 #: when the writer is ready for the next (see :meth:`Engine._profiles`).
 PAGES_PER_WRITE = 8
+
+#: The checkpoint's count of profiles an incremental run created or brought back from removed:
+#: kept with the pages that added them, so a resumed run counts each once.
+ADDED = "profiles_added"
 
 
 class ClaimLostError(LinkerError):
@@ -83,6 +89,7 @@ class Engine:
         self.progress = progress
         self.cp: dict[str, Any] = dict(run.checkpoint or {"phase": "schema"})
         self._requests_reported = 0
+        self.finished = False  # set by finish()
         self.postgres = connection.vendor == "postgresql"
 
     # -- bookkeeping: every write below goes through commit() with the claim check
@@ -146,14 +153,15 @@ class Engine:
             elif phase == "profiles":
                 if not self._profiles(deadline=deadline, max_pages=max_pages):
                     return False
+                if self.finished:
+                    return True
             elif phase == "reconcile":
-                done = reconcile.reconcile_advance(
+                # Its last step ends the run too (see reconcile.Phase._finish).
+                return reconcile.reconcile_advance(
                     self, self._sources(), deadline=deadline, max_pages=max_pages
                 )
-                if not done:
-                    return False
             else:
-                self._finish()
+                self.finish()
                 return True
 
     def _schema(self) -> None:
@@ -161,44 +169,7 @@ class Engine:
         now = timezone.now()
         link = self.run.link
         with transaction.atomic():
-            mirrored: list[RemoteDatabase] = []
-            collections: list[RemoteCollection] = []
-            for item in databases:
-                database, _ = RemoteDatabase.objects.update_or_create(
-                    link=link,
-                    copernica_id=int(item["ID"]),
-                    defaults={
-                        "name": str(item.get("name", ""))[:300],
-                        "fields": _embedded(item.get("fields")),
-                        "interests": _embedded(item.get("interests")),
-                        "collections": _embedded(item.get("collections")),
-                        "synced_at": now,
-                        "removed_at": None,
-                    },
-                )
-                mirrored.append(database)
-                for described in _embedded(item.get("collections")):
-                    if not isinstance(described, dict) or "ID" not in described:
-                        continue
-                    collection, _ = RemoteCollection.objects.update_or_create(
-                        link=link,
-                        copernica_id=int(described["ID"]),
-                        defaults={
-                            "database": database,
-                            "name": str(described.get("name", ""))[:300],
-                            "fields": _embedded(described.get("fields")),
-                            "synced_at": now,
-                            "removed_at": None,
-                        },
-                    )
-                    collections.append(collection)
-            # What Copernica no longer lists is gone there: its rows stay for the history.
-            RemoteDatabase.objects.filter(link=link, removed_at=None).exclude(
-                pk__in=[d.pk for d in mirrored]
-            ).update(removed_at=now)
-            RemoteCollection.objects.filter(link=link, removed_at=None).exclude(
-                pk__in=[c.pk for c in collections]
-            ).update(removed_at=now)
+            mirrored, collections = schema_mirror(link=link, databases=databases, now=now)
             walk = sources_of(mirrored, collections)
             since: dict[str, str] = {}
             if self.run.mode == SyncMode.INCREMENTAL:
@@ -285,11 +256,24 @@ class Engine:
             with transaction.atomic():
                 self.cp["source_index"] += 1
                 self.cp["after_id"] = 0
-                self.commit()
-        with transaction.atomic():
-            self.cp["phase"] = "reconcile" if self.run.mode == SyncMode.FULL else "done"
-            self.commit()
+                if self.cp["source_index"] == len(sources):
+                    self._profiles_end()  # in the same commit
+                else:
+                    self.commit()
+        if self.cp["phase"] == "profiles":  # no sources at all
+            with transaction.atomic():
+                self._profiles_end()
         return True
+
+    def _profiles_end(self) -> None:
+        """The checkpoint past the profiles phase, in the caller's transaction: a full run
+        goes on to reconcile, an incremental one ends here (one commit fewer)."""
+        if self.run.mode == SyncMode.FULL:
+            self.cp["phase"] = "reconcile"
+            self.commit()
+        else:
+            self.cp["phase"] = "done"
+            self.finish()
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -335,23 +319,29 @@ class Engine:
         while True:
             try:
                 with transaction.atomic():
-                    created, updated = self._page_write(
+                    written = self._page_write(
                         source, position, page, straight_in=straight_in, recorded=recorded
                     )
                     if walked is not None and recorded is not None and not straight_in:
                         walked[source.key] = recorded + page.count
+                    if self._counts_added(source):
+                        self.cp[ADDED] = self.cp.get(ADDED, 0) + written.created + written.revived
                     advance()
                     self.commit(
                         pages=page.pages,
                         fetched=page.count,
-                        created_count=created,
-                        updated_count=updated,
+                        created_count=written.created,
+                        updated_count=written.updated,
                     )
                 return straight_in
             except psycopg.errors.UniqueViolation:
                 if not straight_in:
                     raise
                 straight_in = False
+
+    def _counts_added(self, source: Source) -> bool:
+        """Whether this run keeps the count of profiles it adds (see ``ADDED``)."""
+        return self.run.mode == SyncMode.INCREMENTAL and source.mirror is upserts.PROFILES
 
     def _page_write(
         self,
@@ -361,7 +351,7 @@ class Engine:
         *,
         straight_in: bool,
         recorded: int | None,
-    ) -> tuple[int, int]:
+    ) -> upserts.Written:
         """The page's rows (and ids, after the ``recorded`` ones) in the caller's transaction."""
         if recorded is not None and straight_in:
             recorded = None  # its rows are the run's own (see remote_ids.walked_size)
@@ -371,7 +361,12 @@ class Engine:
                 first = remote_ids.remote_ids_append_sql(
                     run_id=self.run.pk, position=position, first_ordinal=recorded, ids=page.ids
                 )
-            return upserts.page_write(page=page, straight_in=straight_in, first=first)
+            return upserts.page_write(
+                page=page,
+                straight_in=straight_in,
+                first=first,
+                revived=self._counts_added(source),
+            )
         assert page.items is not None
         if recorded is not None:
             remote_ids.remote_ids_append(
@@ -395,32 +390,75 @@ class Engine:
             items=page.items,
         )
 
-    def _finish(self) -> None:
+    def finish(self, **counts: int) -> None:
+        """End the run as succeeded: its checkpoint, ``counts`` (``SyncRun`` fields: a full
+        run's reconcile brings them) and state in one UPDATE under the claim check (the runs
+        table's trigger carries the counts to the link), the schedule's times, and the end of
+        a streak of failures, in one transaction (the caller's, if it has one)."""
         now = timezone.now()
-        with transaction.atomic():
-            self.commit()
-            run = SyncRun.objects.select_for_update().get(pk=self.run.pk)
-            # An incremental run does not count the mirror: a count grows with the account,
-            # and the run's cost must grow with what changed (full runs count in reconcile).
-            if run.local_count is None and run.mode == SyncMode.FULL:
-                run.local_count = RemoteProfile.objects.filter(
-                    link_id=run.link_id, removed_at=None
-                ).count()
-            run.state = SyncState.SUCCEEDED
-            run.finished_at = now
-            run.claim = ""
-            run.error_class = ""
-            run.error_message = str(self.cp.get("note", ""))[:500]
-            run.save()
-            schedule, _ = SyncSchedule.objects.get_or_create(link_id=run.link_id)
-            schedule.last_success_at = now
+        run = self.run
+        requests = self.session.requests - self._requests_reported
+        local_count: Any = counts.pop("local_count", None)
+        if local_count is None and run.mode == SyncMode.FULL:
+            # Counted by the reconcile phase; a count here only if it left none.
+            local_count = Coalesce(
+                F("local_count"),
+                Subquery(
+                    RemoteProfile.objects.filter(link_id=run.link_id, removed_at=None)
+                    .order_by()
+                    .values("link_id")
+                    .annotate(n=Count("pk"))
+                    .values("n")
+                ),
+                0,
+                output_field=IntegerField(),
+            )
+        with transaction.atomic(savepoint=False):
+            if local_count is None:
+                # An incremental run does not count the mirror (a count grows with the
+                # account; the run's cost must grow with what changed): the count so far,
+                # which webhook batches keep between runs, and the profiles this run added.
+                # It removes none (removals are a full run's reconcile). The link's row is
+                # locked first so that a webhook batch's change of the count waits for this.
+                held = (
+                    Link.objects.select_for_update()
+                    .values_list("profiles_mirrored", flat=True)
+                    .get(pk=run.link_id)
+                )
+                local_count = Coalesce(
+                    F("local_count"),
+                    held + int(self.cp.get(ADDED, 0)),
+                    output_field=IntegerField(),
+                )
+            matched = SyncRun.objects.filter(
+                pk=run.pk, claim=self.claim, state=SyncState.RUNNING
+            ).update(
+                checkpoint=self.cp,
+                heartbeat_at=now,
+                requests=F("requests") + requests,
+                local_count=local_count,
+                **counts,
+                state=SyncState.SUCCEEDED,
+                finished_at=now,
+                claim="",
+                error_class="",
+                error_message=str(self.cp.get("note", ""))[:500],
+            )
+            if not matched:
+                raise ClaimLostError
+            self._requests_reported += requests
+            times = {"last_success_at": now}
             if run.mode == SyncMode.FULL:
-                schedule.last_full_at = now
-            schedule.save(update_fields=["last_success_at", "last_full_at"])
+                times["last_full_at"] = now
+            if not SyncSchedule.objects.filter(link_id=run.link_id).update(**times):
+                SyncSchedule.objects.create(link_id=run.link_id, **times)
             # A success ends a streak of failures: its notice goes in the same transaction.
             notices_resolve(link=run.link, kind=Notification.Kind.SYNC_FAILING)
             enqueue(Task.PROFILE_SEARCH_FILL, run.link_id, priority=LOW_PRIORITY)
-            self.run = run
+        run.state = SyncState.SUCCEEDED
+        run.finished_at = now
+        run.claim = ""
+        self.finished = True
 
 
 @functools.lru_cache(maxsize=64)
@@ -440,11 +478,3 @@ def _commit_statement(counters: tuple[str, ...], progress: bool) -> str:
         f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608 - field names only
         "WHERE id = %s AND claim = %s AND state = %s"
     )
-
-
-def _embedded(value: object) -> list[Any]:
-    if isinstance(value, dict) and isinstance(value.get("data"), list):
-        return list(value["data"])
-    if isinstance(value, list):
-        return value
-    return []

@@ -67,6 +67,8 @@ class EngineSide(Protocol):
 
     def commit(self, *, progressed: bool = False, **counters: int) -> None: ...
 
+    def finish(self, **counts: int) -> None: ...
+
     def prepare(self, source: Source, page: KeysetPage) -> upserts.PreparedPage: ...
 
     def page_commit(
@@ -107,24 +109,28 @@ class Phase:
         self.budget = budget
         self.run = engine.run
         self.beaten = time.monotonic()
+        self.verified: int | None = None  # the source whose walked ids were counted
 
     def advance(self) -> bool:
         if "reconcile" not in self.engine.cp:
-            # Lists left by runs that stopped before their end, and by an earlier attempt (a
-            # run whose walk recorded its ids cleared those when it started).
-            remote_ids.remote_ids_discard_stale()
-            if WALKED not in self.engine.cp:
+            start = {
+                "walk": {"source": 0, "after_id": 0},
+                "loaded": 0,
+                "start": 0,
+                "lists": {},
+                "decided": 0,
+                "outcomes": {},
+            }
+            if WALKED in self.engine.cp:
+                # The schema phase cleared the lists left by runs that stopped before their
+                # end, and this run's own: nothing to write yet, the state goes out with the
+                # walk's first commit (a run stopped before then starts the phase again).
+                self.engine.cp["reconcile"] = start
+            else:
+                # Lists left by such runs, and by an earlier attempt of this one.
+                remote_ids.remote_ids_discard_stale()
                 remote_ids.remote_ids_clear(run_id=self.run.pk)
-            self._save(
-                {
-                    "walk": {"source": 0, "after_id": 0},
-                    "loaded": 0,
-                    "start": 0,
-                    "lists": {},
-                    "decided": 0,
-                    "outcomes": {},
-                }
-            )
+                self._save(start)
         state: dict[str, Any] = self.engine.cp["reconcile"]
         if state["walk"] is not None and not self._walk(state):
             return False
@@ -188,7 +194,8 @@ class Phase:
             finally:
                 pages.close()
             walk.update(source=walk["source"] + 1, after_id=0)
-            self._save(state)
+            if walk["source"] < len(self.sources):  # the last one's goes with the end below
+                self._save(state)
         if self.engine.postgres:
             # A first sync COPYed every row in since autovacuum last looked: the counts below
             # want statistics. ANALYZE samples a bounded number of rows: the same on any size,
@@ -217,12 +224,15 @@ class Phase:
             walked: dict[str, int] = self.engine.cp.get(WALKED, {})
             if WALKED_LISTS and source.key in walked:
                 listed = self._walked_list(source, position, walked[source.key], before)
+                if listed is not None:
+                    # Nothing written: the list goes out with the next commit (the decision
+                    # on it, next in this step); a step stopped before then reads the count
+                    # again (no page).
+                    state["lists"][source.key] = asdict(listed)
+                    state.update(loaded=position + 1, start=0)
+                    self.verified = position
+                    return True
                 with transaction.atomic():
-                    if listed is not None:
-                        state["lists"][source.key] = asdict(listed)
-                        state.update(loaded=position + 1, start=0)
-                        self._commit()
-                        return True
                     # Not the list: read Copernica's, with this count as the one before it.
                     del walked[source.key]
                     self._commit(progressed=False)
@@ -317,7 +327,11 @@ class Phase:
         position = state["decided"]
         source = self.sources[position]
         listed = removals.ListedIds(**state["lists"][source.key])
-        held = remote_ids.remote_ids_loaded(run_id=self.run.pk, position=position)
+        held = (
+            listed.rows  # counted by _walked_list in this step
+            if self.verified == position and listed.rows is not None
+            else remote_ids.remote_ids_loaded(run_id=self.run.pk, position=position)
+        )
         if held != (listed.length if listed.rows is None else listed.rows):
             # PostgreSQL restarted and emptied the UNLOGGED table: load again from here.
             state.update(loaded=position, start=0)
@@ -357,11 +371,11 @@ class Phase:
         with transaction.atomic():
             removals.removals_finish(run=self.run, sources=self.sources)
             remote_ids.remote_ids_clear(run_id=self.run.pk)
-            SyncRun.objects.filter(pk=self.run.pk).update(
+            self.engine.cp["phase"] = "done"
+            self.engine.cp["note"] = " ".join(o.note for o in outcomes.values() if o.note)
+            # The run ends in this transaction: the counts go with its state.
+            self.engine.finish(
                 remote_count=sum(o.remote for o in profiles),
                 local_count=sum(o.local for o in profiles),
                 pending_removals=sum(o.pending for o in outcomes.values()),
             )
-            self.engine.cp["phase"] = "done"
-            self.engine.cp["note"] = " ".join(o.note for o in outcomes.values() if o.note)
-            self._commit()

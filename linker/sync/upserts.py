@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -125,11 +125,13 @@ SUBPROFILES = Mirror(
 MIRRORS = {"profiles": PROFILES, "subprofiles": SUBPROFILES}
 
 # Taking the rows out of the staging table with DELETE ... RETURNING leaves it empty for the
-# next page, should the caller's transaction write another one.
+# next page, should the caller's transaction write another one. ``{revived}``: the rows of the
+# page that were marked removed before this statement (every part of one statement reads the
+# same snapshot, so this sees them as they were), or 0 when the caller does not ask.
 _UPSERT_STAGED = """
 WITH staged AS (
     DELETE FROM {staging} RETURNING {columns}
-), written AS (
+), revived AS ({revived}), written AS (
     INSERT INTO {table} AS p ({columns}, removed_at)
     SELECT {columns}, NULL FROM staged
     ON CONFLICT ({parent}, copernica_id) DO UPDATE SET
@@ -139,17 +141,25 @@ WITH staged AS (
     WHERE ({old}, p.removed_at) IS DISTINCT FROM ({new}, NULL)
     RETURNING (xmax = 0) AS inserted
 )
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
+    (SELECT n FROM revived)
+FROM written
 """
+_REVIVED = """SELECT count(*) AS n FROM {table} p JOIN staged s
+    ON p.{parent} = s.{parent} AND p.copernica_id = s.copernica_id
+    WHERE p.removed_at IS NOT NULL"""
 
 
 def _names(columns: str) -> list[str]:
     return [name.strip() for name in columns.split(",")]
 
 
-def _upsert_sql(mirror: Mirror) -> str:
+@lru_cache(maxsize=8)
+def _upsert_sql(mirror: Mirror, revived: bool) -> str:
     compared = _names(mirror.compared)
+    counted = _REVIVED.format(table=mirror.table, parent=mirror.parent)
     return _UPSERT_STAGED.format(
+        revived=counted if revived else "SELECT 0 AS n",
         staging=mirror.staging,
         table=mirror.table,
         columns=mirror.columns,
@@ -335,8 +345,19 @@ def copy_straight_in_allowed(*, mirror: Mirror = PROFILES, parent_id: int, after
     return not rows.exists()
 
 
-def page_write(*, page: PreparedPage, straight_in: bool, first: str = "") -> tuple[int, int]:
-    """Write a prepared page in the caller's transaction → (created, updated).
+class Written(NamedTuple):
+    """What writing a page did: rows ``created``, rows ``updated``, and of the updated ones
+    those ``revived`` (marked removed before; counted only when asked)."""
+
+    created: int
+    updated: int
+    revived: int = 0
+
+
+def page_write(
+    *, page: PreparedPage, straight_in: bool, first: str = "", revived: bool = False
+) -> Written:
+    """Write a prepared page in the caller's transaction → what it wrote (:class:`Written`).
 
     ``straight_in`` COPYs the rows into the mirror as they are, for a walk the mirror holds
     no row of yet (:func:`copy_straight_in_allowed`). Should a row exist all the same (one
@@ -347,17 +368,19 @@ def page_write(*, page: PreparedPage, straight_in: bool, first: str = "") -> tup
     goes through the staging table and the upsert.
 
     ``first``: statements without parameters that belong in the transaction, sent in the
-    same round trip as the staging table's.
+    same round trip as the staging table's. ``revived``: also count the rows that come back
+    from removed (an incremental run keeps the mirror's count by what it added; a join of
+    the page against the mirror that a full run, which counts exactly, does not pay).
     """
     if not page.count:
-        return 0, 0
+        return Written(0, 0)
     if straight_in:
         if first:
             with _raw_cursor() as cursor:
                 cursor.execute(first.encode())
         _copy(page.rows, page.mirror.table, page.mirror.columns)
-        return page.count, 0
-    return _write_staged(page.mirror, page.rows, first)
+        return Written(page.count, 0)
+    return _write_staged(page.mirror, page.rows, first, revived=revived)
 
 
 @contextmanager
@@ -434,7 +457,7 @@ def _copy(rows: bytes, table: str, columns: str) -> None:
         copy.write(rows)
 
 
-def _write_staged(mirror: Mirror, rows: bytes, first: str = "") -> tuple[int, int]:
+def _write_staged(mirror: Mirror, rows: bytes, first: str = "", *, revived: bool) -> Written:
     with _raw_cursor() as cursor:
         cursor.execute(
             f"{first}{';' if first else ''}"
@@ -442,9 +465,9 @@ def _write_staged(mirror: Mirror, rows: bytes, first: str = "") -> tuple[int, in
             "ON COMMIT DELETE ROWS".encode()
         )
         _copy(rows, mirror.staging, mirror.columns)
-        cursor.execute(_upsert_sql(mirror))
-        created, updated = cursor.fetchone()
-    return int(created), int(updated)
+        cursor.execute(_upsert_sql(mirror, revived))
+        created, updated, back = cursor.fetchone()
+    return Written(int(created), int(updated), int(back))
 
 
 def upsert_profiles_postgres(
@@ -457,12 +480,12 @@ def upsert_profiles_postgres(
     page = page_prepare(
         items=items, last_id=0, link_id=link_id, parent_id=database_id, run_id=run_id
     )
-    return page_write(page=page, straight_in=False)
+    return page_write(page=page, straight_in=False)[:2]
 
 
 def upsert_profiles_portable(
     *, link_id: int, database_id: int, run_id: int | None, items: list[dict[str, Any]]
-) -> tuple[int, int]:
+) -> Written:
     """The same upsert for databases without ``ON CONFLICT ... WHERE`` (the SQLite demo)."""
     by_id = {int(item["ID"]): item for item in items}
     existing = {
@@ -471,6 +494,7 @@ def upsert_profiles_portable(
     }
     new: list[RemoteProfile] = []
     changed: list[RemoteProfile] = []
+    revived = 0
     for profile_id, item in by_id.items():
         fields = item.get("fields") or {}
         interests = item.get("interests") or []
@@ -496,6 +520,7 @@ def upsert_profiles_portable(
             modified,
             None,
         ):
+            revived += row.removed_at is not None
             row.fields, row.interests, row.created, row.modified = (
                 fields,
                 interests,
@@ -509,12 +534,12 @@ def upsert_profiles_portable(
     RemoteProfile.objects.bulk_update(
         changed, ["fields", "interests", "created", "modified", "removed_at", "last_run"]
     )
-    return len(new), len(changed)
+    return Written(len(new), len(changed), revived)
 
 
 def upsert_subprofiles_portable(
     *, link_id: int, collection_id: int, run_id: int | None, items: list[dict[str, Any]]
-) -> tuple[int, int]:
+) -> Written:
     """The subprofile upsert for databases without ``ON CONFLICT ... WHERE`` (the SQLite demo)."""
     by_id = {int(item["ID"]): item for item in items}
     existing = {
@@ -525,6 +550,7 @@ def upsert_subprofiles_portable(
     }
     new: list[RemoteSubprofile] = []
     changed: list[RemoteSubprofile] = []
+    revived = 0
     for subprofile_id, item in by_id.items():
         profile_id = int(item.get("profile") or 0)
         fields = item.get("fields") or {}
@@ -550,6 +576,7 @@ def upsert_subprofiles_portable(
             modified,
             None,
         ):
+            revived += row.removed_at is not None
             row.profile_copernica_id, row.fields = profile_id, fields
             row.created, row.modified, row.removed_at = created, modified, None
             row.last_run_id = run_id
@@ -559,4 +586,4 @@ def upsert_subprofiles_portable(
         changed,
         ["profile_copernica_id", "fields", "created", "modified", "removed_at", "last_run"],
     )
-    return len(new), len(changed)
+    return Written(len(new), len(changed), revived)
