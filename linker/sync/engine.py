@@ -25,7 +25,6 @@ import functools
 import json
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -134,16 +133,9 @@ class Engine:
 
     def advance(self, *, deadline: float, max_pages: int) -> bool:
         """Take the run through its phases until it is done (``True``) or the step's pages or
-        time run out (``False``).
-
-        The whole step commits without waiting for the WAL to reach the disk (see
-        :func:`upserts.commits_unflushed`): every commit of a run goes with its checkpoint, so
-        what a crash of PostgreSQL could lose is redone from the checkpoint before it. A small
-        run commits a dozen times outside its pages, and each wait for the disk cost more
-        than the statement it committed.
-        """
-        with upserts.commits_unflushed() if self.postgres else nullcontext():
-            return self._advance(deadline=deadline, max_pages=max_pages)
+        time run out (``False``). The step's commits do not wait for the disk (see
+        :func:`linker.sync.runs.sync_run_step`)."""
+        return self._advance(deadline=deadline, max_pages=max_pages)
 
     def _advance(self, *, deadline: float, max_pages: int) -> bool:
         while True:
@@ -189,8 +181,8 @@ class Engine:
                 # The ids each source's walk sees go into SyncRemoteId as its pages are
                 # written: the reconcile phase's id list, unless it disagrees with Copernica's
                 # count (see linker.sync.reconcile). ``walked`` counts the rows per source.
+                # (The run itself recorded nothing yet: its ids come after this commit.)
                 remote_ids.remote_ids_discard_stale()
-                remote_ids.remote_ids_clear(run_id=self.run.pk)
                 self.cp[reconcile.WALKED] = {source.key: 0 for source in walk}
             self.commit()
 
@@ -253,24 +245,23 @@ class Engine:
                 prefetch.close()
             if not prefetch.complete:
                 return False
-            with transaction.atomic():
-                self.cp["source_index"] += 1
-                self.cp["after_id"] = 0
-                if self.cp["source_index"] == len(sources):
-                    self._profiles_end()  # in the same commit
-                else:
+            self.cp["source_index"] += 1
+            self.cp["after_id"] = 0
+            if self.cp["source_index"] < len(sources):
+                with transaction.atomic():
                     self.commit()
-        if self.cp["phase"] == "profiles":  # no sources at all
-            with transaction.atomic():
-                self._profiles_end()
+        self._profiles_end()
         return True
 
     def _profiles_end(self) -> None:
-        """The checkpoint past the profiles phase, in the caller's transaction: a full run
-        goes on to reconcile, an incremental one ends here (one commit fewer)."""
+        """The checkpoint past the profiles phase: a full run goes on to reconcile, an
+        incremental one ends here (in one transaction with its last checkpoint).
+
+        A full run's new phase is not committed here: it goes out with the reconcile phase's
+        first commit, in this step as a rule. A step stopped before then resumes past the
+        last page written, where the walk finds nothing more (one request)."""
         if self.run.mode == SyncMode.FULL:
             self.cp["phase"] = "reconcile"
-            self.commit()
         else:
             self.cp["phase"] = "done"
             self.finish()
@@ -390,11 +381,13 @@ class Engine:
             items=page.items,
         )
 
-    def finish(self, **counts: int) -> None:
-        """End the run as succeeded: its checkpoint, ``counts`` (``SyncRun`` fields: a full
-        run's reconcile brings them) and state in one UPDATE under the claim check (the runs
-        table's trigger carries the counts to the link), the schedule's times, and the end of
-        a streak of failures, in one transaction (the caller's, if it has one)."""
+    def finish(self, *, removed: int = 0, **counts: int) -> None:
+        """End the run as succeeded, in one transaction (the caller's, if it has one): its
+        checkpoint, ``counts`` (``SyncRun`` fields: a full run's reconcile brings them, and
+        ``removed``, the rows its last decision marked removed) and state in one UPDATE under
+        the claim check (the runs table's trigger carries the counts to the link), the
+        schedule's times, the end of a streak of failures, and the session's request counts
+        and log."""
         now = timezone.now()
         run = self.run
         requests = self.session.requests - self._requests_reported
@@ -437,6 +430,7 @@ class Engine:
                 heartbeat_at=now,
                 requests=F("requests") + requests,
                 local_count=local_count,
+                removed_count=F("removed_count") + removed,
                 **counts,
                 state=SyncState.SUCCEEDED,
                 finished_at=now,
@@ -455,6 +449,8 @@ class Engine:
             # A success ends a streak of failures: its notice goes in the same transaction.
             notices_resolve(link=run.link, kind=Notification.Kind.SYNC_FAILING)
             enqueue(Task.PROFILE_SEARCH_FILL, run.link_id, priority=LOW_PRIORITY)
+            # The request counts and log too (the session's own flush then has nothing left).
+            self.session.flush()
         run.state = SyncState.SUCCEEDED
         run.finished_at = now
         run.claim = ""

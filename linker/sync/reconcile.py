@@ -64,10 +64,11 @@ class EngineSide(Protocol):
     client: CopernicaClient
     cp: dict[str, Any]
     postgres: bool
+    finished: bool
 
     def commit(self, *, progressed: bool = False, **counters: int) -> None: ...
 
-    def finish(self, **counts: int) -> None: ...
+    def finish(self, *, removed: int = 0, **counts: int) -> None: ...
 
     def prepare(self, source: Source, page: KeysetPage) -> upserts.PreparedPage: ...
 
@@ -123,8 +124,9 @@ class Phase:
             }
             if WALKED in self.engine.cp:
                 # The schema phase cleared the lists left by runs that stopped before their
-                # end, and this run's own: nothing to write yet, the state goes out with the
-                # walk's first commit (a run stopped before then starts the phase again).
+                # end (this run records its own after it): nothing to write yet, the state
+                # goes out with the phase's first commit (a run stopped before then starts
+                # the phase again).
                 self.engine.cp["reconcile"] = start
             else:
                 # Lists left by such runs, and by an earlier attempt of this one.
@@ -140,7 +142,8 @@ class Phase:
                     return False
             elif not self._decide(state):
                 return False
-        self._finish(state)
+        if not self.engine.finished:  # the last decision ends the run itself
+            self._finish(state)
         return True
 
     def _save(self, state: dict[str, Any]) -> None:
@@ -206,8 +209,9 @@ class Phase:
                 .get()
             )
             upserts.mirrors_analyze(written=created + updated)
+        # Nothing written: the walk's end goes out with the next commit (a step stopped
+        # before then walks the last source's changes again: a request, as a rule no page).
         state["walk"] = None
-        self._save(state)
         return True
 
     # -- 2. the id lists
@@ -295,7 +299,8 @@ class Phase:
         and then Copernica's own list is read instead. An equal number is taken with the
         suspicion a downloaded list gets: the rows it lacks go through the same rules.
         """
-        held = remote_ids.remote_ids_loaded(run_id=self.run.pk, position=position)
+        # Nothing recorded (every page went straight in): nothing a restart could have lost.
+        held = recorded and remote_ids.remote_ids_loaded(run_id=self.run.pk, position=position)
         if held != recorded:
             return None  # a PostgreSQL restart emptied the UNLOGGED table
         size = remote_ids.walked_size(
@@ -355,27 +360,39 @@ class Phase:
                 decision=decision,
                 postgres=self.engine.postgres,
             )
-            remote_ids.remote_ids_clear(run_id=self.run.pk, position=position)
             state["outcomes"][source.key] = outcome.as_json()
             state["decided"] = position + 1
             self.engine.cp["reconcile"] = state
-            self._commit(removed_count=outcome.removed)
+            if state["decided"] == len(self.sources):
+                # The last source: the run ends in this transaction (one commit fewer).
+                self._end(state, removed=outcome.removed)
+            else:
+                remote_ids.remote_ids_clear(run_id=self.run.pk, position=position)
+                self._commit(removed_count=outcome.removed)
         self.budget.pages -= 1
         return True
 
     def _finish(self, state: dict[str, Any]) -> None:
+        """End a run whose sources were all decided in an earlier step (or that has none)."""
+        with transaction.atomic():
+            self._end(state)
+
+    def _end(self, state: dict[str, Any], *, removed: int = 0) -> None:
+        """The run's end in the caller's transaction: the pending removals of sources no
+        longer walked forgotten, the lists cleared, and the run succeeded with its counts
+        (``removed``: the rows the caller's last decision marked removed)."""
         outcomes = {
             key: removals.SourceOutcome.from_json(value) for key, value in state["outcomes"].items()
         }
         profiles = [o for key, o in outcomes.items() if key.startswith(f"{PROFILE_SOURCE}:")]
-        with transaction.atomic():
-            removals.removals_finish(run=self.run, sources=self.sources)
-            remote_ids.remote_ids_clear(run_id=self.run.pk)
-            self.engine.cp["phase"] = "done"
-            self.engine.cp["note"] = " ".join(o.note for o in outcomes.values() if o.note)
-            # The run ends in this transaction: the counts go with its state.
-            self.engine.finish(
-                remote_count=sum(o.remote for o in profiles),
-                local_count=sum(o.local for o in profiles),
-                pending_removals=sum(o.pending for o in outcomes.values()),
-            )
+        removals.removals_finish(run=self.run, sources=self.sources)
+        remote_ids.remote_ids_clear(run_id=self.run.pk)
+        self.engine.cp["phase"] = "done"
+        self.engine.cp["note"] = " ".join(o.note for o in outcomes.values() if o.note)
+        # The counts go with the run's state.
+        self.engine.finish(
+            removed=removed,
+            remote_count=sum(o.remote for o in profiles),
+            local_count=sum(o.local for o in profiles),
+            pending_removals=sum(o.pending for o in outcomes.values()),
+        )

@@ -1,0 +1,115 @@
+"""A small run's fixed cost: its commits. A first full run of one page commits six times, none
+waiting for the disk: the claim, the schema, the page, two of the reconcile phase's reads (the
+walked ids' count; the missing set, into an UNLOGGED table) and the last decision with the
+run's end and its request counts. A step that stops between two resumes from the last one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection
+
+from linker.models import RequestLedger, RequestLogEntry, SyncRun
+from linker.sync import reconcile
+from linker.sync.runs import sync_run_foreground, sync_run_request, sync_run_step
+from tests.linked_accounts import Linked
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@contextmanager
+def commits_counted() -> Iterator[list[str]]:
+    """The commits of this connection while the block runs, each as the ``synchronous_commit``
+    it was made with."""
+    made: list[str] = []
+    inner = connection.connection.commit
+
+    def counted() -> None:
+        with connection.connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            row = cursor.fetchone()
+        made.append(str(row[0]) if row else "")
+        inner()
+
+    connection.ensure_connection()
+    connection.connection.commit = counted  # type: ignore[method-assign]
+    try:
+        yield made
+    finally:
+        del connection.connection.commit
+
+
+def test_a_first_full_run_of_one_page_commits_six_times_without_waiting_for_the_disk(
+    linked: Callable[..., Linked],
+) -> None:
+    account = linked(profiles=300)
+    run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+
+    with commits_counted() as commits:
+        outcome = sync_run_step(run_id=run.pk)
+
+    assert outcome.state == "succeeded"
+    assert commits == ["off"] * 6
+    run.refresh_from_db()
+    assert (run.state, run.fetched, run.created_count, run.local_count) == (
+        "succeeded",
+        300,
+        300,
+        300,
+    )
+    # The request counts and log went out with the run's end.
+    assert RequestLedger.objects.get(link=account.link).requests == run.requests > 0
+    assert RequestLogEntry.objects.filter(link=account.link).count() == run.requests
+    assert account.mirror() == account.remote()
+
+
+def test_a_step_that_stops_after_the_last_page_resumes_there_and_ends_alike(
+    linked: Callable[..., Linked], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = linked(profiles=300)
+    run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+    # The step's time runs out just as the reconcile phase would start.
+    monkeypatch.setattr(reconcile, "reconcile_advance", lambda *args, **kwargs: False)
+
+    first = sync_run_step(run_id=run.pk)
+
+    assert (first.state, first.again) == ("running", True)
+    stopped = SyncRun.objects.get(pk=run.pk)
+    # The new phase was not committed on its own: the checkpoint stands after the last page.
+    assert stopped.checkpoint["phase"] == "profiles"
+    assert stopped.checkpoint["after_id"] == max(account.remote())
+    assert (stopped.fetched, stopped.created_count) == (300, 300)
+
+    monkeypatch.undo()
+    run = sync_run_foreground(run=stopped)
+
+    assert run.state == "succeeded"
+    assert (run.fetched, run.created_count, run.local_count, run.remote_count) == (
+        300,
+        300,
+        300,
+        300,
+    )
+    assert run.checkpoint["phase"] == "done"
+    assert account.mirror() == account.remote()
+
+
+def test_a_run_whose_last_decision_removes_profiles_counts_them_with_its_end(
+    linked: Callable[..., Linked],
+) -> None:
+    account = linked(profiles=30)
+    run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+    assert sync_run_foreground(run=run).state == "succeeded"
+    gone = sorted(account.remote())[:2]
+    with account.client() as client:
+        for profile_id in gone:
+            client.delete_profile(profile_id)
+
+    run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+    run = sync_run_foreground(run=run)
+
+    assert run.state == "succeeded"
+    assert (run.removed_count, run.local_count, run.remote_count) == (2, 28, 28)
+    assert account.mirror() == account.remote()
