@@ -255,13 +255,11 @@ class Engine:
 
     def _profiles_end(self) -> None:
         """The checkpoint past the profiles phase: a full run goes on to reconcile, an
-        incremental one ends here (in one transaction with its last checkpoint).
-
-        A full run's new phase is not committed here: it goes out with the reconcile phase's
-        first commit, in this step as a rule. A step stopped before then resumes past the
-        last page written, where the walk finds nothing more (one request)."""
+        incremental one ends here (in one transaction with its last checkpoint)."""
         if self.run.mode == SyncMode.FULL:
-            self.cp["phase"] = "reconcile"
+            with transaction.atomic():
+                self.cp["phase"] = "reconcile"
+                self.commit()
         else:
             self.cp["phase"] = "done"
             self.finish()

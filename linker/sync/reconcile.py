@@ -209,9 +209,8 @@ class Phase:
                 .get()
             )
             upserts.mirrors_analyze(written=created + updated)
-        # Nothing written: the walk's end goes out with the next commit (a step stopped
-        # before then walks the last source's changes again: a request, as a rule no page).
         state["walk"] = None
+        self._save(state)
         return True
 
     # -- 2. the id lists
