@@ -50,7 +50,7 @@ from linker.models import (
 from linker.notifications.services import notices_resolve
 from linker.platform.delivery import LOW_PRIORITY, Task, enqueue
 from linker.platform.errors import LinkerError
-from linker.sync import reconcile, remote_ids, upserts
+from linker.sync import portable, reconcile, remote_ids, upserts
 from linker.sync.prefetch import Prefetcher
 from linker.sync.schema import schema_mirror
 from linker.sync.sources import Source, source_from_key, sources_of
@@ -366,13 +366,13 @@ class Engine:
                 postgres=False,
             )
         if page.mirror is upserts.PROFILES:
-            return upserts.upsert_profiles_portable(
+            return portable.upsert_profiles_portable(
                 link_id=self.run.link_id,
                 database_id=page.parent_id,
                 run_id=self.run.pk,
                 items=page.items,
             )
-        return upserts.upsert_subprofiles_portable(
+        return portable.upsert_subprofiles_portable(
             link_id=self.run.link_id,
             collection_id=page.parent_id,
             run_id=self.run.pk,
