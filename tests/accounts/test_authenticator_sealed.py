@@ -4,6 +4,7 @@ other secrets; devices set up before the change are carried over and keep workin
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -70,12 +71,24 @@ def test_the_secret_is_one_of_the_rotated_columns(world: World) -> None:
     assert keys.rows_on_old_keys()["accounts.AuthenticatorApp.key_encrypted"] == 0
 
 
+@pytest.fixture
+def _every_migration_after() -> Iterator[None]:
+    """Leaves the test database as every later test expects it: all migrations applied."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_every_migration_after")
 def test_devices_made_before_the_change_are_carried_over_sealed(world: World) -> None:
     """The migration seals every django-otp TOTPDevice's plain secret into an AuthenticatorApp
     (same secret, same drift and last step), then deletes the plain one."""
     user = world.agency_admin_a
     executor = MigrationExecutor(connection)
+    # Going back to accounts 0006 also unapplies the migrations of other apps that depend on
+    # 0007 (linker 0017 and after); the fixture below applies them all again afterwards.
     executor.migrate([("accounts", "0006_api_key_events")])
     old_apps = executor.loader.project_state(
         [("accounts", "0006_api_key_events"), ("otp_totp", "0003_add_timestamps")]
