@@ -24,11 +24,10 @@ logger = logging.getLogger(__name__)
 #: Publishing from a request or a task: one reconnect (a pooled connection may be stale after
 #: a Redis restart), then give up at once. (``retry=False`` alone still waits ~6 s on a refused
 #: broker: kombu retries the connection for ``broker_connection_timeout``.)
+FAIL_FAST_PUBLISH = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 #: The priority of background work that may wait for everything else on its queue (the Redis
 #: transport serves 0, the default, first and 9 last; the demo's file broker ignores it).
 LOW_PRIORITY = 9
-
-FAIL_FAST_PUBLISH = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 
 
 class Task(StrEnum):

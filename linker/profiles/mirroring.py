@@ -28,10 +28,11 @@ def mirror_apply(change: ProfileChange) -> None:
 def mirror_apply_many(changes: Sequence[ProfileChange]) -> None:
     """Apply done changes (in id order, with ``database`` and ``collection`` loaded) to the
     mirror inside the caller's transaction, in a fixed number of queries."""
-    profiles = [c for c in changes if not c.is_subprofile and c.copernica_profile_id is not None]
-    _profiles_apply(profiles)
-    # Their search texts are emptied (a trigger) and filled after the link's next run: until
-    # then a search scans them among the unfilled, and the write path publishes nothing more.
+    # The profiles' search texts are emptied by a trigger and filled after the link's next
+    # run: until then a search scans them among the unfilled.
+    _profiles_apply(
+        [c for c in changes if not c.is_subprofile and c.copernica_profile_id is not None]
+    )
     _subprofiles_apply(
         [
             c

@@ -4,9 +4,9 @@ The sync writes profiles without it (a trigram index maintained row by row made 
 times slower than the keys alone), and a trigger resets it whenever a profile's ``fields``
 change (migration 0018). This fill writes it afterwards, in batches of a link's unfilled rows
 found by the index ``(link_id, search_text IS NULL, id)``: after a sync run ends and after
-the inbound and outbound writes into the mirror (each enqueues
-:data:`Task.PROFILE_SEARCH_FILL`). The search never waits for it: unfilled rows are searched
-by scanning them (:mod:`linker.profiles.search`).
+an inbound batch wrote rows (each enqueues :data:`Task.PROFILE_SEARCH_FILL`); a row the
+write-back edited waits for the link's next run. The search never waits for it: unfilled rows
+are searched by scanning them (:mod:`linker.profiles.search`).
 
 Idempotent and resumable: what is left to do is the NULL rows themselves, so a fill that is
 interrupted, runs twice at once (``SKIP LOCKED``: each takes other rows) or runs with nothing

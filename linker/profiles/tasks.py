@@ -36,6 +36,6 @@ def profile_changes_release(link_id: int) -> None:
 
 @shared_task(name=Task.PROFILE_SEARCH_FILL.value, ignore_result=True)
 def profile_search_fill(link_id: int) -> None:
-    """Fill the link's unfilled search texts (after a sync run, an inbound or outbound write);
+    """Fill the link's unfilled search texts (after a sync run or an inbound batch);
     on the sync queue ("default"), at the lowest priority."""
     search_fill_run(link_id=link_id)

@@ -11,6 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from linker.models import Link, ProfileChange, RemoteCollection, RemoteDatabase, RemoteSubprofile
+from linker.profiles import change_selectors
+from linker.views import profiles as profile_views
+from linker.views import subprofiles as subprofile_views
 from tests.pages.conftest import Mirror
 from tests.web.routes import _profile_b
 
@@ -373,9 +376,6 @@ def test_a_change_done_while_the_page_is_read_is_shown_with_the_values_it_wrote(
     two reads, and the page showed Done beside the mirror's values from before it (with
     nothing pending, it never reloaded). The worker's write is made here inside the first read.
     """
-    from linker.profiles import change_selectors
-    from linker.views import profiles, subprofiles
-
     change = _conflict(orders)
     real = change_selectors.profile_change_list
 
@@ -386,7 +386,7 @@ def test_a_change_done_while_the_page_is_read_is_shown_with_the_values_it_wrote(
         ProfileChange.objects.filter(pk=change.pk).update(state="done", conflict=None)
         return real(**kwargs)
 
-    for module in (profiles, subprofiles):
+    for module in (profile_views, subprofile_views):
         monkeypatch.setattr(module, "profile_change_list", worker_finishes_meanwhile)
     url, facts_start, facts_end = {
         "subprofile": (orders.sub_url(), 'data-testid="subprofile-fields"', "</dl>"),
