@@ -491,13 +491,16 @@ def memory(bench: Bench, big: int, small: dict[str, Any]) -> None:
 
 def many_links(bench: Bench, hundred_full: dict[str, Any]) -> None:
     print("\n4. 200 links x 500 profiles, real Celery worker with 2 processes", flush=True)
-    from linker.models import SyncRun
+    from linker.models import RemoteProfile, SyncRun
     from linker.sync.runs import sync_run_request
     from tests.workers import wait_for
 
     links = [bench.link(f"Small {n}", 500) for n in range(200)]
     one = bench.link("One", 100_000)
     _truncate_mirror()
+
+    def unfilled(link: Any) -> bool:
+        return RemoteProfile.objects.filter(link=link, search_text=None).exists()
 
     def all_done(run_ids: list[int]) -> bool:
         return not SyncRun.objects.filter(pk__in=run_ids, state__in=["queued", "running"]).exists()
@@ -507,6 +510,13 @@ def many_links(bench: Bench, hundred_full: dict[str, Any]) -> None:
         single = sync_run_request(link=one, mode="full", trigger="bench")[0].pk
         wait_for(lambda: all_done([single]), timeout=300, interval=0.1)
         one_seconds = time.perf_counter() - started
+        # Its end enqueued the fill of its search text (linker.profiles.search_fill): tasks
+        # of 20 s on the same queue at the lowest priority, not part of the run's time. The
+        # 200 links start on an idle worker, as the one link did (their own fills, queued
+        # behind their steps, are left out alike).
+        started = time.perf_counter()
+        wait_for(lambda: not unfilled(one), timeout=600, interval=0.5)
+        fill_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
         runs = [sync_run_request(link=link, mode="full", trigger="bench")[0].pk for link in links]
@@ -518,7 +528,8 @@ def many_links(bench: Bench, hundred_full: dict[str, Any]) -> None:
         "200 links x 500 (2 worker processes)",
         f"{many_seconds:.1f} s ({100_000 / many_seconds:,.0f} profiles/s)",
         f"one link of 100k on the same worker: {one_seconds:.1f} s "
-        f"(foreground: {hundred_full['seconds']:.1f} s)",
+        f"(foreground: {hundred_full['seconds']:.1f} s; its search text filled after it "
+        f"in {fill_seconds:.1f} s)",
         f"{many_seconds / one_seconds:.1f}x the time of one link (goal <= 1.5x): "
         f"{_met(many_seconds / one_seconds <= 1.5)}",
     )
