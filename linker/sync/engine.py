@@ -35,7 +35,7 @@ from django.db.models import Count, F, IntegerField, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from api_client import KeysetPage, format_since
+from api_client import MAX_PAGE_SIZE, KeysetPage, format_since
 from linker.linking.client import MeteredSession
 from linker.models import (
     Link,
@@ -207,7 +207,8 @@ class Engine:
         while self.cp["source_index"] < len(sources):
             if pages_left <= 0 or time.monotonic() > deadline:
                 return False
-            source = sources[self.cp["source_index"]]
+            index = self.cp["source_index"]
+            source = sources[index]
             params: dict[str, list[str]] = {}
             since = self.cp.get("since", {}).get(source.key)
             if self.run.mode == SyncMode.INCREMENTAL and since:
@@ -234,10 +235,10 @@ class Engine:
                     page = upserts.pages_merge(batch)
                     straight_in = self.page_commit(
                         source,
-                        self.cp["source_index"],
+                        index,
                         page,
                         straight_in=straight_in,
-                        advance=functools.partial(self.cp.__setitem__, "after_id", page.last_id),
+                        advance=functools.partial(self._walked_past, source, index, page),
                     )
                     pages_left -= page.pages
                     self._report()
@@ -245,24 +246,49 @@ class Engine:
                 prefetch.close()
             if not prefetch.complete:
                 return False
-            self.cp["source_index"] += 1
-            self.cp["after_id"] = 0
-            if self.cp["source_index"] < len(sources):
-                with transaction.atomic():
-                    self.commit()
+            if self.cp["source_index"] == index:
+                # The walk ended on an empty answer: past the source now.
+                self._walk_ended(index)
+                if index + 1 < len(sources) or self.run.mode == SyncMode.FULL:
+                    with transaction.atomic():
+                        self.commit()
         self._profiles_end()
         return True
 
+    def _walked_past(self, source: Source, index: int, page: upserts.PreparedPage) -> None:
+        """The checkpoint past ``page`` of source ``index`` (in the page's transaction).
+
+        A page shorter than Copernica's pages ends the walk (see ``_keyset_walk``): its
+        checkpoint is past the source, and past the phase after the last source of a full
+        run, so a small source costs no commit of its own after its page. A full run keeps
+        the sources read in one answer (``WHOLE``): nothing changed while they were paged.
+        """
+        first = self.cp["after_id"] == 0
+        self.cp["after_id"] = page.last_id
+        size = min(settings.LINKER_SYNC_PAGE_SIZE, MAX_PAGE_SIZE)
+        if page.count >= page.pages * size:
+            return
+        if self.run.mode == SyncMode.FULL and first and page.pages == 1:
+            self.cp.setdefault(reconcile.WHOLE, {})[source.key] = len(set(page.ids))
+        self._walk_ended(index)
+
+    def _walk_ended(self, index: int) -> None:
+        """Past source ``index``; past the phase, after the last source of a full run."""
+        self.cp["source_index"] = index + 1
+        self.cp["after_id"] = 0
+        if index + 1 == len(self.cp["sources"]) and self.run.mode == SyncMode.FULL:
+            self.cp["phase"] = "reconcile"
+
     def _profiles_end(self) -> None:
-        """The checkpoint past the profiles phase: a full run goes on to reconcile, an
-        incremental one ends here (in one transaction with its last checkpoint)."""
-        if self.run.mode == SyncMode.FULL:
+        """Past the profiles phase: a full run goes on to reconcile (its last commit in the
+        phase said so already), an incremental one ends here."""
+        if self.run.mode != SyncMode.FULL:
+            self.cp["phase"] = "done"
+            self.finish()
+        elif self.cp["phase"] != "reconcile":  # no source at all
             with transaction.atomic():
                 self.cp["phase"] = "reconcile"
                 self.commit()
-        else:
-            self.cp["phase"] = "done"
-            self.finish()
 
     def _report(self) -> None:
         if self.progress is not None:

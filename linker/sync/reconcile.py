@@ -55,6 +55,10 @@ HEARTBEAT_SECONDS = 1.0
 WALKED_LISTS = True
 #: The checkpoint's rows recorded per source by the walks (``cp["walked"]``, set by the engine).
 WALKED = "walked"
+#: The checkpoint's sources that a full run's walk read in one answer, with its rows
+#: (``cp["whole"]``, set by the engine): nothing of them changed while the run paged, so the
+#: catch-up walk skips them, and their walked list's size is that answer's.
+WHOLE = "whole"
 
 
 class EngineSide(Protocol):
@@ -169,8 +173,16 @@ class Phase:
         walk = state["walk"]
         started = self.run.started_at or timezone.now()
         changed = {"fields[]": [f"modified>={format_since(started - CHANGED_OVERLAP)}"]}
+        whole: dict[str, int] = self.engine.cp.get(WHOLE, {})
+        walked = False
         while walk["source"] < len(self.sources):
             source = self.sources[walk["source"]]
+            if source.key in whole:
+                # Read in one answer: nothing changed while it was paged. What changed since
+                # moves Copernica's count (then its list is read) or waits for the next run.
+                walk.update(source=walk["source"] + 1, after_id=0)
+                continue
+            walked = True
             pages = source.pages(
                 self.engine.client,
                 changed,
@@ -202,15 +214,24 @@ class Phase:
         if self.engine.postgres:
             # A first sync COPYed every row in since autovacuum last looked: the counts below
             # want statistics. ANALYZE samples a bounded number of rows: the same on any size,
-            # so only a run whose own rows are a good part of a table pays for it.
-            created, updated = (
-                SyncRun.objects.filter(pk=self.run.pk)
-                .values_list("created_count", "updated_count")
-                .get()
-            )
-            upserts.mirrors_analyze(written=created + updated)
+            # so only a run whose own rows are a good part of a table pays for it. (Sources
+            # read in one answer wrote at most that answer's rows.)
+            written = sum(whole.values())
+            if walked:
+                created, updated = (
+                    SyncRun.objects.filter(pk=self.run.pk)
+                    .values_list("created_count", "updated_count")
+                    .get()
+                )
+                written = created + updated
+            upserts.mirrors_analyze(written=written)
         state["walk"] = None
-        self._save(state)
+        if walked:
+            self._save(state)
+        else:
+            # Nothing written: the walk's end goes out with the phase's next commit (a step
+            # stopped before then skips the same sources again, for nothing).
+            self.engine.cp["reconcile"] = state
         return True
 
     # -- 2. the id lists
@@ -302,9 +323,14 @@ class Phase:
         held = recorded and remote_ids.remote_ids_loaded(run_id=self.run.pk, position=position)
         if held != recorded:
             return None  # a PostgreSQL restart emptied the UNLOGGED table
-        size = remote_ids.walked_size(
-            source=source, run_id=self.run.pk, position=position, postgres=self.engine.postgres
-        )
+        whole: dict[str, int] = self.engine.cp.get(WHOLE, {})
+        if source.key in whole:
+            # One answer: its different ids.
+            size = whole[source.key]
+        else:
+            size = remote_ids.walked_size(
+                source=source, run_id=self.run.pk, position=position, postgres=self.engine.postgres
+            )
         if size != count:
             return None
         return removals.ListedIds(length=size, before=count, after=count, distinct=size, rows=held)

@@ -1,7 +1,8 @@
-"""A small run's fixed cost: its commits. A first full run of one page commits eight times, none
-waiting for the disk: the claim, the schema, the page, the reconcile phase's start and the end
-of its catch-up walk, two of its reads (the walked ids' count; the missing set, into an UNLOGGED
-table) and the last decision with the run's end and its request counts."""
+"""A small run's fixed cost: its commits and requests. A first full run of one page commits five
+times, none waiting for the disk: the claim, the schema, the page with the checkpoint past the
+profiles phase, the missing set (into an UNLOGGED table) and the last decision with the run's
+end and its request counts. A list read in one answer changed while nobody paged it: no
+catch-up walk, and the answer's ids are the walked list, compared with Copernica's count."""
 
 from __future__ import annotations
 
@@ -40,17 +41,22 @@ def commits_counted() -> Iterator[list[str]]:
         del connection.connection.commit
 
 
-def test_a_first_full_run_of_one_page_commits_eight_times_without_waiting_for_the_disk(
+def test_a_first_full_run_of_one_page_commits_five_times_without_waiting_for_the_disk(
     linked: Callable[..., Linked],
 ) -> None:
     account = linked(profiles=300)
     run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+    account.sandbox.reset_stats()
 
     with commits_counted() as commits:
         outcome = sync_run_step(run_id=run.pk)
 
     assert outcome.state == "succeeded"
-    assert commits == ["off"] * 8
+    assert commits == ["off"] * 5
+    # The databases, the one page and Copernica's count: no catch-up walk, no id list.
+    requests = account.sandbox.stats()["requests"]
+    profile_reads = {key: n for key, n in requests.items() if key.startswith("GET /v4/database")}
+    assert sum(profile_reads.values()) == 3, requests
     run.refresh_from_db()
     assert (run.state, run.fetched, run.created_count, run.local_count) == (
         "succeeded",
