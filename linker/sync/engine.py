@@ -244,12 +244,15 @@ class Engine:
                     self._report()
             finally:
                 prefetch.close()
+            if self.finished:
+                return True  # an incremental run ended with its last page
             if not prefetch.complete:
                 return False
             if self.cp["source_index"] == index:
-                # The walk ended on an empty answer: past the source now.
+                # The walk ended on an empty answer: past the source now (an incremental run's
+                # last ends with the run, below).
                 self._walk_ended(index)
-                if index + 1 < len(sources) or self.run.mode == SyncMode.FULL:
+                if self.cp["phase"] != "done":
                     with transaction.atomic():
                         self.commit()
         self._profiles_end()
@@ -273,15 +276,18 @@ class Engine:
         self._walk_ended(index)
 
     def _walk_ended(self, index: int) -> None:
-        """Past source ``index``; past the phase, after the last source of a full run."""
+        """Past source ``index``; past the phase after the last source: a full run goes on to
+        reconcile, an incremental one ends (with the page, if a page ended the walk)."""
         self.cp["source_index"] = index + 1
         self.cp["after_id"] = 0
-        if index + 1 == len(self.cp["sources"]) and self.run.mode == SyncMode.FULL:
-            self.cp["phase"] = "reconcile"
+        if index + 1 == len(self.cp["sources"]):
+            self.cp["phase"] = "reconcile" if self.run.mode == SyncMode.FULL else "done"
 
     def _profiles_end(self) -> None:
         """Past the profiles phase: a full run goes on to reconcile (its last commit in the
-        phase said so already), an incremental one ends here."""
+        phase said so already), an incremental one ends here (if its last page did not)."""
+        if self.finished:
+            return
         if self.run.mode != SyncMode.FULL:
             self.cp["phase"] = "done"
             self.finish()
@@ -342,12 +348,16 @@ class Engine:
                     if self._counts_added(source):
                         self.cp[ADDED] = self.cp.get(ADDED, 0) + written.created + written.revived
                     advance()
-                    self.commit(
-                        pages=page.pages,
-                        fetched=page.count,
-                        created_count=written.created,
-                        updated_count=written.updated,
-                    )
+                    counters = {
+                        "pages": page.pages,
+                        "fetched": page.count,
+                        "created_count": written.created,
+                        "updated_count": written.updated,
+                    }
+                    if self.cp.get("phase") == "done":
+                        self.finish(added=counters)  # an incremental run's last page
+                    else:
+                        self.commit(progressed=True, **counters)
                 return straight_in
             except psycopg.errors.UniqueViolation:
                 if not straight_in:
@@ -405,13 +415,15 @@ class Engine:
             items=page.items,
         )
 
-    def finish(self, *, removed: int = 0, **counts: int) -> None:
+    def finish(
+        self, *, removed: int = 0, added: dict[str, int] | None = None, **counts: int
+    ) -> None:
         """End the run as succeeded, in one transaction (the caller's, if it has one): its
         checkpoint, ``counts`` (``SyncRun`` fields: a full run's reconcile brings them, and
-        ``removed``, the rows its last decision marked removed) and state in one UPDATE under
-        the claim check (the runs table's trigger carries the counts to the link), the
-        schedule's times, the end of a streak of failures, and the session's request counts
-        and log."""
+        ``removed``, the rows its last decision marked removed; ``added``: counters that its
+        last page adds to, as :meth:`commit` does) and state in one UPDATE under the claim
+        check (the runs table's trigger carries the counts to the link), the schedule's
+        times, the end of a streak of failures, and the session's request counts and log."""
         now = timezone.now()
         run = self.run
         requests = self.session.requests - self._requests_reported
@@ -456,6 +468,7 @@ class Engine:
                 local_count=local_count,
                 removed_count=F("removed_count") + removed,
                 **counts,
+                **{name: F(name) + value for name, value in (added or {}).items()},
                 state=SyncState.SUCCEEDED,
                 finished_at=now,
                 claim="",
@@ -472,7 +485,11 @@ class Engine:
                 SyncSchedule.objects.create(link_id=run.link_id, **times)
             # A success ends a streak of failures: its notice goes in the same transaction.
             notices_resolve(link=run.link, kind=Notification.Kind.SYNC_FAILING)
-            enqueue(Task.PROFILE_SEARCH_FILL, run.link_id, priority=LOW_PRIORITY)
+            # The search text of the rows written since the last fill (this run's, the
+            # write-back's: linker.profiles.search_fill), if any: a run that wrote nothing
+            # of a filled mirror costs no task.
+            if RemoteProfile.objects.filter(link_id=run.link_id, search_text=None).exists():
+                enqueue(Task.PROFILE_SEARCH_FILL, run.link_id, priority=LOW_PRIORITY)
             # The request counts and log too (the session's own flush then has nothing left).
             self.session.flush()
         run.state = SyncState.SUCCEEDED

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from django.db import connection
 
-from linker.models import RequestLedger, RequestLogEntry
+from linker.models import RemoteProfile, RequestLedger, RequestLogEntry
+from linker.platform import delivery
+from linker.profiles.search_fill import search_fill
 from linker.sync.runs import sync_run_foreground, sync_run_request, sync_run_step
 from tests.linked_accounts import Linked
 
@@ -87,3 +90,54 @@ def test_a_run_whose_last_decision_removes_profiles_counts_them_with_its_end(
     assert run.state == "succeeded"
     assert (run.removed_count, run.local_count, run.remote_count) == (2, 28, 28)
     assert account.mirror() == account.remote()
+
+
+def test_an_incremental_run_of_one_page_ends_with_its_page(
+    linked: Callable[..., Linked],
+) -> None:
+    account = linked(profiles=40)
+    run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+    assert sync_run_foreground(run=run).state == "succeeded"
+    changed = sorted(account.remote())[:3]
+    with account.client() as client:
+        for profile_id in changed:
+            client.update_profile(profile_id, {"city": "Ootmarsum"})
+    run, _ = sync_run_request(link=account.link, mode="incremental", enqueue=False)
+
+    with commits_counted() as commits:
+        outcome = sync_run_step(run_id=run.pk)
+
+    # The claim, the schema, and the page with the run's end.
+    assert (outcome.state, len(commits)) == ("succeeded", 3)
+    run.refresh_from_db()
+    assert (run.state, run.pages, run.checkpoint["phase"]) == ("succeeded", 1, "done")
+    assert run.updated_count >= 3
+    assert run.fetched >= 3
+    assert account.mirror() == account.remote()
+
+
+def test_a_run_that_leaves_no_row_unfilled_enqueues_no_search_fill(
+    linked: Callable[..., Linked],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    account = linked(profiles=40)
+    run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+    assert sync_run_foreground(run=run).state == "succeeded"
+    search_fill(link_id=account.link.pk)
+    sent: list[object] = []
+    monkeypatch.setattr(delivery, "publish", lambda task, *args, **_: sent.append((task, *args)))
+    fill = (delivery.Task.PROFILE_SEARCH_FILL, account.link.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run, _ = sync_run_request(link=account.link, mode="incremental", enqueue=False)
+        assert sync_run_foreground(run=run).state == "succeeded"
+    assert fill not in sent
+
+    # A row the write-back edited (its text reset) is filled after the link's next run.
+    edited = RemoteProfile.objects.filter(link=account.link).order_by("copernica_id")[3]
+    RemoteProfile.objects.filter(pk=edited.pk).update(search_text=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        run, _ = sync_run_request(link=account.link, mode="incremental", enqueue=False)
+        assert sync_run_foreground(run=run).state == "succeeded"
+    assert fill in sent
