@@ -167,9 +167,19 @@ class RemoteProfile(models.Model):
 class RemoteSubprofile(models.Model):
     """One subprofile as Copernica last showed it. Upserted by (collection, copernica_id)."""
 
-    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Both parents are checked per statement by triggers of migration 0020, as the profile's
+    # are by 0019: a foreign-key constraint checked each row of the sync's COPY at commit.
+    link = models.ForeignKey(
+        Link, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    # No index of its own: the unique (collection, copernica_id) key serves every lookup by
+    # collection, and each index on this table is paid for by the sync's COPY.
     collection = models.ForeignKey(
-        RemoteCollection, on_delete=models.CASCADE, related_name="subprofiles"
+        RemoteCollection,
+        on_delete=models.CASCADE,
+        related_name="subprofiles",
+        db_index=False,
+        db_constraint=False,
     )
     copernica_id = models.BigIntegerField()
     # The Copernica id of the profile it belongs to (see the module docstring).
