@@ -345,6 +345,11 @@ class Engine:
                     )
                     if walked is not None and recorded is not None and not straight_in:
                         walked[source.key] = recorded + page.count
+                    elif walked is not None and straight_in:
+                        # Rows new to the mirror, each once: the walked list's size while
+                        # nothing of the source is recorded (see reconcile._walked_list).
+                        straight = self.cp.setdefault(reconcile.STRAIGHT, {})
+                        straight[source.key] = straight.get(source.key, 0) + page.count
                     if self._counts_added(source):
                         self.cp[ADDED] = self.cp.get(ADDED, 0) + written.created + written.revived
                     advance()

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from api_client import ID_PAGE_SIZE, CopernicaClient, KeysetPage, format_since
@@ -59,6 +60,10 @@ WALKED = "walked"
 #: (``cp["whole"]``, set by the engine): nothing of them changed while the run paged, so the
 #: catch-up walk skips them, and their walked list's size is that answer's.
 WHOLE = "whole"
+#: The checkpoint's rows per source that a full run's walk COPYed straight into the mirror
+#: (``cp["straight"]``, set by the engine): new rows, each once. While nothing of the source
+#: is recorded (``walked`` 0) they are the walked list, counted without a query.
+STRAIGHT = "straight"
 
 
 class EngineSide(Protocol):
@@ -326,9 +331,14 @@ class Phase:
         if held != recorded:
             return None  # a PostgreSQL restart emptied the UNLOGGED table
         whole: dict[str, int] = self.engine.cp.get(WHOLE, {})
+        straight: dict[str, int] = self.engine.cp.get(STRAIGHT, {})
         if source.key in whole:
             # One answer: its different ids.
             size = whole[source.key]
+        elif not recorded and source.key in straight:
+            # Every page of the walk went straight in (the catch-up walk wrote none: it would
+            # have recorded its ids): the rows it COPYed.
+            size = straight[source.key]
         else:
             size = remote_ids.walked_size(
                 source=source, run_id=self.run.pk, position=position, postgres=self.engine.postgres
@@ -369,7 +379,7 @@ class Phase:
             state.update(loaded=position, start=0)
             self._save(state)
             return True
-        decision = removals.removals_decide(
+        decision = self._nothing_missing(source, listed) or removals.removals_decide(
             client=self.engine.client,
             run=self.run,
             source=source,
@@ -398,6 +408,27 @@ class Phase:
                 self._commit(removed_count=outcome.removed)
         self.budget.pages -= 1
         return True
+
+    def _nothing_missing(
+        self, source: Source, listed: removals.ListedIds
+    ) -> removals.Decision | None:
+        """The decision on a walked list of which nothing is recorded (every page of the
+        source went straight into the mirror, a first sync's), if no live row is missing
+        from it; ``None`` to decide the usual way.
+
+        Such a list is the rows this run wrote, so a live row missing from it is one this run
+        did not write (one the write-back or a webhook created meanwhile): counted with the
+        live rows in one pass instead of stored by the anti-join. None missing decides what
+        :func:`removals.removals_decide` decides on an empty missing set; any missing takes
+        the usual way, with its read-backs.
+        """
+        if listed.rows != 0 or not listed.length or listed.disagreement():
+            return None
+        others = ~Q(last_run_id=self.run.pk) | Q(last_run_id=None)
+        counts = source.live().aggregate(local=Count("pk"), others=Count("pk", filter=others))
+        if counts["others"]:
+            return None
+        return removals.Decision("some", counts["local"])
 
     def _finish(self, state: dict[str, Any]) -> None:
         """End a run whose sources were all decided in an earlier step (or that has none)."""

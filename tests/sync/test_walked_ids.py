@@ -119,6 +119,31 @@ def test_a_first_full_sync_reads_no_id_list_and_records_no_id_it_copied_straight
     assert not SyncRemoteId.objects.filter(run_id=run.pk).exists()
 
 
+def test_a_row_a_first_sync_did_not_write_is_read_back_and_removed_if_copernica_has_none(
+    linked: Callable[..., Linked], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first sync COPYs every page straight in, so its walked list is the rows it wrote; a
+    live row it did not write (a webhook's, for a profile Copernica deleted since) is missing
+    from that list, read back and removed, not taken for one of the run's own."""
+    account = linked(profiles=1200)
+    run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+    paged = step_to_reconcile(run, monkeypatch)
+    database = RemoteProfile.objects.filter(link=account.link).first().database
+    stray = RemoteProfile.objects.create(
+        link=account.link, database=database, copernica_id=987_654_321, fields={"x": "y"}
+    )
+    account.sandbox.reset_stats()
+
+    done = sync_run_foreground(run=paged)
+
+    assert done.state == "succeeded"
+    assert id_list_requests(account.sandbox) == 0
+    assert read_backs(account) == 1
+    assert (done.removed_count, done.local_count) == (1, 1200)
+    assert removed_ids(account) == {stray.copernica_id}
+    assert account.mirror() == account.remote()
+
+
 def test_profiles_deleted_between_full_runs_are_removed_without_reading_the_id_list(
     linked: Callable[..., Linked],
 ) -> None:
