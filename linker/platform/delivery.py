@@ -58,6 +58,7 @@ class Task(StrEnum):
     WEBHOOK_DELIVERY_SEND = "linker.webhook_delivery_send"
     WEBHOOK_DELIVERIES_RELAY = "linker.webhook_deliveries_relay"
     PROFILE_SEARCH_FILL = "linker.profile_search_fill"
+    SYNC_MIRRORS_ANALYZE = "linker.sync_mirrors_analyze"
 
 
 def publish(task: Task, *args: object, countdown: float = 0.0, priority: int | None = None) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from linker.platform.delivery import Task, publish
+from linker.sync import upserts
 from linker.sync.runs import sync_run_step as run_step
 from linker.sync.runs import sync_runs_reconcile as runs_reconcile
 from linker.sync.schedule import sync_schedule_due as schedule_due
@@ -33,3 +34,10 @@ def sync_schedule_due() -> None:
 def sync_runs_reconcile() -> None:
     """Beat, every minute: re-enqueue runs whose worker vanished; end poison runs."""
     runs_reconcile()
+
+
+@shared_task(name=Task.SYNC_MIRRORS_ANALYZE.value, ignore_result=True)
+def sync_mirrors_analyze(written: int) -> None:
+    """Statistics for the mirror tables after a first sync of ``written`` rows (enqueued by
+    its reconcile phase, at the lowest priority: the run's own queries do not need them)."""
+    upserts.mirrors_analyze(written=written)

@@ -14,7 +14,9 @@ import pytest
 from django.db import connection, transaction
 
 from linker.models import RemoteProfile, SyncRemoteId, SyncRun
+from linker.platform import delivery
 from linker.sync import reconcile, remote_ids, upserts
+from linker.sync import tasks as sync_tasks
 from linker.sync.removals import SAMPLE_SIZE
 from linker.sync.runs import (
     sync_run_foreground,
@@ -302,3 +304,39 @@ def test_a_run_that_wrote_a_sliver_of_a_stale_mirror_leaves_its_analyze_to_autov
 
     assert table not in sliver
     assert table in tenth
+
+
+def test_a_first_sync_leaves_its_analyze_to_a_task_and_a_second_run_analyzes_itself(
+    linked: Callable[..., Linked], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first sync's reconcile needs no statistics (counts by key, hash joins): the ANALYZE
+    goes to a task at the lowest priority, which the task then runs. A run whose pages went
+    through the upsert (its ids recorded) still analyzes in its own phase."""
+    sent: list[tuple[object, ...]] = []
+    analyzed: list[int | None] = []
+    monkeypatch.setattr(delivery, "publish", lambda task, *args, **kw: sent.append((task, *args)))
+    real_analyze = upserts.mirrors_analyze
+
+    def counted(*, written: int | None = None) -> list[str]:
+        analyzed.append(written)
+        return real_analyze(written=written)
+
+    monkeypatch.setattr(upserts, "mirrors_analyze", counted)
+    account = linked(profiles=2500)
+    first = sync_run_foreground(run=sync_run_request(link=account.link, mode="full")[0])
+
+    assert first.state == "succeeded"
+    assert analyzed == []
+    assert (delivery.Task.SYNC_MIRRORS_ANALYZE, 2500) in sent
+    sync_tasks.sync_mirrors_analyze(2500)
+    assert analyzed == [2500]
+
+    with account.client() as client:
+        client.update_profile(sorted(account.remote())[7], {"city": "Ootmarsum"})
+    RemoteProfile.objects.filter(link=account.link).update(fields={})  # every row rewritten
+    second = sync_run_foreground(run=sync_run_request(link=account.link, mode="full")[0])
+
+    assert second.state == "succeeded"
+    assert analyzed == [2500, 2500]
+    assert [task for task, *_ in sent].count(delivery.Task.SYNC_MIRRORS_ANALYZE) == 1
+    assert account.mirror() == account.remote()
