@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from accounts.models import Tenant
+from linker.health.rows import TenantShown
 
 #: How a column's value is carried in a cursor.
 INT, TEXT, TIME = "int", "text", "time"
@@ -46,7 +46,7 @@ class Cursor:
 class DashboardPage:
     """One page of tenants, as the template shows it."""
 
-    object_list: list[Tenant]
+    object_list: list[TenantShown]
     #: How many tenants the search and filter match (all pages).
     count: int
     size: int
@@ -55,13 +55,13 @@ class DashboardPage:
     after: str = ""  # the cursor of the next page ("" when there is none)
     before: str = ""  # the cursor of the previous page ("" when there is none)
 
-    def __iter__(self) -> Iterator[Tenant]:
+    def __iter__(self) -> Iterator[TenantShown]:
         return iter(self.object_list)
 
     def __len__(self) -> int:
         return len(self.object_list)
 
-    def __getitem__(self, index: int) -> Tenant:
+    def __getitem__(self, index: int) -> TenantShown:
         return self.object_list[index]
 
     @property

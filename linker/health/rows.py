@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import (
@@ -30,7 +30,7 @@ from django.db.models import (
     When,
 )
 
-from accounts.models import AGENCY_ROLES, Membership, Tenant
+from accounts.models import AGENCY_ROLES, Membership
 from accounts.selectors import AnyUser
 from linker.models import NEVER_SYNCED, DashboardCount, DashboardRow
 
@@ -120,11 +120,12 @@ def keyed_rows(*, reach: Reach, day: date) -> QuerySet[DashboardRow]:
 
 def shown_rows(
     rows: QuerySet[DashboardRow], *, chosen: QuerySet[DashboardRow]
-) -> QuerySet[DashboardRow]:
-    """The ``chosen`` ones of ``rows`` (of :func:`keyed_rows`) with their tenant, agency and
-    link, as a page shows them."""
+) -> QuerySet[DashboardRow, tuple[Any, ...]]:
+    """The ``chosen`` ones of ``rows`` (of :func:`keyed_rows`) with what a page shows of their
+    tenant, agency and link, as plain values (:data:`SHOWN`, in that order): a page's 51 rows
+    as model instances (a row, its tenant, agency and link each) cost more than the query."""
     picked = _AnyOf(F("pk"), Subquery(chosen.values("pk")))
-    return rows.filter(picked).select_related("tenant__agency", "tenant__link").only(*_ROW_FIELDS)
+    return rows.filter(picked).values_list(*SHOWN)
 
 
 class _AnyOf(Func):
@@ -144,34 +145,102 @@ class _AnyOf(Func):
         return f"{column[0]} IN {rows[0]}", params
 
 
-_ROW_FIELDS = (
-    "name",  # a sort key, which the page's cursors carry
+#: The columns of a shown row, in the order :func:`tenants_shown` reads them: the row's own
+#: (its account columns are the link's, or empty without one) and the few it does not keep.
+SHOWN = (
+    "pk",
+    "name",
+    "agency_id",
     "status_rank",
     "profiles_mirrored",
     "last_sync_key",
-    "tenant__name",
-    "tenant__agency_id",
+    "requests_today",
+    "account_id",
+    "account_name",
     "tenant__archived_at",
     "tenant__agency__name",
-    "tenant__link__copernica_account_id",
-    "tenant__link__copernica_account_name",
+    "tenant__link__id",
     "tenant__link__copernica_count",
 )
 
 
-def tenants_shown(rows: Iterable[DashboardRow], *, statuses: dict[int, str]) -> list[Tenant]:
-    """The page's tenants with what a row of the dashboard shows, as the template reads it."""
+@dataclass(frozen=True, slots=True)
+class AgencyShown:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkShown:
+    copernica_account_id: str
+    copernica_account_name: str
+    copernica_count: int | None
+
+
+@dataclass(slots=True)
+class TenantShown:
+    """One tenant as a row of the dashboard shows it (the template reads it as a tenant)."""
+
+    id: int
+    name: str
+    agency_id: int | None
+    agency: AgencyShown | None
+    archived_at: datetime | None
+    link: LinkShown | None
+    status_rank: int
+    status: str
+    profiles_mirrored: int
+    copernica_count: int | None
+    last_sync_key: datetime
+    last_success_at: datetime | None
+    requests_today: int
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def tenants_shown(
+    rows: Iterable[tuple[Any, ...]], *, statuses: dict[int, str]
+) -> list[TenantShown]:
+    """The page's tenants from :func:`shown_rows`'s values, as the template reads them."""
+    agencies: dict[str, AgencyShown] = {}
     tenants = []
-    for row in rows:
-        tenant = row.tenant
-        link = getattr(tenant, "link", None)
-        tenant.status_rank = row.status_rank  # type: ignore[attr-defined]
-        tenant.status = statuses[row.status_rank]  # type: ignore[attr-defined]
-        tenant.profiles_mirrored = row.profiles_mirrored  # type: ignore[attr-defined]
-        tenant.copernica_count = link.copernica_count if link else None  # type: ignore[attr-defined]
-        tenant.last_sync_key = row.last_sync_key  # type: ignore[attr-defined]
-        synced = row.last_sync_key != NEVER_SYNCED
-        tenant.last_success_at = row.last_sync_key if synced else None  # type: ignore[attr-defined]
-        tenant.requests_today = row.requests_today  # type: ignore[attr-defined]
-        tenants.append(tenant)
+    for (
+        pk,
+        name,
+        agency_id,
+        rank,
+        profiles,
+        sync_key,
+        requests,
+        account_id,
+        account_name,
+        archived_at,
+        agency_name,
+        link_id,
+        copernica_count,
+    ) in rows:
+        agency = None
+        if agency_name is not None:
+            agency = agencies.setdefault(agency_name, AgencyShown(agency_name))
+        link = None
+        if link_id is not None:
+            link = LinkShown(account_id, account_name, copernica_count)
+        tenants.append(
+            TenantShown(
+                id=pk,
+                name=name,
+                agency_id=agency_id,
+                agency=agency,
+                archived_at=archived_at,
+                link=link,
+                status_rank=rank,
+                status=statuses[rank],
+                profiles_mirrored=profiles,
+                copernica_count=copernica_count,
+                last_sync_key=sync_key,
+                last_success_at=sync_key if sync_key != NEVER_SYNCED else None,
+                requests_today=requests,
+            )
+        )
     return tenants

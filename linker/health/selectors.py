@@ -1,34 +1,23 @@
 """The agency dashboard: every tenant the user may see, with its health, in a fixed number of
 queries however many tenants there are, each costing about the same per tenant.
 
-Everything a row shows is a column of the tenant, its link or its schedule (the link's latest
-run state, counts and status rank are kept there by triggers, migrations 0012 and 0016) or
-today's request count, so a page is: one grouped count for the filter chips (which is also the
-page's count), one sorted ``SELECT`` of the page's tenant ids and sort keys and one ``SELECT``
-of those tenants' rows. Filtering and sorting happen in the database; no plan carries a
-subquery per tenant (which once made PostgreSQL's planner pay for JIT compilation on every
-page). A status filter reads its links by the rank's index; pages after the first continue
-from a cursor (keyset, :mod:`linker.health.keyset`) rather than an offset.
+Everything a row shows and sorts by is kept on the tenant's narrow ``DashboardRow`` by triggers
+(migration 0017; status rank 0016, run figures 0012), and the chips are the agency's
+``DashboardCount`` rows (:mod:`linker.health.rows`), so a page is three queries: the user's
+reach, the chips (which also give the page's count) and the page's rows, chosen by one index
+range of the sort's order and read as plain values. Pages after the first continue from a
+cursor (keyset, :mod:`linker.health.keyset`) rather than an offset. The export and the bulk
+actions on every page read the same rows (:func:`dashboard_rows`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from django.db.models import (
-    F,
-    FilteredRelation,
-    IntegerField,
-    Q,
-    QuerySet,
-    Value,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import Tenant
-from accounts.selectors import AnyUser, tenant_list
+from accounts.selectors import AnyUser
 from linker.health.keyset import (
     INT,
     TEXT,
@@ -41,6 +30,8 @@ from linker.health.keyset import (
     order_by,
 )
 from linker.health.rows import (
+    Reach,
+    TenantShown,
     keyed_rows,
     reach_get,
     searched,
@@ -48,7 +39,7 @@ from linker.health.rows import (
     status_counts,
     tenants_shown,
 )
-from linker.models import NEVER_SYNCED, DashboardRow
+from linker.models import DashboardRow
 
 PAGE_SIZE = 50
 
@@ -158,64 +149,8 @@ class Dashboard:
 _RANK = {rank: status for status, rank in _STATUS_RANK.items()}
 
 
-def _status_rank() -> Coalesce:
-    """The status, as a rank: stored on the link (by a trigger, migration 0016, with the same
-    order as ``_STATUS_RANK``); a tenant without a link is not linked."""
-    return Coalesce(
-        F("link__status_rank"),
-        Value(_STATUS_RANK[Status.NOT_LINKED]),
-        output_field=IntegerField(),
-    )
-
-
-def _status_filter(statuses: tuple[str, ...]) -> Q:
-    """The tenants with one of ``statuses``, as a condition on the link's indexed rank (the
-    "needs me" filter reads its few links by the index rather than ranking every tenant)."""
-    condition = Q(link__status_rank__in=_ranks(statuses))
-    if Status.NOT_LINKED in statuses:
-        condition |= Q(link__isnull=True)
-    return condition
-
-
 def _ranks(statuses: tuple[str, ...]) -> list[int]:
     return [_STATUS_RANK[status] for status in statuses]
-
-
-def tenant_health_list(*, user: AnyUser) -> QuerySet[Tenant]:
-    """The user's tenants, each annotated with what the dashboard shows about it.
-
-    Every figure but today's requests is a column of the tenant's link (or its schedule), so
-    sorting, filtering and counting cost the same per row however many runs and profiles there
-    are. Rows get their ``status`` from :func:`with_status`.
-    """
-    # Today's ledger row (one per link and day) as a join, not a subquery per tenant: a sort by
-    # it reads today's rows once (by their index), and PostgreSQL drops the join where unused.
-    ledger = Q(link__request_ledgers__day=timezone.localdate())
-    return (
-        tenant_list(user=user)
-        .alias(ledger_today=FilteredRelation("link__request_ledgers", condition=ledger))
-        .select_related("agency", "link")
-        # Only what a row shows: the link's token, URLs and reasons would widen every row read.
-        .only(*_ROW_FIELDS)
-        .annotate(
-            status_rank=_status_rank(),
-            profiles_mirrored=Coalesce(F("link__profiles_mirrored"), 0),
-            copernica_count=F("link__copernica_count"),
-            last_success_at=F("link__sync_schedule__last_success_at"),
-            last_sync_key=Coalesce(F("link__sync_schedule__last_success_at"), Value(NEVER_SYNCED)),
-            requests_today=Coalesce(F("ledger_today__requests"), 0),
-        )
-    )
-
-
-_ROW_FIELDS = (
-    "name",
-    "agency_id",
-    "archived_at",
-    "agency__name",
-    "link__copernica_account_id",
-    "link__copernica_account_name",
-)
 
 
 def status_of(rank: int) -> str:
@@ -223,35 +158,27 @@ def status_of(rank: int) -> str:
     return _RANK[rank]
 
 
-def with_status(tenants: Iterable[Tenant]) -> Iterator[Tenant]:
-    """The tenants of :func:`tenant_health_list`, each with its ``status`` (a ``Status``)."""
-    for tenant in tenants:
-        tenant.status = _RANK[tenant.status_rank]  # type: ignore[attr-defined]
-        yield tenant
+def _listed(reach: Reach, *, query: str, filter: str) -> QuerySet[DashboardRow]:
+    """The kept rows the dashboard lists for this search and filter (every page), with every
+    sort key."""
+    rows = searched(keyed_rows(reach=reach, day=timezone.localdate()), query=query)
+    rows = rows.filter(archived=filter == ARCHIVED)
+    statuses = FILTERS[filter][1]
+    if statuses is not None:
+        rows = rows.filter(status_rank__in=_ranks(statuses))
+    return rows
 
 
 def dashboard_rows(
     *, user: AnyUser, query: str = "", filter: str = "", sort: str = "name"
-) -> QuerySet[Tenant]:
-    """Every tenant the dashboard lists for this search, filter and sort (all pages)."""
+) -> QuerySet[DashboardRow]:
+    """Every tenant the dashboard lists for this search, filter and sort (all pages), as its
+    kept row (the export, the bulk actions on every page): the same rows as the pages, read
+    from the same narrow table in one query after the user's reach."""
     filter = filter if filter in FILTERS else ""
     sort = sort if sort in SORTS else "name"
-    tenants = _searched(tenant_health_list(user=user), query=query.strip()[:200])
-    tenants = tenants.filter(archived_at__isnull=filter != ARCHIVED)
-    statuses = FILTERS[filter][1]
-    if statuses is not None:
-        tenants = tenants.filter(_status_filter(statuses))
-    return tenants.order_by(*order_by(SORTS[sort], backwards=False))
-
-
-def _searched(tenants: QuerySet[Tenant], *, query: str) -> QuerySet[Tenant]:
-    if not query:
-        return tenants
-    return tenants.filter(
-        Q(name__icontains=query)
-        | Q(link__copernica_account_name__icontains=query)
-        | Q(link__copernica_account_id=query)
-    )
+    rows = _listed(reach_get(user=user), query=query.strip()[:200], filter=filter)
+    return rows.order_by(*order_by(SORTS[sort], backwards=False))
 
 
 def dashboard_get(
@@ -290,12 +217,8 @@ def dashboard_get(
     else:
         count = sum(counts.get(status, 0) for status in statuses)
     # The page: its rows in the sort's order, with everything a row shows, in one query.
-    rows = searched(keyed_rows(reach=reach, day=timezone.localdate()), query=query)
-    rows = rows.filter(archived=filter == ARCHIVED)
-    if statuses is not None:
-        rows = rows.filter(status_rank__in=_ranks(statuses))
-    found, result = _page(rows, sort=sort, count=count, page=page, after=after, before=before)
-    result.object_list = tenants_shown(found, statuses=_RANK)
+    rows = _listed(reach, query=query, filter=filter)
+    result = _page(rows, sort=sort, count=count, page=page, after=after, before=before)
     return Dashboard(
         page=result,
         counts=counts,
@@ -314,9 +237,9 @@ def _page(
     page: int,
     after: str,
     before: str,
-) -> tuple[list[DashboardRow], DashboardPage]:
-    """One page's rows, and the page (its tenants yet to be set) with the cursors around it:
-    one query, which reads one row past the page to know whether another follows.
+) -> DashboardPage:
+    """One page's tenants with the cursors around it: one query, which reads one row past the
+    page to know whether another follows.
 
     The page's keys are chosen on the narrow rows alone (an index range, or for today's
     requests a top-N of the agency's rows) in a subquery; only those rows are joined to their
@@ -334,7 +257,7 @@ def _page(
         last = max(1, -(-count // PAGE_SIZE))
         start = (min(page, last) - 1) * PAGE_SIZE
         chosen = rows.order_by(*order)[start : start + PAGE_SIZE + 1]
-    found = list(shown_rows(rows, chosen=chosen).order_by(*order))
+    found = tenants_shown(shown_rows(rows, chosen=chosen).order_by(*order), statuses=_RANK)
     more = len(found) > PAGE_SIZE
     found = found[:PAGE_SIZE]
     if cursor is None:
@@ -347,12 +270,12 @@ def _page(
     else:
         has_previous, has_next = True, more
 
-    def keys(row: DashboardRow) -> tuple[object, ...]:
+    def keys(row: TenantShown) -> tuple[object, ...]:
         return tuple(getattr(row, column.name) for column in columns)
 
     end = start + len(found)
-    return found, DashboardPage(
-        object_list=[],
+    return DashboardPage(
+        object_list=found,
         count=count,
         size=PAGE_SIZE,
         start=start,
