@@ -3,6 +3,8 @@ run's state is written, and a dashboard whose query count does not grow with its
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -235,6 +237,22 @@ def test_the_export_reads_the_kept_rows_not_each_tenants_schedule_and_ledger(
     assert len(listing) == 1
     assert "linker_syncschedule" not in listing[0]
     assert "linker_requestledger" not in listing[0]
+
+
+def test_the_export_writes_the_last_success_in_the_users_time_zone(world: World) -> None:
+    # The rows are written while the response streams, after the middleware has put the
+    # server's zone back: the user's zone is taken before.
+    link = link_tenant(world.tenant_a1, name="Alpha Bikes Copernica")
+    success = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    SyncSchedule.objects.update_or_create(link=link, defaults={"last_success_at": success})
+    world.staff_a.time_zone = "Asia/Tokyo"
+    world.staff_a.save(update_fields=["time_zone"])
+    client = Client()
+    client.force_login(world.staff_a)
+    response = client.get(reverse("dashboard_export"), {"sort": "name"})
+    rows = b"".join(response.streaming_content).decode().splitlines()  # type: ignore[attr-defined]
+    assert rows[1].startswith("Alpha Bikes,")
+    assert ",2024-03-01T21:00:00+09:00," in rows[1]
 
 
 def test_a_later_page_continues_the_sort_where_the_first_one_ended(world: World) -> None:
