@@ -125,6 +125,14 @@ def on_model_init(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     instance.__dict__[_LOADED] = instance.__dict__.get("state", _UNKNOWN)
 
 
+def webhook_states_stored(rows: Iterable[Model]) -> None:
+    """Rows whose ``state`` a bulk ``update()`` just wrote as they hold it: the next event of
+    each compares with that state, as if the row had been loaded again (an outbox batch's
+    changes after its take: moved from *sending*, not from *queued*)."""
+    for row in rows:
+        row.__dict__[_LOADED] = row.__dict__.get("state", _UNKNOWN)
+
+
 def _moved(instance: Model, *, created: bool) -> tuple[bool, str | None]:
     before = None if created else instance.__dict__.get(_LOADED, _UNKNOWN)
     after = instance.__dict__.get("state", _UNKNOWN)

@@ -92,26 +92,24 @@ def batch_finish(
         _commit_without_waiting()
         if session is not None:
             session.flush()
+        # Locked again, but only their state read: a row still *sending* since our take has
+        # been written by no one else since (every other writer moves it out of *sending*),
+        # so the batch's own copies, read under the take's lock, are the rows as stored.
         rows = {
-            row.pk: row
-            for row in ProfileChange.objects.select_for_update().filter(
-                pk__in=[change.pk for change in batch]
-            )
+            pk: (state, since)
+            for pk, state, since in ProfileChange.objects.select_for_update()
+            .filter(pk__in=[change.pk for change in batch])
+            .values_list("pk", "state", "sending_since")
         }
         recorded: list[ProfileChange] = []
         last_of_profile: dict[int, ProfileChange] = {}
-        for change in batch:
-            row = rows.get(change.pk)
-            if (
-                row is None
-                or row.state != State.SENDING
-                or row.sending_since != change.sending_since
-            ):
+        for row in batch:
+            state, since = rows.get(row.pk, ("missing", None))
+            if state != State.SENDING or since != row.sending_since:
                 # No longer ours (the relay took it back from a worker it thought lost).
-                outcomes[change.pk] = SendOutcome(change.pk, row.state if row else "missing")
+                outcomes[row.pk] = SendOutcome(row.pk, state)
                 continue
-            row.database, row.collection = change.database, change.collection
-            outcomes[change.pk] = _record(row, results[change.pk])
+            outcomes[row.pk] = _record(row, results[row.pk])
             recorded.append(row)
             if row.copernica_profile_id is not None and not (
                 row.kind == Kind.CREATE and not row.is_subprofile
@@ -242,7 +240,7 @@ def _commit_without_waiting() -> None:
 
 
 def _next_of_profiles(
-    rows: list[ProfileChange], *, exclude: dict[int, ProfileChange]
+    rows: list[ProfileChange], *, exclude: Iterable[int]
 ) -> list[tuple[ProfileChange, int]]:
     """The first queued change after each of ``rows`` (finished) of its profile, in one query;
     ``exclude`` the batch's own."""

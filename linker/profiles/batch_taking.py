@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import can_edit_profiles
 from linker.models import Link, LinkState, ProfileChange, RemoteCollection, RemoteDatabase
+from linker.outbound.events import webhook_states_stored
 from linker.profiles.outbox import (
     DISCONNECTED_MESSAGE,
     LOST_ACCESS_MESSAGE,
@@ -73,6 +74,8 @@ def batch_take(change_id: int) -> SendOutcome | tuple[Link, list[ProfileChange]]
             member.state = State.SENDING
             member.attempts += 1
             member.sending_since = now
+        # The batch's copies are the rows as stored now (the finish records onto them).
+        webhook_states_stored(batch)
     return change.link, batch
 
 

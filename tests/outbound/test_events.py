@@ -17,6 +17,9 @@ from linker.models import (
 )
 from linker.outbound.endpoints import webhook_endpoint_create
 from linker.outbound.events import webhook_events_from_rows
+from linker.profiles.batch_finishing import ChangeResult, batch_finish
+from linker.profiles.batch_taking import batch_take
+from linker.profiles.sending import Sent
 from tests.conftest import World
 from tests.factories import finished_run, link_tenant
 from tests.outbound.receiver import Receiver
@@ -104,3 +107,40 @@ def test_the_outbox_batch_written_in_bulk_writes_its_events(
     assert webhook_events_from_rows(rows) == 2
     assert _types() == ["profile_change.done", "profile_change.conflict"]
     assert webhook_events_from_rows(rows) == 0  # already counted
+
+
+def test_the_outbox_finish_says_each_change_moved_from_sending(
+    world: World, receiver: Receiver
+) -> None:
+    webhook_endpoint_create(
+        agency=world.agency_a,
+        user=world.agency_admin_a,
+        url=receiver.url,
+        event_types=["profile_change.done"],
+    )
+    link = link_tenant(world.tenant_a1)
+    database = RemoteDatabase.objects.create(link=link, copernica_id=1, name="Main")
+    changes = [
+        ProfileChange.objects.create(
+            link=link,
+            database=database,
+            kind="update",
+            copernica_profile_id=n,
+            fields={"city": "Delft"},
+            created_by=world.agency_admin_a,
+        )
+        for n in (1, 2)
+    ]
+    taken = batch_take(changes[0].pk)
+    assert isinstance(taken, tuple)
+    _link, batch = taken
+    assert [change.pk for change in batch] == [change.pk for change in changes]
+    results = {
+        change.pk: ChangeResult(ProfileChange.State.DONE, sent=Sent(change.copernica_profile_id))
+        for change in batch
+    }
+    batch_finish(batch, results, None)
+    bodies = [json.loads(event.body) for event in WebhookEvent.objects.order_by("id")]
+    assert [body["data"]["profile_change"]["id"] for body in bodies] == [c.pk for c in changes]
+    assert {body["data"]["profile_change"]["previous_state"] for body in bodies} == {"sending"}
+    assert {body["data"]["profile_change"]["attempts"] for body in bodies} == {1}
