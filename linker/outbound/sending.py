@@ -17,13 +17,13 @@ an email.
 Cost per delivery: one task sends a queue's deliveries in order on one kept-alive connection;
 they are claimed and recorded :data:`CLAIM_BATCH` at a time (two transactions per batch, rows
 updated in one statement, attempts inserted in one), and each batch resolves and checks the
-endpoint's address and decodes its secret once (:func:`_route`).
+endpoint's address and decodes its secret once (:func:`_route`). The recording side (the
+finish, retries, the failing streak) is :mod:`linker.outbound.recording`.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,31 +31,24 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Min, Value
 from django.db.models.functions import Coalesce
-from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from accounts.models import Membership, Role
 from accounts.selectors import AnyUser, is_agency_admin
-from linker.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from linker.models import WebhookDelivery
 from linker.outbound.addresses import Target, webhook_target_resolve
 from linker.outbound.endpoints import webhook_secret
 from linker.outbound.errors import WebhookUrlError
+from linker.outbound.recording import Answer, Claim, deliveries_finish
 from linker.platform.delivery import Task, enqueue
 from linker.platform.vault import VaultError
 
 logger = logging.getLogger(__name__)
 
 State = WebhookDelivery.State
-#: Retries stop this long after a delivery's first attempt; an endpoint failing this long is
-#: disabled.
-RETRY_WINDOW = timedelta(hours=24)
-#: The longest wait between two attempts.
-RETRY_MAX_SECONDS = 3600.0
 #: A *sending* row older than this lost its worker (well above the request timeout).
 STALE_AFTER = timedelta(minutes=2)
 #: Deliveries one task sends in a row on one connection before it hands over.
@@ -70,35 +63,6 @@ EXCERPT_BYTES = 300
 USER_AGENT = "Copernica-Linker-Webhooks/1"
 
 
-def retry_delay(attempts: int) -> float:
-    """Exponential backoff with jitter: between half and all of ``base * 2**(n-1)``, capped."""
-    base = float(settings.LINKER_WEBHOOKS_RETRY_BASE_SECONDS)
-    ceiling = min(RETRY_MAX_SECONDS, base * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-@dataclass(frozen=True)
-class _Claim:
-    delivery_id: int
-    sending_since: datetime
-    attempt: int
-    # As it was before the claim: put back if the delivery is not attempted after all.
-    first_attempt_at: datetime | None
-    url: str
-    msg_id: str
-    body: str
-    secret: str | None
-
-
-@dataclass(frozen=True)
-class _Answer:
-    ok: bool
-    status_code: int | None
-    duration_ms: int
-    error: str
-    excerpt: str
-
-
 def _earlier_pending(delivery: WebhookDelivery) -> bool:
     return WebhookDelivery.objects.filter(
         endpoint_id=delivery.endpoint_id,
@@ -108,7 +72,7 @@ def _earlier_pending(delivery: WebhookDelivery) -> bool:
     ).exists()
 
 
-def _claim(delivery_id: int, now: datetime, *, limit: int = 1) -> list[_Claim]:
+def _claim(delivery_id: int, now: datetime, *, limit: int = 1) -> list[Claim]:
     """Mark the delivery *sending* if it is due, its endpoint enabled, and first in line; with
     it, up to ``limit - 1`` due deliveries that follow it in its queue, in order."""
     with transaction.atomic():
@@ -155,7 +119,7 @@ def _claim(delivery_id: int, now: datetime, *, limit: int = 1) -> list[_Claim]:
             first_attempt_at=Coalesce("first_attempt_at", Value(now)),
         )
         return [
-            _Claim(
+            Claim(
                 delivery_id=d.pk,
                 sending_since=now,
                 attempt=d.attempts + 1,
@@ -203,7 +167,7 @@ class _Route:
     signer: Webhook | None
 
 
-def _route(claims: list[_Claim]) -> _Route:
+def _route(claims: list[Claim]) -> _Route:
     """The route of a batch, checked once for all of it.
 
     The name is resolved and every address it has checked here, once per batch rather than
@@ -221,12 +185,12 @@ def _route(claims: list[_Claim]) -> _Route:
         return _Route(target=None, refused=f"Not sent: {exc}", signer=signer)
 
 
-def _post(client: httpx.Client, claim: _Claim, route: _Route) -> _Answer:
+def _post(client: httpx.Client, claim: Claim, route: _Route) -> Answer:
     started = time.monotonic()
 
-    def answer(ok: bool, code: int | None, error: str, excerpt: str = "") -> _Answer:
+    def answer(ok: bool, code: int | None, error: str, excerpt: str = "") -> Answer:
         took = int((time.monotonic() - started) * 1000)
-        return _Answer(ok, code, took, error[:300], excerpt)
+        return Answer(ok, code, took, error[:300], excerpt)
 
     if route.signer is None:
         return answer(False, None, "The endpoint's secret does not decrypt; rotate it.")
@@ -263,195 +227,6 @@ def _post(client: httpx.Client, claim: _Claim, route: _Route) -> _Answer:
     return answer(False, code, f"The receiver answered {code}.", excerpt)
 
 
-def _next_of_queue(delivery: WebhookDelivery) -> tuple[int, datetime] | None:
-    row = (
-        WebhookDelivery.objects.filter(
-            endpoint_id=delivery.endpoint_id,
-            tenant_id=delivery.tenant_id,  # type: ignore[misc]  # None matches IS NULL
-            state=State.PENDING,
-        )
-        .order_by("id")
-        .values_list("id", "next_attempt_at")
-        .first()
-    )
-    return (row[0], row[1]) if row else None
-
-
-def _admins_tell(endpoint: WebhookEndpoint) -> None:
-    emails = list(
-        Membership.objects.filter(
-            agency_id=endpoint.agency_id, role=Role.AGENCY_ADMIN, user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
-    if not emails:
-        return
-    base = str(settings.LINKER_BASE_URL).rstrip("/")
-    page = base + reverse("webhooks", kwargs={"agency_id": endpoint.agency_id})
-    subject = f"Webhook endpoint disabled: {endpoint.url}"[:200]
-    text = (
-        f"Every attempt to deliver events to {endpoint.url} has failed for 24 hours, so we "
-        "disabled the endpoint. Events are kept and sent again, in order, once you enable it "
-        f"on the Webhooks page:\n\n{page}\n\nThe last error: {endpoint.disabled_reason}\n"
-    )
-
-    def send() -> None:
-        try:
-            send_mail(subject, text, None, emails)
-        except Exception:
-            logger.exception("Could not email the admins of agency %s", endpoint.agency_id)
-
-    transaction.on_commit(send)
-
-
-_RECORDED = (
-    "state",
-    "attempts",
-    "next_attempt_at",
-    "sending_since",
-    "first_attempt_at",
-    "last_attempt_at",
-    "last_status_code",
-    "last_duration_ms",
-    "last_error",
-    "finished_at",
-)
-
-
-_CASTS = {
-    "id": "bigint",
-    "state": "varchar",
-    "attempts": "integer",
-    "next_attempt_at": "timestamptz",
-    "sending_since": "timestamptz",
-    "first_attempt_at": "timestamptz",
-    "last_attempt_at": "timestamptz",
-    "last_status_code": "integer",
-    "last_duration_ms": "integer",
-    "last_error": "varchar",
-    "finished_at": "timestamptz",
-}
-
-
-def _deliveries_write(rows: list[WebhookDelivery]) -> None:
-    """Write the recorded fields of ``rows`` in one ``UPDATE … FROM (VALUES …)`` on PostgreSQL:
-    ``bulk_update``'s ``CASE`` per row and field costs more than the POSTs it records."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        WebhookDelivery.objects.bulk_update(rows, _RECORDED)
-        return
-    names = list(_CASTS)
-    row_sql = "(" + ", ".join(f"%s::{_CASTS[name]}" for name in names) + ")"
-    params = [getattr(row, "pk" if name == "id" else name) for row in rows for name in names]
-    assignments = ", ".join(f"{name} = v.{name}" for name in names if name != "id")
-    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS d SET {assignments} "  # noqa: S608 (names are ours)
-            f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({', '.join(names)}) "
-            "WHERE d.id = v.id",
-            params,
-        )
-
-
-def _finish(claims: list[_Claim], answers: list[_Answer], now: datetime) -> int | None:
-    """Record the attempts (``answers`` in the order of ``claims``; claims past the answers
-    were not attempted and go back to *pending*). Returns the id of the next delivery of the
-    queue to send now, if any."""
-    with transaction.atomic():
-        rows = {
-            row.pk: row
-            for row in WebhookDelivery.objects.select_for_update(of=("self",)).filter(
-                pk__in=[c.delivery_id for c in claims]
-            )
-        }
-        head = rows.get(claims[0].delivery_id)
-        if head is None:
-            return None
-        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=head.endpoint_id)
-        changed: list[WebhookDelivery] = []
-        attempts: list[WebhookAttempt] = []
-        moves_on = True
-        last_failure: _Answer | None = None
-        for index, claim in enumerate(claims):
-            row = rows.get(claim.delivery_id)
-            ours = row is not None and row.state == State.SENDING
-            if row is None or not ours or row.sending_since != claim.sending_since:
-                moves_on = False  # taken back by the relay; the attempt is its business now
-                continue
-            changed.append(row)
-            row.sending_since = None
-            if index >= len(answers):
-                row.state = State.PENDING  # not attempted after all
-                row.attempts = claim.attempt - 1
-                row.first_attempt_at = claim.first_attempt_at
-                continue
-            answer = answers[index]
-            attempts.append(
-                WebhookAttempt(
-                    delivery=row,
-                    number=claim.attempt,
-                    at=now,
-                    succeeded=answer.ok,
-                    status_code=answer.status_code,
-                    duration_ms=answer.duration_ms,
-                    error=answer.error,
-                    response_excerpt=answer.excerpt,
-                )
-            )
-            row.last_attempt_at = now
-            row.last_status_code = answer.status_code
-            row.last_duration_ms = answer.duration_ms
-            row.last_error = answer.error
-            if answer.ok:
-                row.state = State.SUCCEEDED
-                row.finished_at = now
-                continue
-            last_failure = answer
-            if now - (row.first_attempt_at or now) >= RETRY_WINDOW:
-                row.state = State.FAILED
-                row.finished_at = now
-            else:
-                moves_on = False
-                delay = retry_delay(row.attempts)
-                row.state = State.PENDING
-                row.next_attempt_at = now + timedelta(seconds=delay)
-                enqueue(Task.WEBHOOK_DELIVERY_SEND, row.pk, countdown=delay)
-        _deliveries_write(changed)
-        WebhookAttempt.objects.bulk_create(attempts)
-        if last_failure is not None:
-            _failure_count(endpoint, last_failure, now)
-        elif answers and endpoint.failing_since is not None:
-            endpoint.failing_since = None
-            endpoint.save(update_fields=["failing_since"])
-        if not moves_on or not endpoint.enabled:
-            return None
-        following = _next_of_queue(head)
-        if following is None:
-            return None
-        next_id, due = following
-        if due <= now:
-            return next_id
-        enqueue(Task.WEBHOOK_DELIVERY_SEND, next_id, countdown=(due - now).total_seconds())
-        return None
-
-
-def _failure_count(endpoint: WebhookEndpoint, answer: _Answer, now: datetime) -> None:
-    """Start or continue the endpoint's failing streak; 24 h of it disables the endpoint."""
-    if endpoint.failing_since is None:
-        endpoint.failing_since = now
-        endpoint.save(update_fields=["failing_since"])
-        return
-    if endpoint.enabled and now - endpoint.failing_since >= RETRY_WINDOW:
-        endpoint.enabled = False
-        endpoint.disabled_reason = (
-            f"Disabled after 24 hours of failed deliveries. Last error: {answer.error}"
-        )[:300]
-        endpoint.save(update_fields=["enabled", "disabled_reason"])
-        logger.warning("Webhook endpoint %s disabled after 24 h of failures", endpoint.pk)
-        _admins_tell(endpoint)
-
-
 def webhook_delivery_send(*, delivery_id: int, now: datetime | None = None) -> int:
     """Send delivery ``delivery_id`` if it is its turn, then the following ones of its queue
     while they are due and succeed, on one connection: claimed and recorded
@@ -470,7 +245,7 @@ def webhook_delivery_send(*, delivery_id: int, now: datetime | None = None) -> i
             claims = _claim(current, now or timezone.now(), limit=CLAIM_BATCH)
             if not claims:
                 break
-            answers: list[_Answer] = []
+            answers: list[Answer] = []
             started = time.monotonic()
             route = _route(claims)
             for claim in claims:
@@ -480,7 +255,7 @@ def webhook_delivery_send(*, delivery_id: int, now: datetime | None = None) -> i
                 if not answer.ok or time.monotonic() - started > BATCH_SECONDS:
                     break
             made += len(answers)
-            current = _finish(claims, answers, now or timezone.now())
+            current = deliveries_finish(claims, answers, now or timezone.now())
     return made
 
 
