@@ -4,15 +4,16 @@
     (DATABASE_URL and REDIS_URL from scripts/services.sh; the database is replaced by
     ``linker_dashboardbench``, or ``DASHBOARD_BENCH_DB``, created and migrated if missing)
 
-For each size one agency's tenants are bulk-created: most linked and active, some pending,
-needing a reconnect, disconnected, not linked or archived; each link with a schedule, three
-runs (the latest in a mixed state: succeeded, failed, running, queued, skipped, cancelled), a
-request ledger for today and yesterday and a few mirrored profiles. Then, as an agency staff
-member, each scenario is timed (p95 of ``--repeat``) with its queries counted: ``dashboard_get``
-with every sort, the "needs me" filter, a search and page 100 (reached as the pager's "Next"
-link does, by the cursor of page 99, taken untimed; at 100 tenants the last page), each page's
-rows and count fetched as the template does, and the CSV export (the view, streamed to the
-end).
+For each size an agency of that many tenants is bulk-created (side by side, as agencies share
+the tables): most linked and active, some pending, needing a reconnect, disconnected, not
+linked or archived; each link with a schedule, three runs (the latest in a mixed state:
+succeeded, failed, running, queued, skipped, cancelled), a request ledger for today and
+yesterday and a few mirrored profiles. Then, as each agency's staff member, each scenario is
+timed (p95 of ``--repeat``; the sizes' samples taken in turn, so that a shared machine's load
+that comes and goes slows both sizes alike) with its queries counted: ``dashboard_get`` with
+every sort, the "needs me" filter, a search and page 100 (reached as the pager's "Next" link
+does, by the cursor of page 99, taken untimed; at 100 tenants the last page), each page's rows
+and count fetched as the template does, and the CSV export (the view, streamed to the end).
 
 Goal: every scenario at 10,000 tenants at most 2x its time at 100, with the same query count;
 the export, which writes 100 times the rows, is also shown per row (at most 2x per row). Every
@@ -67,14 +68,49 @@ def _setup_django() -> None:
 # ---------------------------------------------------------------------------------- fixture
 
 
-def populate(size: int) -> Any:
-    """``size`` tenants of one agency in mixed states; returns its staff member."""
+def populate(sizes: list[int]) -> dict[int, Any]:
+    """One agency per size, of that many tenants in mixed states, side by side in the emptied
+    tables; returns each size's staff member."""
+    from django.db import connection
+
+    _empty()
+    users = {}
+    for size in sizes:
+        started = time.perf_counter()
+        users[size] = _agency(size)
+        print(f"  {size:,} tenants in {time.perf_counter() - started:.1f} s", flush=True)
+    # As autovacuum leaves a live database: the fixture's trigger writes (each run rewrites its
+    # link, each link its dashboard row) leave several dead versions of every row behind.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return users
+
+
+def _empty() -> None:
+    from django.db import connection
+
+    from accounts.models import Agency, Tenant, User
+    from linker.models import DashboardCount, Link, RemoteProfile, SyncRun
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"TRUNCATE {Agency._meta.db_table}, {Tenant._meta.db_table}, "
+            f"{Link._meta.db_table}, {SyncRun._meta.db_table}, {User._meta.db_table}, "
+            # The kept counts: a TRUNCATE fires no row trigger to bring them down. The profile
+            # mirror is named: its parents are checked by triggers, not foreign keys (0019), so
+            # CASCADE does not reach it.
+            f"{DashboardCount._meta.db_table}, {RemoteProfile._meta.db_table} "
+            "RESTART IDENTITY CASCADE"
+        )
+
+
+def _agency(size: int) -> Any:
+    """``size`` tenants of a new agency in mixed states; returns its staff member."""
     from django.db import connection
     from django.utils import timezone
 
     from accounts.models import Agency, Membership, Role, Tenant, User
     from linker.models import (
-        DashboardCount,
         Link,
         LinkState,
         RemoteDatabase,
@@ -88,19 +124,9 @@ def populate(size: int) -> Any:
     from linker.platform import vault
     from linker.platform.keys import token_context
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"TRUNCATE {Agency._meta.db_table}, {Tenant._meta.db_table}, "
-            f"{Link._meta.db_table}, {SyncRun._meta.db_table}, {User._meta.db_table}, "
-            # The kept counts: a TRUNCATE fires no row trigger to bring them down. The profile
-            # mirror is named: its parents are checked by triggers, not foreign keys (0019), so
-            # CASCADE does not reach it.
-            f"{DashboardCount._meta.db_table}, {RemoteProfile._meta.db_table} "
-            "RESTART IDENTITY CASCADE"
-        )
     now = timezone.now()
-    agency = Agency.objects.create(name="Bench agency", slug="bench-agency")
-    user = User.objects.create_user(email="staff@bench.example", password="x")
+    agency = Agency.objects.create(name=f"Bench agency {size}", slug=f"bench-agency-{size}")
+    user = User.objects.create_user(email=f"staff-{size}@bench.example", password="x")
     Membership.objects.create(user=user, role=Role.AGENCY_STAFF, agency=agency)
     tenants = Tenant.objects.bulk_create(
         [
@@ -205,10 +231,6 @@ def populate(size: int) -> Any:
         ],
         batch_size=BATCH,
     )
-    # As autovacuum leaves a live database: the fixture's trigger writes (each run rewrites its
-    # link, each link its dashboard row) leave several dead versions of every row behind.
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
     return user
 
 
@@ -298,39 +320,46 @@ def _explain(user: Any) -> list[str]:
     return lines
 
 
-def measure(size: int, repeat: int) -> dict[str, dict[str, Any]]:
-    print(f"\n{size:,} tenants", flush=True)
-    started = time.perf_counter()
-    user = populate(size)
-    print(f"  fixture in {time.perf_counter() - started:.1f} s", flush=True)
-    results: dict[str, dict[str, Any]] = {}
-    calls: list[tuple[str, Callable[[], Any]]] = []
-    for name, params in SCENARIOS:
-        placed = _by_cursor(user, params)  # untimed: the cursor a "Next" link carries
-        calls.append((name, lambda placed=placed: _page(user, placed)))
-    calls.append((EXPORT, lambda: _export(user)))
-    for name, call in calls:
-        call()  # warm: the first call pays for connections and plans
-        samples, query_counts = [], set()
+def measure(sizes: list[int], repeat: int) -> dict[int, dict[str, dict[str, Any]]]:
+    """Every scenario at every size, the sizes' samples taken in turn (a load that comes and
+    goes on a shared machine slows them alike, rather than whichever size ran through it)."""
+    print(f"\nAgencies of {', '.join(f'{size:,}' for size in sizes)} tenants", flush=True)
+    users = populate(sizes)
+    calls: dict[int, list[tuple[str, Callable[[], Any]]]] = {}
+    for size, user in users.items():
+        calls[size] = []
+        for name, params in SCENARIOS:
+            placed = _by_cursor(user, params)  # untimed: the cursor a "Next" link carries
+            calls[size].append((name, lambda user=user, placed=placed: _page(user, placed)))
+        calls[size].append((EXPORT, lambda user=user: _export(user)))
+    results: dict[int, dict[str, dict[str, Any]]] = {size: {} for size in sizes}
+    for index, (name, _call) in enumerate(calls[sizes[0]]):
+        samples: dict[int, list[float]] = {size: [] for size in sizes}
+        query_counts: dict[int, set[int]] = {size: set() for size in sizes}
+        outputs: dict[int, Any] = {}
+        for size in sizes:
+            calls[size][index][1]()  # warm: the first call pays for connections and plans
         for _ in range(repeat):
-            seconds, queries, _result = queries_counted(call)
-            samples.append(seconds)
-            query_counts.add(queries)
-        results[name] = {
-            "seconds": _p95(samples),
-            "median": statistics.median(samples),
-            "queries": max(query_counts),
-        }
-        if name == EXPORT:
-            results[name]["rows"] = _result.count(b"\n") - 1  # less the header
-        print(
-            f"  {name}: p95 {results[name]['seconds'] * 1000:.1f} ms of {repeat} "
-            f"(median {results[name]['median'] * 1000:.1f} ms), "
-            f"{sorted(query_counts)} queries",
-            flush=True,
-        )
-    if size >= 1000:
-        for line in _explain(user):
+            for size in sizes:
+                seconds, queries, outputs[size] = queries_counted(calls[size][index][1])
+                samples[size].append(seconds)
+                query_counts[size].add(queries)
+        for size in sizes:
+            result = results[size][name] = {
+                "seconds": _p95(samples[size]),
+                "median": statistics.median(samples[size]),
+                "queries": max(query_counts[size]),
+            }
+            if name == EXPORT:
+                result["rows"] = outputs[size].count(b"\n") - 1  # less the header
+            print(
+                f"  {size:,} tenants, {name}: p95 {result['seconds'] * 1000:.1f} ms of {repeat} "
+                f"(median {result['median'] * 1000:.1f} ms), "
+                f"{sorted(query_counts[size])} queries",
+                flush=True,
+            )
+    if sizes[-1] >= 1000:
+        for line in _explain(users[sizes[-1]]):
             print(f"  EXPLAIN {line}", flush=True)
     return results
 
@@ -343,7 +372,7 @@ def main() -> None:
     sizes = [int(size) for size in options.sizes.split(",")]
     _setup_django()
     started = time.perf_counter()
-    by_size = {size: measure(size, options.repeat) for size in sizes}
+    by_size = measure(sizes, options.repeat)
     small, big = sizes[0], sizes[-1]
 
     rows: list[tuple[str, str, str, str]] = []
