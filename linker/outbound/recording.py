@@ -1,7 +1,8 @@
 """Recording a batch of webhook attempts (see :mod:`linker.outbound.sending`): the deliveries
-locked again and their answers written in one transaction (rows in one statement, attempts in
-one insert), the endpoint's failing streak (24 h of it disables the endpoint and emails its
-agency's admins), retries scheduled with backoff and the next delivery of the queue found.
+locked again and their answers written in one transaction (rows in one statement by
+``rows_update``, attempts in one insert), the endpoint's failing streak (24 h of it disables
+the endpoint and emails its agency's admins), retries scheduled with backoff and the next
+delivery of the queue found.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 
 from accounts.models import Membership, Role
 from linker.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from linker.platform.delivery import Task, enqueue
+from linker.platform.row_updates import rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -113,43 +115,6 @@ _RECORDED = (
 )
 
 
-_CASTS = {
-    "id": "bigint",
-    "state": "varchar",
-    "attempts": "integer",
-    "next_attempt_at": "timestamptz",
-    "sending_since": "timestamptz",
-    "first_attempt_at": "timestamptz",
-    "last_attempt_at": "timestamptz",
-    "last_status_code": "integer",
-    "last_duration_ms": "integer",
-    "last_error": "varchar",
-    "finished_at": "timestamptz",
-}
-
-
-def _deliveries_write(rows: list[WebhookDelivery]) -> None:
-    """Write the recorded fields of ``rows`` in one ``UPDATE … FROM (VALUES …)`` on PostgreSQL:
-    ``bulk_update``'s ``CASE`` per row and field costs more than the POSTs it records."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        WebhookDelivery.objects.bulk_update(rows, _RECORDED)
-        return
-    names = list(_CASTS)
-    row_sql = "(" + ", ".join(f"%s::{_CASTS[name]}" for name in names) + ")"
-    params = [getattr(row, "pk" if name == "id" else name) for row in rows for name in names]
-    assignments = ", ".join(f"{name} = v.{name}" for name in names if name != "id")
-    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS d SET {assignments} "  # noqa: S608 (names are ours)
-            f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({', '.join(names)}) "
-            "WHERE d.id = v.id",
-            params,
-        )
-
-
 def deliveries_finish(claims: list[Claim], answers: list[Answer], now: datetime) -> int | None:
     """Record the attempts (``answers`` in the order of ``claims``; claims past the answers
     were not attempted and go back to *pending*). Returns the id of the next delivery of the
@@ -213,7 +178,7 @@ def deliveries_finish(claims: list[Claim], answers: list[Answer], now: datetime)
                 row.state = State.PENDING
                 row.next_attempt_at = now + timedelta(seconds=delay)
                 enqueue(Task.WEBHOOK_DELIVERY_SEND, row.pk, countdown=delay)
-        _deliveries_write(changed)
+        rows_update(changed, _RECORDED)
         WebhookAttempt.objects.bulk_create(attempts)
         if last_failure is not None:
             _failure_count(endpoint, last_failure, now)

@@ -22,6 +22,7 @@ from linker.models import ProfileChange
 from linker.outbound.events import webhook_events_from_rows
 from linker.platform.delivery import Task, enqueue, retry_delay
 from linker.platform.ratelimit import BudgetExhaustedError
+from linker.platform.row_updates import rows_update
 from linker.profiles.mirroring import mirror_apply_many
 from linker.profiles.outbox import (
     DISCONNECTED_MESSAGE,
@@ -32,7 +33,6 @@ from linker.profiles.outbox import (
     change_mark_finished,
     change_mark_waiting,
 )
-from linker.profiles.row_updates import rows_update
 from linker.profiles.sending import Conflict, Sent
 
 #: Marked *sending* but not called: back to the queue, its attempt not counted.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from django.utils import timezone
 
 from linker.models import ProfileChange, RemoteProfile, RemoteSubprofile
-from linker.profiles.row_updates import rows_update
+from linker.platform.row_updates import rows_update
 
 Kind = ProfileChange.Kind
 

@@ -2,7 +2,8 @@
 
 Django's ``bulk_update`` builds a ``CASE WHEN pk = … THEN …`` per row and field, and compiling
 those expressions costs ~1.5 ms per row for the outbox's eleven fields: more than the call to
-Copernica it records. On PostgreSQL :func:`rows_update` sends the rows as one JSON document,
+Copernica it records (the outbox's changes and mirror rows, the webhook deliveries a batch of
+attempts records). On PostgreSQL :func:`rows_update` sends the rows as one JSON document,
 ``UPDATE … FROM jsonb_to_recordset(%s)``: one short statement whatever the number of rows, which
 psycopg parses once (a ``VALUES`` list of a batch's 100 changes was 1,200 parameters and 22 KB
 of SQL, parsed again for every batch), and values encoded by orjson in one call rather than

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from linker.models import ProfileChange, RemoteDatabase, RemoteProfile
+from linker.platform.row_updates import rows_update
 from linker.profiles.batch_finishing import _FINISHED_FIELDS
-from linker.profiles.row_updates import rows_update
 from tests.conftest import World
 from tests.factories import link_tenant
 
