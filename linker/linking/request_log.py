@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -63,13 +63,15 @@ class RequestLogBuffer:
 
     def record(self, record: RequestRecord) -> None:
         now = timezone.now()
+        # Every value within its column (see flush: the write has no savepoint to fall back on).
+        status = record.status if record.status is not None and 0 <= record.status <= 999 else None
         entry = RequestLogEntry(
             link_id=self.link_id,
             at=now - timedelta(seconds=max(record.elapsed, 0.0)),
-            method=record.method.upper()[:8],
-            path=redact(record.path)[:300],
-            status=record.status,
-            duration_ms=max(0, round(record.elapsed * 1000)),
+            method=record.method.upper().replace("\x00", "")[:8],
+            path=redact(record.path).replace("\x00", "")[:300],
+            status=status,
+            duration_ms=min(max(0, round(record.elapsed * 1000)), 2**31 - 1),
             attempt=min(max(record.attempt, 1), 32767),
         )
         with self._lock:
@@ -88,9 +90,15 @@ class RequestLogBuffer:
             self.dropped = 0
         if not entries:
             return
+        if connection.in_atomic_block:
+            # In the caller's transaction (a sync run's end, the outbox's outcomes) without a
+            # savepoint of its own: two round trips more than the INSERT, for errors that
+            # cannot come from the values (each is made to fit its column in ``record``), and
+            # that would fail the caller's transaction anyway (a lost connection).
+            RequestLogEntry.objects.bulk_create(entries, batch_size=2000)
+            return
         try:
-            with transaction.atomic():  # a savepoint inside a caller's transaction
-                RequestLogEntry.objects.bulk_create(entries, batch_size=2000)
+            RequestLogEntry.objects.bulk_create(entries, batch_size=2000)
         except DatabaseError:
             # A diagnostic log must not fail the sync or the write that made the requests (the
             # ledger still counts them); the next session logs again.
