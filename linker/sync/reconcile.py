@@ -41,7 +41,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from api_client import ID_PAGE_SIZE, CopernicaClient, KeysetPage, format_since
-from linker.models import SyncRun
+from linker.models import SyncRun, SyncSchedule
 from linker.platform.delivery import LOW_PRIORITY, Task, enqueue
 from linker.sync import remote_ids, removals, upserts
 from linker.sync.sources import PROFILE_SOURCE, Source
@@ -123,6 +123,7 @@ class Phase:
         self.run = engine.run
         self.beaten = time.monotonic()
         self.verified: int | None = None  # the source whose walked ids were counted
+        self.schedule: SyncSchedule | None = None
 
     def advance(self) -> bool:
         if "reconcile" not in self.engine.cp:
@@ -390,35 +391,68 @@ class Phase:
             state.update(loaded=position, start=0)
             self._save(state)
             return True
-        decision = self._nothing_missing(source, listed) or removals.removals_decide(
-            client=self.engine.client,
-            run=self.run,
-            source=source,
-            position=position,
-            listed=listed,
-            postgres=self.engine.postgres,
-            heartbeat=self._heartbeat,
-        )
         with transaction.atomic():
-            outcome = removals.removals_apply(
+            decision = self._nothing_missing(source, listed) or removals.removals_check(
                 run=self.run,
                 source=source,
                 position=position,
                 listed=listed,
-                decision=decision,
                 postgres=self.engine.postgres,
             )
-            state["outcomes"][source.key] = outcome.as_json()
-            state["decided"] = position + 1
-            self.engine.cp["reconcile"] = state
-            if state["decided"] == len(self.sources):
-                # The last source: the run ends in this transaction (one commit fewer).
-                self._end(state, removed=outcome.removed)
-            else:
-                remote_ids.remote_ids_clear(run_id=self.run.pk, position=position)
-                self._commit(removed_count=outcome.removed)
+            if decision.action != removals.CONFIRM:
+                # Nothing missing (or the list refused): decided in the same transaction.
+                self._decided(state, position, source, listed, decision)
+        if decision.action == removals.CONFIRM:
+            # The missing set is committed; its rows are read back outside any transaction.
+            decision = removals.removals_confirm(
+                client=self.engine.client,
+                run=self.run,
+                source=source,
+                position=position,
+                listed=listed,
+                checked=decision,
+                schedule=self._schedule(),
+                heartbeat=self._heartbeat,
+            )
+            with transaction.atomic():
+                self._decided(state, position, source, listed, decision)
         self.budget.pages -= 1
         return True
+
+    def _decided(
+        self,
+        state: dict[str, Any],
+        position: int,
+        source: Source,
+        listed: removals.ListedIds,
+        decision: removals.Decision,
+    ) -> None:
+        """Apply the decision on source ``position`` with the checkpoint (the caller's
+        transaction); the last source's ends the run."""
+        outcome = removals.removals_apply(
+            run=self.run,
+            source=source,
+            position=position,
+            listed=listed,
+            decision=decision,
+            postgres=self.engine.postgres,
+            schedule=self._schedule(),
+        )
+        state["outcomes"][source.key] = outcome.as_json()
+        state["decided"] = position + 1
+        self.engine.cp["reconcile"] = state
+        if state["decided"] == len(self.sources):
+            # The last source: the run ends in this transaction (one commit fewer).
+            self._end(state, removed=outcome.removed)
+        else:
+            remote_ids.remote_ids_clear(run_id=self.run.pk, position=position)
+            self._commit(removed_count=outcome.removed)
+
+    def _schedule(self) -> SyncSchedule:
+        """The link's schedule (its pending removals), read once per step."""
+        if self.schedule is None:
+            self.schedule = removals.removals_schedule(run=self.run)
+        return self.schedule
 
     def _nothing_missing(
         self, source: Source, listed: removals.ListedIds
@@ -430,7 +464,7 @@ class Phase:
         Such a list is the rows this run wrote, so a live row missing from it is one this run
         did not write (one the write-back or a webhook created meanwhile): counted with the
         live rows in one pass instead of stored by the anti-join. None missing decides what
-        :func:`removals.removals_decide` decides on an empty missing set; any missing takes
+        :func:`removals.removals_check` decides on an empty missing set; any missing takes
         the usual way, with its read-backs.
         """
         if listed.rows != 0 or not listed.length or listed.disagreement():
@@ -454,7 +488,7 @@ class Phase:
             key: removals.SourceOutcome.from_json(value) for key, value in state["outcomes"].items()
         }
         profiles = [o for key, o in outcomes.items() if key.startswith(f"{PROFILE_SOURCE}:")]
-        removals.removals_finish(run=self.run, sources=self.sources)
+        removals.removals_finish(run=self.run, sources=self.sources, schedule=self._schedule())
         remote_ids.remote_ids_clear(run_id=self.run.pk)
         self.engine.cp["phase"] = "done"
         self.engine.cp["note"] = " ".join(o.note for o in outcomes.values() if o.note)

@@ -199,21 +199,62 @@ def missing_collect_sql(source: Source, *, walked: bool = False) -> str:
 def missing_collect(
     *, source: Source, run_id: int, position: int, postgres: bool, walked: bool = False
 ) -> int:
-    """Store the live rows of ``source`` that its loaded list lacks; → how many.
+    """Store the live rows of ``source`` that its loaded list lacks, in a transaction of its
+    own; → how many (see :func:`missing_collect_counted`)."""
+    with transaction.atomic():
+        _, missing = missing_collect_counted(
+            source=source, run_id=run_id, position=position, postgres=postgres, walked=walked
+        )
+    return missing
+
+
+def missing_collect_counted(
+    *, source: Source, run_id: int, position: int, postgres: bool, walked: bool = False
+) -> tuple[int, int]:
+    """Store the live rows of ``source`` that its loaded list lacks, in the caller's
+    transaction; → (live rows of the source, missing rows stored).
 
     ``walked``: the list is what the run's walks saw (:func:`walked_size`), so the rows the
-    run wrote belong to it besides the recorded ids.
+    run wrote belong to it besides the recorded ids. On PostgreSQL one round trip: the planner
+    setting, the set a failed attempt left, the new set and the count (integers only).
     """
     sql = missing_collect_sql(source, walked=walked)
     params: list[int | bool] = [run_id, position, True, source.pk]
     params += [run_id] if walked else []
     params += [run_id, position, False]
-    with transaction.atomic():
+    if not postgres:
         remote_ids_clear(run_id=run_id, position=position, missing=True)
-        hash_joins_only(postgres=postgres)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return max(cursor.rowcount, 0)
+            missing = max(cursor.rowcount, 0)
+        return source.live().count(), missing
+    literals = tuple(
+        ("true" if value else "false") if isinstance(value, bool) else str(int(value))
+        for value in params
+    )
+    mirror = source.mirror
+    # Table names and integers only.
+    statements = (
+        "SET LOCAL enable_nestloop = off;"  # noqa: S608
+        f"DELETE FROM {_TABLE} WHERE run_id = {int(run_id)} AND source = {int(position)} "
+        "AND missing;"
+        f"WITH stored AS ({sql % literals} RETURNING 1) "
+        "SELECT (SELECT count(*) FROM stored) AS missing, "
+        f"(SELECT count(*) FROM {mirror.table} WHERE {mirror.parent} = {int(source.pk)} "
+        "AND removed_at IS NULL) AS live;"
+        # The rest of the caller's transaction plans as usual.
+        "SET LOCAL enable_nestloop = on"
+    )
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        raw.execute(statements.encode())
+        while raw.description is None or raw.description[0].name != "missing":
+            if not raw.nextset():
+                raise RuntimeError("The missing set's count did not come back")
+        row = raw.fetchone()
+    assert row is not None
+    missing, local = row
+    return int(local), int(missing)
 
 
 @dataclass

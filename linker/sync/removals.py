@@ -119,35 +119,50 @@ class Decision:
     note: str = ""
 
 
-def removals_decide(
+#: A :class:`Decision`'s action when rows are missing: :func:`removals_confirm` decides.
+CONFIRM = "confirm"
+
+
+def removals_check(
+    *, run: SyncRun, source: Source, position: int, listed: ListedIds, postgres: bool
+) -> Decision:
+    """The rules that need nothing from Copernica, in the caller's transaction: the list
+    refused, or the source's missing set stored next to it. → the decision when nothing is
+    missing (most runs: it is applied in the same transaction), else one whose action is
+    :data:`CONFIRM`, for :func:`removals_confirm` once the missing set is committed."""
+    if not listed.length or listed.disagreement():
+        local = source.live().count()
+        if not listed.length and local:
+            note = f"Copernica listed none of {source.label}; nothing was removed."
+            return Decision("refuse", local, note=note)
+        disagreement = listed.disagreement()
+        if disagreement:
+            note = f"For {source.label}, {disagreement}; nothing was removed."
+            return Decision("refuse", local, note=note)
+    local, missing = remote_ids.missing_collect_counted(
+        source=source, run_id=run.pk, position=position, postgres=postgres, walked=listed.walked
+    )
+    if not missing:
+        return Decision("some", local)
+    return Decision(CONFIRM, local, missing)
+
+
+def removals_confirm(
     *,
     client: CopernicaClient,
     run: SyncRun,
     source: Source,
     position: int,
     listed: ListedIds,
-    postgres: bool,
+    checked: Decision,
+    schedule: SyncSchedule,
     heartbeat: Callable[[], None],
 ) -> Decision:
-    """Apply the rules of the module docstring to one source whose list is loaded.
-
-    Stores the source's missing set next to its list; reads back from Copernica outside any
-    transaction, calling ``heartbeat`` after every request (it decides whether the run's
-    heartbeat is due). Writes nothing to the mirror.
-    """
-    local = source.live().count()
-    if not listed.length and local:
-        note = f"Copernica listed none of {source.label}; nothing was removed."
-        return Decision("refuse", local, note=note)
-    disagreement = listed.disagreement()
-    if disagreement:
-        note = f"For {source.label}, {disagreement}; nothing was removed."
-        return Decision("refuse", local, note=note)
-    missing = remote_ids.missing_collect(
-        source=source, run_id=run.pk, position=position, postgres=postgres, walked=listed.walked
-    )
-    if not missing:
-        return Decision("some", local)
+    """The rules of the module docstring for a source whose missing set :func:`removals_check`
+    stored (and its caller committed). Reads back from Copernica outside any transaction,
+    calling ``heartbeat`` after every request (it decides whether the run's heartbeat is
+    due). Writes nothing to the mirror."""
+    local = checked.local
     scan = remote_ids.missing_scan(
         source=source,
         run_id=run.pk,
@@ -157,7 +172,7 @@ def removals_decide(
         rng=random.Random(f"{run.pk}:{source.key}"),  # seeded: the same sample on a retry
     )
     if scan.count > MASS_REMOVAL_SHARE * max(local, 1):
-        pending = _pending_entries(_schedule(run)).get(source.key, {})
+        pending = _pending_entries(schedule).get(source.key, {})
         if pending.get("fingerprint") != scan.fingerprint:
             note = (
                 f"{scan.count} of {source.label} are missing at Copernica, more than "
@@ -197,8 +212,10 @@ def removals_apply(
     listed: ListedIds,
     decision: Decision,
     postgres: bool,
+    schedule: SyncSchedule,
 ) -> SourceOutcome:
-    """Carry out a decision, in the caller's transaction (which also holds the checkpoint)."""
+    """Carry out a decision, in the caller's transaction (which also holds the checkpoint).
+    ``schedule``: the link's (:func:`removals_schedule`), read once per step."""
     now = timezone.now()
     removed = 0
     if decision.action == "all":
@@ -215,7 +232,6 @@ def removals_apply(
         # A list we do not trust neither confirms nor clears a pending removal; Copernica's
         # own count stands for the list in the run's figures.
         return SourceOutcome(0, 0, listed.after, decision.local, decision.note)
-    schedule = _schedule(run)
     entries = _pending_entries(schedule)
     if decision.action == "wait":
         entries[source.key] = {"fingerprint": decision.fingerprint, "count": decision.missing}
@@ -228,10 +244,9 @@ def removals_apply(
     return SourceOutcome(removed, 0, listed.length, local, decision.note)
 
 
-def removals_finish(*, run: SyncRun, sources: list[Source]) -> None:
+def removals_finish(*, run: SyncRun, sources: list[Source], schedule: SyncSchedule) -> None:
     """Forget pending removals of sources this run no longer walks (in the caller's
     transaction)."""
-    schedule = _schedule(run)
     entries = _pending_entries(schedule)
     keys = {source.key for source in sources}
     kept = {key: entry for key, entry in entries.items() if key in keys}
@@ -251,7 +266,8 @@ def _read_back(
     return gone
 
 
-def _schedule(run: SyncRun) -> SyncSchedule:
+def removals_schedule(*, run: SyncRun) -> SyncSchedule:
+    """The link's schedule, which holds the pending removals (created if the link has none)."""
     schedule, _ = SyncSchedule.objects.get_or_create(link_id=run.link_id)
     return schedule
 
