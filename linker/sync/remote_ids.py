@@ -246,8 +246,8 @@ def missing_collect_counted(
         "SET LOCAL enable_nestloop = on"
     )
     with connection.cursor() as cursor:
+        cursor.execute(statements)  # no parameters: the statements go as one
         raw = cursor.cursor
-        raw.execute(statements.encode())
         while raw.description is None or raw.description[0].name != "missing":
             if not raw.nextset():
                 raise RuntimeError("The missing set's count did not come back")
