@@ -67,7 +67,16 @@ def sync_run_request(
     usable gets a *skipped* run that says why, and no call is made.
     """
     with transaction.atomic():
-        locked = Link.objects.select_for_update().select_related("tenant").get(pk=link.pk)
+        # FOR NO KEY UPDATE, of the link only: it serialises the requests (and the beat's
+        # batch, which locks the link FOR UPDATE) without blocking the foreign-key checks of
+        # rows that refer to the link. A FOR UPDATE lock did: the beat's new schedule row had
+        # locked the tenant's dashboard row (its trigger) and its FK check at commit waited
+        # for this lock, while this run's insert waited for that dashboard row: a deadlock.
+        locked = (
+            Link.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("tenant")
+            .get(pk=link.pk)
+        )
         active = SyncRun.objects.filter(link=locked, state__in=ACTIVE_SYNC_STATES).first()
         if active is not None:
             return active, False

@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from linker.linking import client as link_client
-from linker.models import RemoteProfile, SyncRun, SyncSchedule
+from linker.models import RemoteProfile, RequestLogEntry, SyncRun, SyncSchedule
 from linker.sync import reconcile
 from linker.sync.engine import Engine
 from linker.sync.runs import sync_run_foreground, sync_run_request, sync_run_step
@@ -353,3 +354,41 @@ def test_a_link_that_is_not_usable_gets_a_skipped_run(linked: Callable[..., Link
     assert run.state == "skipped"
     assert "needs reconnect" in run.error_message
     assert account.sandbox.stats()["api_calls"] == 0
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_row_referring_to_the_link_commits_while_a_run_is_being_requested(
+    linked: Callable[..., Linked],
+) -> None:
+    """The beat's new schedule row (its FK check at commit) never waits for the lock that
+    ``sync_run_request`` holds on the link: that wait closed a deadlock cycle with the
+    dashboard row the schedule's trigger had locked and the run's trigger wanted."""
+    account = linked(profiles=10)
+    requested, done = threading.Event(), threading.Event()
+
+    def request() -> None:
+        try:
+            with transaction.atomic():  # the request's lock held until ``done``
+                sync_run_request(link=account.link, mode="full", enqueue=False)
+                requested.set()
+                done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=request)
+    holder.start()
+    try:
+        assert requested.wait(timeout=30)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            RequestLogEntry.objects.create(
+                link=account.link, at=timezone.now(), method="GET", path="/v4/x", duration_ms=1
+            )
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the FK check, now
+    finally:
+        done.set()
+        holder.join()
+
+    assert RequestLogEntry.objects.filter(link=account.link).count() == 1
