@@ -41,6 +41,7 @@ from linker.linking.client import metered_session
 from linker.models import (
     InboundEvent,
     InboundLink,
+    InboundPending,
     Link,
     RemoteCollection,
     RemoteDatabase,
@@ -164,7 +165,7 @@ def inbound_events_relay() -> int:
     """Enqueue the appliers of links whose events wait too long (a lost message); beat."""
     cutoff = timezone.now() - timedelta(seconds=RELAY_AFTER_SECONDS)
     link_ids = list(
-        InboundEvent.objects.filter(state=State.PENDING, received_at__lt=cutoff)
+        InboundPending.objects.filter(event__received_at__lt=cutoff)
         .values_list("link_id", flat=True)
         .distinct()
     )

@@ -6,6 +6,7 @@ from linker.models.dashboard import NEVER_SYNCED, DashboardCount, DashboardRow
 from linker.models.inbound import (
     InboundEvent,
     InboundLink,
+    InboundPending,
     InboundWebhook,
     WebhookHealth,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "DashboardRow",
     "InboundEvent",
     "InboundLink",
+    "InboundPending",
     "InboundWebhook",
     "Link",
     "LinkEvent",
