@@ -109,6 +109,7 @@ def event_fields(document: dict[str, Any]) -> dict[str, Any] | None:
         "database_copernica_id": _number(document.get("database")),
         "collection_copernica_id": _number(document.get("collection")),
         "modified": parse_timestamp(document.get("modified")) if action != "delete" else None,
+        "created": parse_timestamp(document.get("created")) if action != "delete" else None,
     }
 
 

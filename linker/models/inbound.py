@@ -111,6 +111,8 @@ class InboundEvent(models.Model):
     collection_copernica_id = models.BigIntegerField(null=True, blank=True)
     # The (sub)profile's ``modified`` as the event states it (none for a delete).
     modified = models.DateTimeField(null=True, blank=True)
+    # Its ``created``, read as ``modified`` is: by the receiver, not by each batch in SQL.
+    created = models.DateTimeField(null=True, blank=True)
     # The variables as sent (fields, interests, created, modified, timestamp...).
     payload = models.JSONField(default=dict)
     received_at = models.DateTimeField(default=timezone.now)

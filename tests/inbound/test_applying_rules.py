@@ -216,3 +216,34 @@ def test_timestamps_read_in_postgresql_equal_the_clients_reading(db: None, value
         cursor.execute("SELECT linker_copernica_time(%s)", [value])
         (in_sql,) = cursor.fetchone()
     assert in_sql == parse_timestamp(value)
+
+
+def test_created_is_read_by_the_receiver_and_the_same_without_it(
+    hooked: Callable[..., Hooked], path: str
+) -> None:
+    """The receiver reads ``created`` into the inbox (not each batch, in SQL); an event
+    stored without that column (before it existed) gives the mirror the same instant."""
+    account = hooked(profiles=2, register=False)
+    database = account.linked.account.database_id
+
+    def create(profile: int) -> dict[str, Any]:
+        return {
+            "action": "create",
+            "profile": str(profile),
+            "database": database,
+            "fields": {"email": f"{profile}@example.nl"},
+            "created": "2026-10-25 02:30:00",
+            "modified": "2026-10-26 09:00:00",
+        }
+
+    read = stored(account, create(900_001))
+    unread = stored(account, create(900_002))
+    InboundEvent.objects.filter(pk=unread.pk).update(created=None)
+    expected = parse_timestamp("2026-10-25 02:30:00")
+    assert expected is not None
+    assert read.created == expected
+
+    assert account.apply() == 2
+
+    rows = RemoteProfile.objects.filter(link_id=account.link_id, copernica_id__gte=900_001)
+    assert sorted(rows.values_list("created", flat=True)) == [expected, expected]
