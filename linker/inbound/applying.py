@@ -51,7 +51,11 @@ from linker.platform.errors import LinkerError
 
 logger = logging.getLogger(__name__)
 
-BATCH = 1000
+#: Events per batch (one transaction under the link's lock). Each batch pays the lock, the
+#: reads of the link's databases and collections, the dashboard count's update and the
+#: planning of its statements; the rows themselves cost the same in any batch size. At 1,000
+#: those fixed costs were ~15% of a burst of 10,000; a batch of 5,000 holds the lock ~0.1 s.
+BATCH = 5000
 State = InboundEvent.State
 
 
