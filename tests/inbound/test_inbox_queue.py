@@ -4,12 +4,16 @@ it was stored, and leaves the queue when it is finished; finishing rewrites no i
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from linker.inbound import applying
 from linker.models import InboundEvent, InboundPending, RemoteProfile
+from linker.platform.delivery import Task
 from tests.inbound.conftest import Hooked
 
 
@@ -82,3 +86,21 @@ def test_finishing_events_is_a_hot_update(hooked: Callable[..., Hooked]) -> None
     assert account.apply() == 50
 
     assert updates() == (updated + 50, hot + 50)
+
+
+def test_the_relay_enqueues_the_links_whose_queued_events_waited_too_long(
+    hooked: Callable[..., Hooked], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waiting, fresh, done = (hooked(profiles=1, register=False) for _ in range(3))
+    late = timezone.now() - timedelta(seconds=applying.RELAY_AFTER_SECONDS + 5)
+    for account, received_at in ((waiting, late), (fresh, timezone.now()), (done, late)):
+        event = created(account, 900_000)
+        event.received_at = received_at
+        event.save()
+    done.apply()
+    enqueued: list[tuple[object, int]] = []
+    monkeypatch.setattr(applying, "enqueue", lambda task, link_id: enqueued.append((task, link_id)))
+
+    assert applying.inbound_events_relay() == 1
+
+    assert enqueued == [(Task.INBOUND_EVENTS_APPLY, waiting.link_id)]
