@@ -50,12 +50,17 @@ WHERE collection_id = ANY(%s) AND copernica_id = ANY(%s)
 """
 
 # Out of the queue and finished in one statement; no indexed column changes (a HOT update).
+# Each event names its outcome by number among the batch's few distinct (state, note) pairs:
+# psycopg dumps a list of strings element by element in Python (~8 ms for 5,000), and the
+# numbers go as one array literal (``id_array``).
 _FINISH_SQL = """
 WITH done AS (
     DELETE FROM linker_inboundpending WHERE event_id = ANY(%s::bigint[])
 )
-UPDATE linker_inboundevent AS e SET state = x.state, note = x.note, applied_at = %s
-FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS x(id, state, note)
+UPDATE linker_inboundevent AS e SET state = o.state, note = o.note, applied_at = %s
+FROM unnest(%s::bigint[], %s::bigint[]) AS x(id, outcome)
+JOIN unnest(%s::text[], %s::text[]) WITH ORDINALITY AS o(state, note, outcome)
+    ON o.outcome = x.outcome
 WHERE e.id = x.id
 """
 
@@ -179,16 +184,14 @@ def events_finish(outcomes: list[tuple[int, str, str]]) -> None:
     now = timezone.now()
     ids = id_array(pk for pk, _, _ in outcomes)
     if set_based():
+        numbers: dict[tuple[str, str], int] = {}  # (state, note) → its 1-based number
+        chosen = id_array(
+            numbers.setdefault((str(state), note), len(numbers) + 1) for _, state, note in outcomes
+        )
         with server_bound_cursor() as cursor:
             cursor.execute(
                 _FINISH_SQL,
-                [
-                    ids,
-                    now,
-                    ids,
-                    [str(state) for _, state, _ in outcomes],
-                    [note for _, _, note in outcomes],
-                ],
+                [ids, now, ids, chosen, [s for s, _ in numbers], [n for _, n in numbers]],
             )
         return
     grouped: dict[tuple[str, str], list[int]] = {}
