@@ -23,7 +23,7 @@ from linker.models import InboundEvent, InboundPending, RemoteProfile, RemoteSub
 
 State = InboundEvent.State
 
-# The queue (``linker_inboundpending``, migration 0020) names the pending events in order;
+# The queue (``linker_inboundpending``, migration 0021) names the pending events in order;
 # limited first, so that only a batch's events are joined.
 _PENDING_SQL = """
 SELECT e.id, e.kind, e.action, e.copernica_id, e.profile_copernica_id,

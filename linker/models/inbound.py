@@ -127,7 +127,7 @@ class InboundEvent(models.Model):
             )
         ]
         # Nothing a worker changes when it finishes an event (state, note, applied_at) is in an
-        # index, and the table keeps room on each page (fillfactor, migration 0020): finishing
+        # index, and the table keeps room on each page (fillfactor, migration 0021): finishing
         # is a HOT update, a new version beside the old one and no index entry. The pending
         # ones are found through InboundPending instead of an index on ``state``.
         indexes = [
@@ -141,7 +141,7 @@ class InboundEvent(models.Model):
 class InboundPending(models.Model):
     """An inbox event not applied yet, in the queue the worker reads in arrival order.
 
-    Written by a trigger on every insert of a pending :class:`InboundEvent` (migration 0020:
+    Written by a trigger on every insert of a pending :class:`InboundEvent` (migration 0021:
     events are stored by the receiver, the bench and tests alike) and deleted by the worker
     in the statement that finishes the event. A narrow table of its own, so that finishing
     changes no indexed column of the inbox row.

@@ -1,4 +1,4 @@
-"""The inbox's queue of pending events (migration 0020): every stored event is queued, however
+"""The inbox's queue of pending events (migration 0021): every stored event is queued, however
 it was stored, and leaves the queue when it is finished; finishing rewrites no index entry."""
 
 from __future__ import annotations
