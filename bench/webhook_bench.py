@@ -23,9 +23,8 @@ with a full sync and its webhooks registered.
 3. **A burst** of ``--burst`` (10,000) events: an account of that many profiles is mirrored by a
    full sync (timed: the baseline), its profile rows are deleted, and one ``create`` event per
    profile, built from Copernica's own list as its deliveries would carry it, goes into the
-   inbox; ``inbound_events_apply`` (this process) applies them all. Then mirror = Copernica is
-   checked. Goal: at most 2x the full sync. Both timed parts start from a collected heap
-   (``_heap_settle``: not the bench's own leftovers walked by Python's collector).
+   inbox; ``inbound_events_apply`` (this process) applies them all; mirror = Copernica is
+   checked. Goal: at most 2x the full sync. Both timed parts start from a collected heap.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, Subquery
+from django.db.models import F, IntegerField
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -50,7 +50,7 @@ from linker.models import (
 from linker.notifications.services import notices_resolve
 from linker.platform.delivery import LOW_PRIORITY, Task, enqueue
 from linker.platform.errors import LinkerError
-from linker.sync import portable, reconcile, remote_ids, upserts
+from linker.sync import portable, reconcile, remote_ids, run_rows, upserts
 from linker.sync.prefetch import Prefetcher
 from linker.sync.schema import schema_mirror
 from linker.sync.sources import Source, source_from_key, sources_of
@@ -125,7 +125,7 @@ class Engine:
         PostgreSQL waits for this one, and the ORM took longer to build it than PostgreSQL
         to run it. → rows matched."""
         names = tuple(counters)
-        sql = _commit_statement(names, progress)
+        sql = run_rows.commit_statement(names, progress)
         params: list[Any] = [json.dumps(self.cp), timezone.now(), requests, *counters.values()]
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, self.run.pk, self.claim, SyncState.RUNNING.value])
@@ -435,18 +435,7 @@ class Engine:
         local_count: Any = counts.pop("local_count", None)
         if local_count is None and run.mode == SyncMode.FULL:
             # Counted by the reconcile phase; a count here only if it left none.
-            local_count = Coalesce(
-                F("local_count"),
-                Subquery(
-                    RemoteProfile.objects.filter(link_id=run.link_id, removed_at=None)
-                    .order_by()
-                    .values("link_id")
-                    .annotate(n=Count("pk"))
-                    .values("n")
-                ),
-                0,
-                output_field=IntegerField(),
-            )
+            local_count = run_rows.local_count_counted(link_id=run.link_id)
         with transaction.atomic(savepoint=False):
             if local_count is None:
                 # An incremental run does not count the mirror (a count grows with the
@@ -501,22 +490,3 @@ class Engine:
         run.finished_at = now
         run.claim = ""
         self.finished = True
-
-
-@functools.lru_cache(maxsize=64)
-def _commit_statement(counters: tuple[str, ...], progress: bool) -> str:
-    """The UPDATE of :meth:`Engine.commit` for these counters (names of ``SyncRun`` fields)."""
-    table = SyncRun._meta.db_table
-    fields = {field.name: field.column for field in SyncRun._meta.concrete_fields}
-    columns = [fields[name] for name in counters]
-    assignments = [
-        "checkpoint = %s::jsonb",
-        "heartbeat_at = %s",
-        "requests = requests + %s",
-        *(f"{column} = {column} + %s" for column in columns),
-        *(["failures = 0"] if progress else []),
-    ]
-    return (
-        f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608 - field names only
-        "WHERE id = %s AND claim = %s AND state = %s"
-    )

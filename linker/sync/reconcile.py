@@ -37,7 +37,6 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from api_client import ID_PAGE_SIZE, CopernicaClient, KeysetPage, format_since
@@ -240,7 +239,7 @@ class Phase:
                 upserts.mirrors_analyze(written=written)
             else:
                 # Every page went straight in (a first sync): the phase's queries below are
-                # counts by key (_nothing_missing) or hash joins (remote_ids), none of which a
+                # counts by key (removals_none_missing) or hash joins (remote_ids), none of which a
                 # missing statistic misleads. The browser's and the next runs' plans want
                 # them: a task at the lowest priority, instead of ~0.05 s here.
                 enqueue(Task.SYNC_MIRRORS_ANALYZE, written, priority=LOW_PRIORITY)
@@ -392,7 +391,9 @@ class Phase:
             self._save(state)
             return True
         with transaction.atomic():
-            decision = self._nothing_missing(source, listed) or removals.removals_check(
+            decision = removals.removals_none_missing(
+                run=self.run, source=source, listed=listed
+            ) or removals.removals_check(
                 run=self.run,
                 source=source,
                 position=position,
@@ -453,27 +454,6 @@ class Phase:
         if self.schedule is None:
             self.schedule = removals.removals_schedule(run=self.run)
         return self.schedule
-
-    def _nothing_missing(
-        self, source: Source, listed: removals.ListedIds
-    ) -> removals.Decision | None:
-        """The decision on a walked list of which nothing is recorded (every page of the
-        source went straight into the mirror, a first sync's), if no live row is missing
-        from it; ``None`` to decide the usual way.
-
-        Such a list is the rows this run wrote, so a live row missing from it is one this run
-        did not write (one the write-back or a webhook created meanwhile): counted with the
-        live rows in one pass instead of stored by the anti-join. None missing decides what
-        :func:`removals.removals_check` decides on an empty missing set; any missing takes
-        the usual way, with its read-backs.
-        """
-        if listed.rows != 0 or not listed.length or listed.disagreement():
-            return None
-        others = ~Q(last_run_id=self.run.pk) | Q(last_run_id=None)
-        counts = source.live().aggregate(local=Count("pk"), others=Count("pk", filter=others))
-        if counts["others"]:
-            return None
-        return removals.Decision("some", counts["local"])
 
     def _finish(self, state: dict[str, Any]) -> None:
         """End a run whose sources were all decided in an earlier step (or that has none)."""

@@ -44,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from api_client import CopernicaClient
@@ -121,6 +122,26 @@ class Decision:
 
 #: A :class:`Decision`'s action when rows are missing: :func:`removals_confirm` decides.
 CONFIRM = "confirm"
+
+
+def removals_none_missing(*, run: SyncRun, source: Source, listed: ListedIds) -> Decision | None:
+    """The decision on a walked list of which nothing is recorded (every page of the source
+    went straight into the mirror, a first sync's), if no live row is missing from it; ``None``
+    to decide the usual way (:func:`removals_check`).
+
+    Such a list is the rows this run wrote, so a live row missing from it is one this run did
+    not write (one the write-back or a webhook created meanwhile): counted with the live rows
+    in one pass instead of stored by the anti-join. None missing decides what
+    :func:`removals_check` decides on an empty missing set; any missing takes the usual way,
+    with its read-backs.
+    """
+    if listed.rows != 0 or not listed.length or listed.disagreement():
+        return None
+    others = ~Q(last_run_id=run.pk) | Q(last_run_id=None)
+    counts = source.live().aggregate(local=Count("pk"), others=Count("pk", filter=others))
+    if counts["others"]:
+        return None
+    return Decision("some", counts["local"])
 
 
 def removals_check(
