@@ -72,12 +72,15 @@ def _warm_up(link: Any) -> None:
     connects to the broker (0.11 to 0.32 s of the engine's run here, the modules compiled
     anew in every child without bytecode files), where a worker has done so since its first
     message. A liveness ping is published for that (what a worker's probe sends; harmless
-    without a worker, as the run's own search fill is)."""
+    without a worker, as the run's own search fill is). Last, the heap is frozen, as a worker's
+    process freezes it when it starts (see ``linker.celery.heap_freeze``)."""
+    from linker.celery import heap_freeze
     from linker.linking.client import client_for
     from linker.platform.delivery import Task, publish
 
     client_for(link).close()
     publish(Task.WORKER_PING, "subprofile-bench-warm-up")
+    heap_freeze()  # what a worker's process does when it starts (linker/celery.py)
 
 
 def child_engine(link_id: int) -> dict[str, Any]:

@@ -171,12 +171,16 @@ def _warm_up(link: Any) -> None:
     imported (httpx imports most of them when the process makes its first client) and Celery's
     messaging imported and connected to the broker (a run's end publishes the search fill).
     A fresh child paid 0.1 to 0.5 s for them inside the full run's time, and none of it in
-    floor (b)'s. A liveness ping is published for the latter, what a worker's probe sends."""
+    floor (b)'s. A liveness ping is published for the latter, what a worker's probe sends.
+    Last, the heap is frozen as a worker's process freezes it when it starts: otherwise the
+    run's full garbage collections walk the set-up's objects too (0.1-0.2 s of a 50k run)."""
+    from linker.celery import heap_freeze
     from linker.linking.client import client_for
     from linker.platform.delivery import Task, publish
 
     client_for(link).close()
     publish(Task.WORKER_PING, "sync-bench-warm-up")
+    heap_freeze()  # what a worker's process does when it starts (linker/celery.py)
 
 
 def child_incremental(link_id: int, changes: int) -> dict[str, Any]:
@@ -188,10 +192,12 @@ def child_incremental(link_id: int, changes: int) -> dict[str, Any]:
     profiles at the sandbox, then runs the incremental run that is measured. Its baseline, a
     full run, is measured in the same warm process.
     """
+    from linker.celery import heap_freeze
     from linker.linking.client import client_for
     from linker.models import Link
 
     link = Link.objects.get(pk=link_id)
+    heap_freeze()  # as a worker's process did when it started (linker/celery.py)
     idle = child_engine(link_id, "incremental")
     assert idle["state"] == "succeeded", idle
     # The baseline is warm too: a full run in this same process, after the idle run (a fresh
@@ -217,7 +223,8 @@ def _database(link_id: int) -> Any:
 
 
 def child_fetch(link_id: int) -> dict[str, Any]:
-    """Floor (a): the engine's pages (keyset, same page size), fetched and discarded."""
+    """Floor (a): the engine's pages (keyset, same page size), fetched and discarded, in a
+    process warmed up as the engine's is."""
     from django.conf import settings
 
     from linker.linking.client import client_for
@@ -225,6 +232,7 @@ def child_fetch(link_id: int) -> dict[str, Any]:
 
     link = Link.objects.get(pk=link_id)
     database = _database(link_id)
+    _warm_up(link)
     rows = 0
     started = time.perf_counter()
     with client_for(link) as client:

@@ -7,10 +7,11 @@ task name through :mod:`linker.platform.delivery`.
 
 from __future__ import annotations
 
+import gc
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linker.settings")
 
@@ -39,3 +40,16 @@ def _check_keys(**kwargs: object) -> None:
     from linker.platform.keys import require_usable_keys
 
     require_usable_keys()
+
+
+@worker_process_init.connect
+def heap_freeze(**kwargs: object) -> None:
+    """Move every object a worker process holds when it starts out of the garbage collector's
+    reach (``gc.freeze``).
+
+    They live as long as the process: Django, the app's modules, Celery. A full collection
+    walked them all, with every thread of the process stopped meanwhile: ~90 ms each, two or
+    three in a sync of 50,000 profiles (the page thread allocates a dict per row), up to a
+    seventh of that run. Collections now walk what tasks allocated since.
+    """
+    gc.freeze()

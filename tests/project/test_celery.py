@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import gc
 import uuid
 
 import pytest
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.cache import cache
 
@@ -20,6 +22,17 @@ def test_celery_is_configured_for_reliability() -> None:
     assert conf.worker_prefetch_multiplier == 1
     visibility = conf.broker_transport_options["visibility_timeout"]
     assert conf.task_soft_time_limit < conf.task_time_limit < visibility
+
+
+def test_a_worker_process_freezes_its_starting_heap() -> None:
+    """A prefork worker's process moves what it holds at start out of the collector's reach,
+    so a full collection during a sync does not walk Django and the app's modules."""
+    assert gc.get_freeze_count() == 0
+    try:
+        worker_process_init.send(sender=None)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
 
 
 def test_tests_run_against_redis_and_postgresql() -> None:
