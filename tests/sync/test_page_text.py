@@ -110,3 +110,15 @@ def test_a_page_orjson_cannot_write_is_written_by_the_standard_library() -> None
     page = upserts.page_prepare(items=items, last_id=1, link_id=1, parent_id=2, run_id=None)
 
     assert page.rows.decode().split("\t")[4] == '{"big":1180591620717411303424}'
+
+
+def test_hours_beyond_the_remembered_ones_are_copied_the_same(monkeypatch) -> None:
+    """Once the table of hours is full, an hour not in it is looked up by its day each time."""
+    monkeypatch.setattr(upserts, "_HOUR_OFFSETS", {})
+    monkeypatch.setattr(upserts, "_HOUR_OFFSETS_MOST", 1)
+    stamps = ["2024-10-27 02:30:00", "2024-03-31 03:10:00", "2024-07-01 12:00:00"]
+    for _ in range(2):
+        for stamp in stamps:
+            assert copied_instant(upserts._copy_timestamp(stamp)) == parse_timestamp(stamp)
+    assert upserts._copy_timestamp("2024-01-01 24:00:00") == ""
+    assert len(upserts._HOUR_OFFSETS) == 1
