@@ -25,14 +25,14 @@ if str(ROOT) not in sys.path:
 
 from bench.report import bench_table_print  # noqa: E402 - after the path set-up above
 from bench.subprofile_bench import _truncate  # noqa: E402 - after the path set-up above
-from bench.sync_bench import (  # noqa: E402 - after the path set-up above
+from bench.sync_harness import (  # noqa: E402 - after the path set-up above
     Bench,
-    _met,
-    _peak_mb,
-    _setup_django,
-    _start_sandbox,
-    _warm_up,
+    goal_verdict,
+    peak_mb,
+    setup_django,
+    start_sandbox,
 )
+from bench.sync_bench import _warm_up  # noqa: E402
 
 
 def child_phases(link_id: int) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def child_phases(link_id: int) -> dict[str, Any]:
         "pages_seconds": last_page[0] - started,
         "reconcile_seconds": ended - last_page[0],
         "seconds": ended - started,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
     }
 
 
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--link", type=int)
     options = parser.parse_args()
-    _setup_django()
+    setup_django()
     if options.child:
         print(json.dumps(child_phases(options.link)))
         return
@@ -98,7 +98,7 @@ def main() -> None:
     names = [f"Reconcile {size}" for size in sizes]
     Link.objects.filter(tenant__name__in=names).delete()
     Tenant.objects.filter(name__in=names).delete()
-    proc, url = _start_sandbox()
+    proc, url = start_sandbox()
     started = time.perf_counter()
     try:
         bench = Bench(url)
@@ -125,7 +125,7 @@ def main() -> None:
                 f"{figures['reconcile_seconds']:.2f} s "
                 f"(page phase {figures['pages_seconds']:.2f} s, peak {figures['peak_mb']:.0f} MB)",
                 f"{share:.1%} of the page phase",
-                f"goal <= 10%: {_met(share <= 0.10)}",
+                f"goal <= 10%: {goal_verdict(share <= 0.10)}",
             )
             _truncate()
         if len(per_row) > 1:
@@ -134,7 +134,7 @@ def main() -> None:
                 "reconcile cost per profile, largest / smallest size",
                 f"{growth:.2f}x",
                 "linear means about 1x",
-                f"goal <= 1.5x: {_met(growth <= 1.5)}",
+                f"goal <= 1.5x: {goal_verdict(growth <= 1.5)}",
             )
     finally:
         proc.terminate()

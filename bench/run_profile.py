@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.sync_bench import Bench, _setup_django, _start_sandbox  # noqa: E402
+from bench.sync_harness import Bench, setup_django, start_sandbox  # noqa: E402
 
 COUNTERS = ("seconds", "queries", "commits", "http", "http_s", "cache", "publish")
 
@@ -188,14 +188,14 @@ def main() -> None:
     parser.add_argument("--queries", action="store_true", help="each query of one run")
     parser.add_argument("--cprofile", action="store_true", help="cProfile the small runs")
     options = parser.parse_args()
-    _setup_django(migrate=True)
+    setup_django(migrate=True)
     from accounts.models import Tenant
     from api_client import CopernicaClient
     from linker.models import Link
 
     Link.objects.filter(tenant__name__startswith="Profile ").delete()
     Tenant.objects.filter(name__startswith="Profile ").delete()
-    proc, url = _start_sandbox()
+    proc, url = start_sandbox()
     try:
         bench = Bench(url, proc.pid)
         instrument()

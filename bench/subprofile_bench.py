@@ -26,16 +26,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.report import bench_table_print  # noqa: E402 - after the path set-up above
-from bench.sync_bench import (  # noqa: E402 - after the path set-up above
+from bench.sync_harness import (  # noqa: E402 - after the path set-up above
     FULL_ROUNDS,
     Bench,
     CpuMeter,
-    _median_run,
-    _met,
-    _peak_mb,
-    _setup_django,
-    _start_sandbox,
     cpu_text,
+    goal_verdict,
+    median_run,
+    peak_mb,
+    setup_django,
+    start_sandbox,
 )
 
 NAME = "Shape"
@@ -102,7 +102,7 @@ def child_engine(link_id: int) -> dict[str, Any]:
         "rows": run.fetched,
         "subprofiles": subprofiles,
         "seconds": seconds,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
         "cpu": cpu,
     }
 
@@ -122,7 +122,7 @@ def child_fetch(link_id: int) -> dict[str, Any]:
         for source in _sources(link_id):
             for page in source.pages(client, {}, page_size=settings.LINKER_SYNC_PAGE_SIZE):
                 rows += page.count
-    return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+    return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
 
 
 def child_copy(link_id: int) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def child_copy(link_id: int) -> dict[str, Any]:
             upserts._copy(page.rows, page.mirror.table, page.mirror.columns)
     seconds = time.perf_counter() - started
     rows = sum(p.count for p in pages)
-    return {"rows": rows, "seconds": seconds, "peak_mb": _peak_mb(), "cpu": meter.stop()}
+    return {"rows": rows, "seconds": seconds, "peak_mb": peak_mb(), "cpu": meter.stop()}
 
 
 CHILDREN = {"full": child_engine, "fetch": child_fetch, "copy": child_copy}
@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--link", type=int)
     options = parser.parse_args()
-    _setup_django(migrate=not options.child)  # its own database, created and migrated once
+    setup_django(migrate=not options.child)  # its own database, created and migrated once
     if options.child:
         print(json.dumps(CHILDREN[options.child](options.link)))
         return
@@ -204,7 +204,7 @@ def main() -> None:
 
     Link.objects.filter(tenant__name=NAME).delete()
     Tenant.objects.filter(name=NAME).delete()
-    proc, url = _start_sandbox()
+    proc, url = start_sandbox()
     started = time.perf_counter()
     try:
         bench = Bench(url, proc.pid)
@@ -236,7 +236,7 @@ def main() -> None:
         for figures in runs["full"]:
             assert figures["state"] == "succeeded", figures
             assert figures["subprofiles"] == 2 * options.subprofiles, figures
-        engine, fetch, copy = (_median_run(runs[mode]) for mode in runs)
+        engine, fetch, copy = (median_run(runs[mode]) for mode in runs)
         slower = max(fetch["seconds"], copy["seconds"])
         floor_name = "(a) fetch" if fetch["seconds"] >= copy["seconds"] else "(b) COPY"
         ratio = engine["seconds"] / slower
@@ -262,7 +262,7 @@ def main() -> None:
             "engine against the slower floor",
             f"{ratio:.2f}x of {floor_name}",
             "goal <= 1.3x",
-            _met(ratio <= 1.3),
+            goal_verdict(ratio <= 1.3),
         )
         bench.add(
             "where the time goes (CPU seconds)",
