@@ -23,11 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import bench_table_print  # noqa: E402 - after the path set-up above
+from bench.report import bench_table_print, goal_verdict  # noqa: E402 - after the path set-up above
 from bench.subprofile_bench import _truncate  # noqa: E402 - after the path set-up above
 from bench.sync_harness import (  # noqa: E402 - after the path set-up above
     Bench,
-    goal_verdict,
     peak_mb,
     setup_django,
     start_sandbox,

@@ -90,6 +90,11 @@ def _number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
+def goal_verdict(met: bool) -> str:
+    """How a text row says whether its goal was met: the words :func:`figure_from_row` reads."""
+    return "goal met" if met else "goal NOT met"
+
+
 def figure_from_row(row: Sequence[str]) -> Figure:
     """A figure read from a text row (measure, figure, against, verdict), as well as text says."""
     measure, shown, against, verdict = [*row, "", "", "", ""][:4]

@@ -40,14 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import bench_table_print  # noqa: E402 - after the path set-up above
+from bench.report import bench_table_print, goal_verdict  # noqa: E402 - after the path set-up above
 from bench.sync_harness import (  # noqa: E402
     BENCH_MAIL,
     FULL_ROUNDS,
     Bench,
     CpuMeter,
     cpu_text,
-    goal_verdict,
     median_run,
     peak_mb,
     setup_django,

@@ -177,7 +177,3 @@ class Bench:
     def add(self, measure: str, figure: str, against: str, verdict: str = "") -> None:
         self.rows.append((measure, figure, against, verdict))
         print(f"  {measure}: {figure}  |  {against}  {verdict}", flush=True)
-
-
-def goal_verdict(ok: bool) -> str:
-    return "goal met" if ok else "goal NOT met"

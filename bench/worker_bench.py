@@ -9,17 +9,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from bench.sync_harness import ROOT, Bench, goal_verdict, truncate_mirror
+from bench.report import goal_verdict
+from bench.sync_harness import Bench, truncate_mirror
+from bench.workers import celery_worker
 
 CHANGES = 1_000
+WORKER_LOG = "sync_bench_worker.log"
 
 
 def _only_due(links: list[Any]) -> None:
@@ -57,7 +55,7 @@ def many_links(bench: Bench, hundred_full: dict[str, Any]) -> None:
     def all_done(run_ids: list[int]) -> bool:
         return not SyncRun.objects.filter(pk__in=run_ids, state__in=["queued", "running"]).exists()
 
-    with celery_worker(concurrency=2):
+    with celery_worker(log=WORKER_LOG, concurrency=2):
         started = time.perf_counter()
         single = sync_run_request(link=one, mode="full", trigger="bench")[0].pk
         wait_for(lambda: all_done([single]), timeout=300, interval=0.1)
@@ -125,7 +123,7 @@ def changes(bench: Bench) -> None:
             for profile in targets
         ]
         bench.sandbox.reset_stats()
-        with celery_worker(concurrency=2, **extra):
+        with celery_worker(log=WORKER_LOG, concurrency=2, **extra):
             wait_for(
                 lambda ids=ids: (
                     not ProfileChange.objects.filter(
@@ -145,37 +143,6 @@ def changes(bench: Bench) -> None:
             f"{updated / seconds:,.0f} changes/s reaching the sandbox ({seconds:.1f} s)",
             f"{done} done, {updated} updates counted at the sandbox",
         )
-
-
-@contextmanager
-def celery_worker(*, concurrency: int, **settings: str) -> Iterator[None]:
-    """A real ``celery -A linker worker`` on the bench database (its output in var/)."""
-    from django.core.cache import cache
-
-    from linker.platform.tasks import worker_ping
-    from tests.workers import wait_for, worker_env
-
-    log = (ROOT / "var" / "sync_bench_worker.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "linker", "worker", "-Q", "default,writes",
-            "-c", str(concurrency), "-n", f"bench-{uuid.uuid4().hex[:8]}@%h",
-            "--without-mingle", "--without-gossip", "--loglevel", "WARNING",
-        ],
-        cwd=ROOT,
-        env=worker_env(**settings),
-        stdout=log,
-        stderr=log,
-    )  # fmt: skip
-    try:
-        nonce = uuid.uuid4().hex
-        worker_ping.apply_async(args=[nonce], queue="default")
-        wait_for(lambda: cache.get(f"worker-ping:{nonce}") == "pong", timeout=60)
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
 
 
 def _first_send(ids: list[int]) -> Any:

@@ -45,7 +45,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.database import bench_django_setup  # noqa: E402 - after the path set-up
-from bench.report import Figure, bench_table_print, figure  # noqa: E402
+from bench.report import Figure, bench_table_print, figure, goal_verdict  # noqa: E402
+from bench.workers import celery_worker  # noqa: E402
 
 BENCH_DB = os.environ.get("WRITEBACK_BENCH_DB", "linker_writebackbench")
 PROFILES = 2_000
@@ -59,6 +60,7 @@ POLL_SECONDS = 0.002
 SYNC_WORKER_NICE = 10
 #: Every worker of part 2 runs with the request budget off, as part 1.
 WORKER_SETTINGS = {"LINKER_ACCOUNT_REQUESTS_PER_SECOND": "0"}
+WORKER_LOG = "writeback_bench_worker.log"
 
 
 def _setup_django() -> None:
@@ -316,7 +318,7 @@ def per_change(url: str, options: argparse.Namespace) -> Measured:
             f"write-back per change, {count} updates of one link",
             f"{sent_ms:.2f} ms ({1000 / sent_ms:,.0f} changes/s, {batches} batches)",
             f"bare update_profile on one client: {bare_ms:.2f} ms",
-            f"{item.ratio:.2f}x (goal <= 2x): {'goal met' if item.met else 'goal NOT met'}",
+            f"{item.ratio:.2f}x (goal <= 2x): {goal_verdict(bool(item.met))}",
         )
     ]
     figures = [
@@ -365,43 +367,6 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-@contextmanager
-def celery_worker(*, queues: str, concurrency: int, niceness: int = 0) -> Iterator[None]:
-    """A real ``celery -A linker worker`` on the bench database (its output in var/), stopped
-    with a warm shutdown once it has answered a ping."""
-    from django.core.cache import cache
-
-    from linker.platform.tasks import worker_ping
-    from tests.workers import wait_for, worker_env
-
-    log = (ROOT / "var" / "writeback_bench_worker.log").open("ab")
-    nice = ["nice", "-n", str(niceness)] if niceness else []
-    proc = subprocess.Popen(
-        [
-            *nice, sys.executable, "-m", "celery", "-A", "linker", "worker", "-Q", queues,
-            "-c", str(concurrency), "-n", f"bench-{uuid.uuid4().hex[:8]}@%h",
-            "--without-mingle", "--without-gossip", "--loglevel", "WARNING",
-        ],
-        cwd=ROOT,
-        env=worker_env(**WORKER_SETTINGS),
-        stdout=log,
-        stderr=log,
-    )  # fmt: skip
-    try:
-        nonce = uuid.uuid4().hex
-        worker_ping.apply_async(args=(nonce,), queue=queues.split(",")[0])
-        wait_for(lambda: cache.get(f"worker-ping:{nonce}") == "pong", timeout=60)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 def _syncs_stop(run_ids: list[int]) -> None:
     """Cancel the runs and wait (a while) for both sync processes to be free, so that the
     workers stop between two steps rather than in the middle of one."""
@@ -439,10 +404,18 @@ def latency_busy(url: str, options: argparse.Namespace) -> Measured:
     with ExitStack() as stack:
         sync_url = stack.enter_context(_sandbox(seed=17))
         busy_links = [_linked(sync_url, SYNC_PROFILES, mirrored=False) for _ in range(2)]
-        stack.enter_context(celery_worker(queues="writes", concurrency=1))
+        stack.enter_context(
+            celery_worker(log=WORKER_LOG, queues="writes", concurrency=1, **WORKER_SETTINGS)
+        )
         # The sync workers at a lower CPU priority, as docker-compose.yml and the demo run them.
         stack.enter_context(
-            celery_worker(queues="default", concurrency=2, niceness=options.sync_nice)
+            celery_worker(
+                log=WORKER_LOG,
+                queues="default",
+                concurrency=2,
+                niceness=options.sync_nice,
+                **WORKER_SETTINGS,
+            )
         )
         _latency(link, targets[:2], "warm-up")  # the worker's first connection and JWT
         idle_phases: list[tuple[float, ...]] = []
@@ -484,7 +457,7 @@ def latency_busy(url: str, options: argparse.Namespace) -> Measured:
             f"one change's latency, 2 sync processes busy ({samples} samples)",
             f"{busy_ms:.1f} ms median (max {max(busy) * 1000:.1f} ms)",
             f"idle: {idle_ms:.1f} ms median (max {max(idle) * 1000:.1f} ms)",
-            f"{item.ratio:.2f}x (goal <= 2x): {'goal met' if item.met else 'goal NOT met'}",
+            f"{item.ratio:.2f}x (goal <= 2x): {goal_verdict(bool(item.met))}",
         )
     ]
     return rows, [item, figure("one change's latency, idle (median)", idle_ms, "ms")]
