@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -163,26 +162,6 @@ def child_copy(link_id: int) -> dict[str, Any]:
 CHILDREN = {"full": child_engine, "fetch": child_fetch, "copy": child_copy}
 
 
-def _child(bench: Bench, mode: str, link_id: int) -> dict[str, Any]:
-    bench.sandbox.reset_stats()
-    sandbox_before = bench.sandbox_cpu()
-    result = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--link", str(link_id)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode:
-        raise SystemExit(f"child {mode} failed:\n{result.stderr[-3000:]}")
-    figures = dict(json.loads(result.stdout.strip().splitlines()[-1]))
-    figures["requests"] = sum(bench.sandbox.stats()["requests"].values())
-    figures["per_second"] = figures["rows"] / figures["seconds"]
-    sandbox_after = bench.sandbox_cpu()
-    if "cpu" in figures and sandbox_before is not None and sandbox_after is not None:
-        figures["cpu"]["sandbox"] = sandbox_after - sandbox_before
-    return figures
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", type=int, default=20_000)
@@ -230,7 +209,7 @@ def main() -> None:
         for _ in range(options.repeat):
             _truncate()
             for mode, figures in runs.items():
-                figures.append(_child(bench, mode, link.pk))
+                figures.append(bench.child(mode, link.pk, script=Path(__file__).resolve()))
                 print(f"   {mode} {figures[-1]}", flush=True)
         for figures in runs["full"]:
             assert figures["state"] == "succeeded", figures

@@ -22,7 +22,7 @@ from typing import Any
 from bench.database import bench_django_setup
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The script whose ``--child`` modes :meth:`Bench.child` runs.
+#: The script whose ``--child`` modes :meth:`Bench.child` runs unless told another.
 CHILD_SCRIPT = ROOT / "bench" / "sync_bench.py"
 
 #: The database the bench replaces ``DATABASE_URL``'s with (``SYNC_BENCH_DB`` to use another, e.g.
@@ -144,22 +144,16 @@ class Bench:
         link.bench_editor = make_member(role=Role.TENANT_ADMIN, tenant=tenant, user=user)
         return link
 
-    def child(self, mode: str, link_id: int, *, rows: int = 0) -> dict[str, Any]:
-        """Run ``mode`` in a fresh process; its figures plus the requests the sandbox saw (and
-        the CPU seconds the sandbox used meanwhile)."""
+    def child(
+        self, mode: str, link_id: int, *, rows: int = 0, script: Path = CHILD_SCRIPT
+    ) -> dict[str, Any]:
+        """Run ``script``'s child ``mode`` in a fresh process; its figures plus the requests the
+        sandbox saw (and the CPU seconds the sandbox used meanwhile)."""
         self.sandbox.reset_stats()
         sandbox_before = self.sandbox_cpu()
+        command = [sys.executable, str(script), "--child", mode, "--link", str(link_id)]
         result = subprocess.run(
-            [
-                sys.executable,
-                str(CHILD_SCRIPT),
-                "--child",
-                mode,
-                "--link",
-                str(link_id),
-                "--rows",
-                str(rows),
-            ],
+            [*command, "--rows", str(rows)] if rows else command,
             cwd=ROOT,
             capture_output=True,
             text=True,
