@@ -5,114 +5,108 @@ create and one bulk update. PostgreSQL's path is :mod:`linker.sync.upserts`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from api_client import parse_timestamp
-from linker.models import RemoteProfile, RemoteSubprofile
-from linker.sync.upserts import Written
+from linker.sync.upserts import PROFILES, SUBPROFILES, Mirror, Written
 
 
 def upsert_profiles_portable(
     *, link_id: int, database_id: int, run_id: int | None, items: list[dict[str, Any]]
 ) -> Written:
     """The same upsert for databases without ``ON CONFLICT ... WHERE`` (the SQLite demo)."""
-    by_id = {int(item["ID"]): item for item in items}
-    existing = {
-        row.copernica_id: row
-        for row in RemoteProfile.objects.filter(database_id=database_id, copernica_id__in=by_id)
-    }
-    new: list[RemoteProfile] = []
-    changed: list[RemoteProfile] = []
-    revived = 0
-    for profile_id, item in by_id.items():
-        fields = item.get("fields") or {}
-        interests = item.get("interests") or []
-        created = parse_timestamp(item.get("created"))
-        modified = parse_timestamp(item.get("modified"))
-        row = existing.get(profile_id)
-        if row is None:
-            new.append(
-                RemoteProfile(
-                    link_id=link_id,
-                    database_id=database_id,
-                    copernica_id=profile_id,
-                    fields=fields,
-                    interests=interests,
-                    created=created,
-                    modified=modified,
-                    last_run_id=run_id,
-                )
-            )
-        elif (row.fields, row.interests, row.modified, row.removed_at) != (
-            fields,
-            interests,
-            modified,
-            None,
-        ):
-            revived += row.removed_at is not None
-            row.fields, row.interests, row.created, row.modified = (
-                fields,
-                interests,
-                created,
-                modified,
-            )
-            row.removed_at = None
-            row.last_run_id = run_id
-            changed.append(row)
-    RemoteProfile.objects.bulk_create(new)
-    RemoteProfile.objects.bulk_update(
-        changed, ["fields", "interests", "created", "modified", "removed_at", "last_run"]
+    return _upsert(
+        PROFILES,
+        link_id=link_id,
+        parent_id=database_id,
+        run_id=run_id,
+        items=items,
+        values=_profile_values,
     )
-    return Written(len(new), len(changed), revived)
 
 
 def upsert_subprofiles_portable(
     *, link_id: int, collection_id: int, run_id: int | None, items: list[dict[str, Any]]
 ) -> Written:
     """The subprofile upsert for databases without ``ON CONFLICT ... WHERE`` (the SQLite demo)."""
+    return _upsert(
+        SUBPROFILES,
+        link_id=link_id,
+        parent_id=collection_id,
+        run_id=run_id,
+        items=items,
+        values=_subprofile_values,
+    )
+
+
+# An item's columns, named and ordered as its mirror's ``updates``.
+
+
+def _profile_values(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "fields": item.get("fields") or {},
+        "interests": item.get("interests") or [],
+        "created": parse_timestamp(item.get("created")),
+        "modified": parse_timestamp(item.get("modified")),
+    }
+
+
+def _subprofile_values(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "profile_copernica_id": int(item.get("profile") or 0),
+        "fields": item.get("fields") or {},
+        "created": parse_timestamp(item.get("created")),
+        "modified": parse_timestamp(item.get("modified")),
+    }
+
+
+def _upsert(
+    mirror: Mirror,
+    *,
+    link_id: int,
+    parent_id: int,
+    run_id: int | None,
+    items: list[dict[str, Any]],
+    values: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Written:
+    """Create the page's new rows, and write those that differ from Copernica in ``mirror``'s
+    ``compared`` columns or were marked removed (PostgreSQL's upsert writes the same ones:
+    ``created`` is written with a changed row but does not make a row changed)."""
+    compared = [name.strip() for name in mirror.compared.split(",")]
+    updates = [name.strip() for name in mirror.updates.split(",")]
+    model: Any = mirror.model
     by_id = {int(item["ID"]): item for item in items}
     existing = {
         row.copernica_id: row
-        for row in RemoteSubprofile.objects.filter(
-            collection_id=collection_id, copernica_id__in=by_id
-        )
+        for row in model.objects.filter(**{mirror.parent: parent_id}, copernica_id__in=by_id)
     }
-    new: list[RemoteSubprofile] = []
-    changed: list[RemoteSubprofile] = []
+    new: list[Any] = []
+    changed: list[Any] = []
     revived = 0
-    for subprofile_id, item in by_id.items():
-        profile_id = int(item.get("profile") or 0)
-        fields = item.get("fields") or {}
-        created = parse_timestamp(item.get("created"))
-        modified = parse_timestamp(item.get("modified"))
-        row = existing.get(subprofile_id)
+    for copernica_id, item in by_id.items():
+        fresh = values(item)
+        row = existing.get(copernica_id)
         if row is None:
             new.append(
-                RemoteSubprofile(
+                model(
                     link_id=link_id,
-                    collection_id=collection_id,
-                    copernica_id=subprofile_id,
-                    profile_copernica_id=profile_id,
-                    fields=fields,
-                    created=created,
-                    modified=modified,
+                    **{mirror.parent: parent_id},
+                    copernica_id=copernica_id,
                     last_run_id=run_id,
+                    **fresh,
                 )
             )
-        elif (row.profile_copernica_id, row.fields, row.modified, row.removed_at) != (
-            profile_id,
-            fields,
-            modified,
+        elif [*(getattr(row, name) for name in compared), row.removed_at] != [
+            *(fresh[name] for name in compared),
             None,
-        ):
+        ]:
             revived += row.removed_at is not None
-            row.profile_copernica_id, row.fields = profile_id, fields
-            row.created, row.modified, row.removed_at = created, modified, None
+            for name in updates:
+                setattr(row, name, fresh[name])
+            row.removed_at = None
             row.last_run_id = run_id
             changed.append(row)
-    RemoteSubprofile.objects.bulk_create(new)
-    RemoteSubprofile.objects.bulk_update(
-        changed,
-        ["profile_copernica_id", "fields", "created", "modified", "removed_at", "last_run"],
-    )
+    model.objects.bulk_create(new)
+    model.objects.bulk_update(changed, [*updates, "removed_at", "last_run"])
     return Written(len(new), len(changed), revived)
