@@ -97,10 +97,9 @@ def _upsert(
                     **fresh,
                 )
             )
-        elif [*(getattr(row, name) for name in compared), row.removed_at] != [
-            *(fresh[name] for name in compared),
-            None,
-        ]:
+        elif row.removed_at is not None or any(
+            getattr(row, name) != fresh[name] for name in compared
+        ):
             revived += row.removed_at is not None
             for name in updates:
                 setattr(row, name, fresh[name])
