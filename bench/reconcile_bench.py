@@ -30,20 +30,20 @@ from bench.sync_harness import (  # noqa: E402 - after the path set-up above
     peak_mb,
     setup_django,
     start_sandbox,
+    warm_up,
 )
-from bench.sync_bench import _warm_up  # noqa: E402
 
 
 def child_phases(link_id: int) -> dict[str, Any]:
     """A full run driven step by step, with the moment of its last reported page, in a process
-    warmed up as a worker's is (``sync_bench._warm_up``). Cold, the phase's first publish (the
+    warmed up as a worker's is (``sync_harness.warm_up``). Cold, the phase's first publish (the
     mirror's ANALYZE, a task of its own) imported Celery's messaging and connected to the
     broker: ~0.6 s of the 0.72 s the phase took at 100,000, paid once by a worker's process."""
     from linker.models import Link
     from linker.sync.runs import sync_run_foreground, sync_run_request
 
     link = Link.objects.get(pk=link_id)
-    _warm_up(link)
+    warm_up(link)
     run, _ = sync_run_request(link=link, mode="full", trigger="bench", enqueue=False)
     last_page = [0.0]
 

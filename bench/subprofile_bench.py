@@ -34,6 +34,7 @@ from bench.sync_harness import (  # noqa: E402 - after the path set-up above
     peak_mb,
     setup_django,
     start_sandbox,
+    warm_up,
 )
 
 NAME = "Shape"
@@ -60,33 +61,12 @@ def _sources(link_id: int) -> list[Any]:
     )
 
 
-def _warm_up(link: Any) -> None:
-    """What a worker did once, before its first step: import the HTTP client's modules, outside
-    the timing. httpx imports most of them lazily, when the process makes its first client:
-    0.08 to 0.18 s here, counted in the engine's run and in floor (a) until now.
-
-    Likewise Celery's messaging: a run's end publishes a task (the search fill), and a fresh
-    process first imports kombu's transport and Celery's task, result and event modules and
-    connects to the broker (0.11 to 0.32 s of the engine's run here, the modules compiled
-    anew in every child without bytecode files), where a worker has done so since its first
-    message. A liveness ping is published for that (what a worker's probe sends; harmless
-    without a worker, as the run's own search fill is). Last, the heap is frozen, as a worker's
-    process freezes it when it starts (see ``linker.celery.heap_freeze``)."""
-    from linker.celery import heap_freeze
-    from linker.linking.client import client_for
-    from linker.platform.delivery import Task, publish
-
-    client_for(link).close()
-    publish(Task.WORKER_PING, "subprofile-bench-warm-up")
-    heap_freeze()  # what a worker's process does when it starts (linker/celery.py)
-
-
 def child_engine(link_id: int) -> dict[str, Any]:
     from linker.models import Link, RemoteSubprofile
     from linker.sync.runs import sync_run_foreground, sync_run_request
 
     link = Link.objects.get(pk=link_id)
-    _warm_up(link)
+    warm_up(link)
     run, _ = sync_run_request(link=link, mode="full", trigger="bench", enqueue=False)
     meter = CpuMeter()
     meter.start()
@@ -113,7 +93,7 @@ def child_fetch(link_id: int) -> dict[str, Any]:
     from linker.models import Link
 
     link = Link.objects.get(pk=link_id)
-    _warm_up(link)
+    warm_up(link)
     rows = 0
     started = time.perf_counter()
     with client_for(link) as client:

@@ -52,6 +52,7 @@ from bench.sync_harness import (  # noqa: E402
     setup_django,
     start_sandbox,
     truncate_mirror,
+    warm_up,
 )
 from bench.worker_bench import changes, many_links  # noqa: E402
 
@@ -65,13 +66,13 @@ def child_engine(link_id: int, mode: str, *, warm: bool = False) -> dict[str, An
     """A run of the sync engine, driven to its end as a worker would (one step after another).
 
     ``warm``: first what a worker's process did once before its first step (see
-    :func:`_warm_up`), outside the timing."""
+    :func:`bench.sync_harness.warm_up`), outside the timing."""
     from linker.models import Link
     from linker.sync.runs import sync_run_foreground, sync_run_request
 
     link = Link.objects.get(pk=link_id)
     if warm:
-        _warm_up(link)
+        warm_up(link)
     run, _ = sync_run_request(link=link, mode=mode, trigger="bench", enqueue=False)
     meter = CpuMeter()
     meter.start()
@@ -88,23 +89,6 @@ def child_engine(link_id: int, mode: str, *, warm: bool = False) -> dict[str, An
         "peak_mb": peak_mb(),
         "cpu": meter.stop(),
     }
-
-
-def _warm_up(link: Any) -> None:
-    """What a worker's process did once, before its first step: the HTTP client's modules
-    imported (httpx imports most of them when the process makes its first client) and Celery's
-    messaging imported and connected to the broker (a run's end publishes the search fill).
-    A fresh child paid 0.1 to 0.5 s for them inside the full run's time, and none of it in
-    floor (b)'s. A liveness ping is published for the latter, what a worker's probe sends.
-    Last, the heap is frozen as a worker's process freezes it when it starts: otherwise the
-    run's full garbage collections walk the set-up's objects too (0.1-0.2 s of a 50k run)."""
-    from linker.celery import heap_freeze
-    from linker.linking.client import client_for
-    from linker.platform.delivery import Task, publish
-
-    client_for(link).close()
-    publish(Task.WORKER_PING, "sync-bench-warm-up")
-    heap_freeze()  # what a worker's process does when it starts (linker/celery.py)
 
 
 def child_incremental(link_id: int, changes: int) -> dict[str, Any]:
@@ -156,7 +140,7 @@ def child_fetch(link_id: int) -> dict[str, Any]:
 
     link = Link.objects.get(pk=link_id)
     database = _database(link_id)
-    _warm_up(link)
+    warm_up(link)
     rows = 0
     started = time.perf_counter()
     with client_for(link) as client:

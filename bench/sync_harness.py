@@ -101,6 +101,31 @@ def cpu_text(cpu: dict[str, float | None]) -> str:
 FULL_ROUNDS = 3
 
 
+def warm_up(link: Any) -> None:
+    """What a worker's process did once, before its first step, done outside the timing.
+
+    - The HTTP client's modules: httpx imports most of them when the process makes its first
+      client (0.08 to 0.18 s here).
+    - Celery's messaging: a run's end publishes a task (the search fill; a first sync's
+      reconcile phase the ANALYZE), and a fresh process first imports kombu's transport and
+      Celery's task, result and event modules and connects to the broker (0.11 to 0.6 s, the
+      modules compiled anew in every child without bytecode files). A liveness ping is
+      published for that, what a worker's probe sends (harmless without a worker).
+    - The heap frozen, as a worker's process freezes it when it starts
+      (``linker.celery.heap_freeze``): else the run's full collections walk the set-up's
+      objects too (0.1 to 0.2 s of a 50k run).
+
+    A fresh child paid all of it inside the engine's time and none of it in floor (b)'s.
+    """
+    from linker.celery import heap_freeze
+    from linker.linking.client import client_for
+    from linker.platform.delivery import Task, publish
+
+    client_for(link).close()
+    publish(Task.WORKER_PING, "bench-warm-up")
+    heap_freeze()
+
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
 
