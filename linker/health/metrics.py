@@ -57,9 +57,6 @@ logger = logging.getLogger(__name__)
 LAG_BUCKETS = (300, 900, 1800, 3600, 7200, 21600, 43200, 86400, 172800, 604800)
 #: The window of ``linker_sync_runs_finished_1h``.
 FINISHED_WINDOW = timedelta(hours=1)
-#: How much older than its end a finished run's last heartbeat may be and still be counted (the
-#: heartbeat bounds the index range the query reads).
-HEARTBEAT_SLACK = timedelta(hours=1)
 _FINISHED = [s for s in SyncState if s not in ACTIVE_SYNC_STATES]
 _UNFINISHED_CHANGES = (
     ProfileChange.State.QUEUED,
@@ -107,10 +104,8 @@ def _sync_runs(now: datetime) -> Iterator[Metric]:
     )
     cutoff = now - FINISHED_WINDOW
     counts = _runs_by(
+        # An index range of (state, finished_at), not the whole table.
         SyncRun.objects.filter(state__in=_FINISHED, finished_at__gte=cutoff)
-        # An index range (state, heartbeat_at) instead of the whole table: a run's last
-        # heartbeat comes shortly before its end; runs no worker claimed have none.
-        .filter(Q(heartbeat_at__gte=cutoff - HEARTBEAT_SLACK) | Q(heartbeat_at=None))
         .values_list("state", "mode")
         .annotate(n=Count("pk"))
         .order_by()

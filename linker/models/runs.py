@@ -75,7 +75,11 @@ class SyncRun(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["state", "heartbeat_at"], name="sync_run_state_heartbeat"),
+            # Runs that ended lately, by state (the metrics). Not the heartbeat: every page
+            # of a run moves it, and an indexed column changed makes each of those updates
+            # write an entry in every index of the table instead of a HOT update (migration
+            # 0023). The reconciler's active runs are few, found by the partial unique index.
+            models.Index(fields=["state", "finished_at"], name="sync_run_state_finished"),
             # The latest run of a link, as the trigger that keeps ``Link.latest_run_state``
             # looks it up on every change of a run's state (migration 0012).
             models.Index(fields=["link", "-queued_at", "-id"], name="sync_run_link_latest"),
