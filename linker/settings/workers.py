@@ -32,6 +32,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection before and after every task unless
+# this is set, and then only every this many tasks: the connection's age and health decide
+# instead (CONN_MAX_AGE, CONN_HEALTH_CHECKS; checked around every task by linker.celery).
+CELERY_DB_REUSE_MAX = 10_000
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 # Three queues, a worker (or more) each: syncs on "default" (sync steps, the beat's sync

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from linker.models import ProfileChange, RemoteProfile, SyncRun
 from linker.profiles.changes import profile_change_submit
@@ -294,3 +295,48 @@ def test_a_profile_change_is_sent_while_a_slow_reconcile_holds_the_sync_worker(
     assert reconciling.is_active  # the sync worker is still in the reconcile phase
     assert reconciling.checkpoint.get("phase") == "reconcile"
     assert account.remote()[target][0]["city"] == "Not behind the sync"
+
+
+def _now() -> object:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
+
+
+def _backends_since(moment: object) -> list[tuple[int, object, object]]:
+    """(pid, backend_start, state_change) of the idle connections to the test database opened
+    after ``moment``, other than this process's."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start, state_change FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_start > %s AND state = 'idle'",
+            [moment],
+        )
+        return cursor.fetchall()
+
+
+def test_a_worker_process_keeps_its_database_connection_from_one_run_to_the_next(
+    linked: Callable[..., Linked],
+) -> None:
+    """A small run's step does not open a PostgreSQL connection of its own: the worker's one
+    process keeps its connection between tasks (CONN_MAX_AGE), where Celery closed it after
+    every task."""
+    first, second = linked(profiles=300, name="First"), linked(profiles=300, name="Second")
+    with celery_worker(env=env()):
+        started = _now()  # the worker's process has touched no table yet (the ping does not)
+        run, _ = sync_run_request(link=first.link, mode="full")
+        wait_for(lambda: finished(run.pk), timeout=60, what="the first run")
+        wait_for(lambda: len(_backends_since(started)) == 1, what="the worker's connection")
+        (before,) = _backends_since(started)
+        mark = _now()
+        again, _ = sync_run_request(link=second.link, mode="full")
+        wait_for(lambda: finished(again.pk), timeout=60, what="the second run")
+        wait_for(
+            lambda: any(row[2] > mark for row in _backends_since(started)),
+            what="the worker's connection after the second run",
+        )
+        after = _backends_since(started)
+
+    assert run_of(run.pk).state == run_of(again.pk).state == "succeeded"
+    assert [row[:2] for row in after] == [before[:2]]  # the same backend, still open
