@@ -1,5 +1,6 @@
-"""A small run's fixed cost: its commits and requests. A first full run of one page commits four
-times, none waiting for the disk: the claim, the schema, the page with the checkpoint past the
+"""A small run's fixed cost: its commits and requests. A first full run of one page commits three
+times, none waiting for the disk, after its claim (one UPDATE, committed on its own): the
+schema, the page with the checkpoint past the
 profiles phase, and the last decision with the run's end and its request counts (no missing set
 is stored: every row is one the run wrote, and one count says no other row is live). A list
 read in one answer changed while nobody paged it: no catch-up walk, and the answer's ids are
@@ -45,7 +46,7 @@ def commits_counted() -> Iterator[list[str]]:
         del connection.connection.commit
 
 
-def test_a_first_full_run_of_one_page_commits_four_times_without_waiting_for_the_disk(
+def test_a_first_full_run_of_one_page_commits_three_times_without_waiting_for_the_disk(
     linked: Callable[..., Linked],
 ) -> None:
     account = linked(profiles=300)
@@ -56,7 +57,7 @@ def test_a_first_full_run_of_one_page_commits_four_times_without_waiting_for_the
         outcome = sync_run_step(run_id=run.pk)
 
     assert outcome.state == "succeeded"
-    assert commits == ["off"] * 4
+    assert commits == ["off"] * 3
     # The databases, the one page and Copernica's count: no catch-up walk, no id list.
     requests = account.sandbox.stats()["requests"]
     profile_reads = {key: n for key, n in requests.items() if key.startswith("GET /v4/database")}
@@ -108,8 +109,8 @@ def test_an_incremental_run_of_one_page_ends_with_its_page(
     with commits_counted() as commits:
         outcome = sync_run_step(run_id=run.pk)
 
-    # The claim, the schema, and the page with the run's end.
-    assert (outcome.state, len(commits)) == ("succeeded", 3)
+    # The schema, and the page with the run's end (the claim commits on its own).
+    assert (outcome.state, len(commits)) == ("succeeded", 2)
     run.refresh_from_db()
     assert (run.state, run.pages, run.checkpoint["phase"]) == ("succeeded", 1, "done")
     assert run.updated_count >= 3
