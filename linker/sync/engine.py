@@ -53,7 +53,7 @@ from linker.platform.errors import LinkerError
 from linker.sync import portable, reconcile, remote_ids, run_rows, upserts
 from linker.sync.prefetch import Prefetcher
 from linker.sync.schema import schema_mirror
-from linker.sync.sources import Source, source_from_key, sources_of
+from linker.sync.sources import PROFILE_SOURCE, Source, source_from_key, sources_of
 
 #: Copernica's ``modified`` has one-second resolution and a write may land a moment late. (The
 #: autumn's repeated hour is covered by ``format_since``, not by this window.)
@@ -481,8 +481,11 @@ class Engine:
             notices_resolve(link=run.link, kind=Notification.Kind.SYNC_FAILING)
             # The search text of the rows written since the last fill (this run's, the
             # write-back's: linker.profiles.search_fill), if any: a run that wrote nothing
-            # of a filled mirror costs no task.
-            if RemoteProfile.objects.filter(link_id=run.link_id, search_text=None).exists():
+            # of a filled mirror costs no task. Profiles COPYed straight in have none: no query.
+            straight = self.cp.get(reconcile.STRAIGHT, {})
+            if any(n for key, n in straight.items() if key.startswith(f"{PROFILE_SOURCE}:")) or (
+                RemoteProfile.objects.filter(link_id=run.link_id, search_text=None).exists()
+            ):
                 enqueue(Task.PROFILE_SEARCH_FILL, run.link_id, priority=LOW_PRIORITY)
             # The request counts and log too (the session's own flush then has nothing left).
             self.session.flush()

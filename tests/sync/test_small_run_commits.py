@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from linker.models import RemoteProfile, RequestLedger, RequestLogEntry
 from linker.platform import delivery
@@ -143,3 +144,26 @@ def test_a_run_that_leaves_no_row_unfilled_enqueues_no_search_fill(
         run, _ = sync_run_request(link=account.link, mode="incremental", enqueue=False)
         assert sync_run_foreground(run=run).state == "succeeded"
     assert fill in sent
+
+
+def test_a_first_full_run_enqueues_the_search_fill_without_asking_the_mirror(
+    linked: Callable[..., Linked],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Its profiles went straight into the mirror, without search text: the fill is due, and
+    the run's end knows it without a query."""
+    account = linked(profiles=40)
+    sent: list[object] = []
+    monkeypatch.setattr(delivery, "publish", lambda task, *args, **_: sent.append((task, *args)))
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
+        assert sync_run_foreground(run=run).state == "succeeded"
+
+    assert (delivery.Task.PROFILE_SEARCH_FILL, account.link.pk) in sent
+    assert not [q for q in queries if '"search_text" IS NULL' in q["sql"]]
+    assert RemoteProfile.objects.filter(link=account.link, search_text=None).count() == 40
