@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from accounts.models import Agency, Role, Tenant, User
+from linker.platform.locks import redis_client
 from tests.factories import make_agency, make_member, make_tenant, make_user
 
 pytest_plugins = ["tests.sandbox_plugin", "tests.linked_accounts"]
@@ -61,6 +62,22 @@ def _clean_redis() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _full_request_budgets(request: pytest.FixtureRequest) -> None:
+    """A test with the sandbox starts with every Copernica account's request budget full. The
+    sandbox numbers its accounts from the start again for each test, and the budgets are kept
+    in Redis by account: a test whose 429 said ``Retry-After: 30`` held the next test's account
+    of the same number for 30 s (its fixture's sync waited them out)."""
+    if "sandbox" not in request.fixturenames:
+        return
+    client = redis_client()
+    if client is None:
+        return
+    keys = list(client.scan_iter("budget:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)
