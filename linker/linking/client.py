@@ -210,6 +210,7 @@ def metered_session(
         raise
     finally:
         client.close()
+        budget.give_back()
         if flush_at_exit:
             tally.flush()
             request_log.flush()
