@@ -67,7 +67,7 @@ _UNFINISHED_CHANGES = (
 
 
 def _usable_links() -> Q:
-    return Q(state=LinkState.ACTIVE) & ~Q(access_token_encrypted="")
+    return Link.usable_q()
 
 
 def _links() -> Metric:

@@ -26,13 +26,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from api_client import CopernicaError, NotFoundError
 from linker.linking.client import metered_session
-from linker.models import InboundLink, InboundWebhook, Link, LinkState, SyncSchedule, WebhookHealth
+from linker.models import InboundLink, InboundWebhook, Link, SyncSchedule, WebhookHealth
 from linker.platform.delivery import Task, enqueue
 from linker.platform.errors import LinkerError
 
@@ -164,7 +163,7 @@ def inbound_webhooks_check_due() -> int:
     """Daily: check (and repair) the webhooks of every usable link; returns links enqueued."""
     if not settings.LINKER_WEBHOOKS_REGISTER:
         return 0
-    usable = Link.objects.filter(state=LinkState.ACTIVE).filter(~Q(access_token_encrypted=""))
+    usable = Link.objects.filter(Link.usable_q())
     link_ids = list(usable.values_list("pk", flat=True))
     for link_id in link_ids:
         enqueue(Task.INBOUND_WEBHOOKS_REGISTER, link_id)

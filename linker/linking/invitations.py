@@ -27,7 +27,7 @@ from accounts.services import (
 )
 from linker.linking.connect_links import CONNECT_LINK_TTL, connect_link_create
 from linker.linking.errors import LinkingError
-from linker.models import Link, LinkState
+from linker.models import Link
 from linker.platform.errors import InvalidInputError
 
 
@@ -124,9 +124,7 @@ def connect_link_send(*, user: AnyUser, tenant: Tenant, base_url: str) -> Invita
     """
     if not can_manage_tenant(user=user, tenant=tenant):
         raise PermissionDenied("Only agency staff can send connect links.")
-    if Link.objects.filter(
-        tenant=tenant, state=LinkState.ACTIVE, access_token_encrypted__gt=""
-    ).exists():
+    if Link.objects.filter(Link.usable_q(), tenant=tenant).exists():
         raise TenantAlreadyLinkedError(f"{tenant.name} is already linked; no connect link sent.")
     _, token = connect_link_create(tenant=tenant, user=user)
     connect_url = _connect_url(base_url=base_url, token=token)

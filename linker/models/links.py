@@ -132,6 +132,13 @@ class Link(models.Model):
     def is_usable(self) -> bool:
         return self.state == LinkState.ACTIVE and bool(self.access_token_encrypted)
 
+    @staticmethod
+    def usable_q(via: str = "") -> models.Q:
+        """:attr:`is_usable` as a filter: of links, or of rows ``via`` their link (``"link__"``)."""
+        return models.Q(**{f"{via}state": LinkState.ACTIVE}) & ~models.Q(
+            **{f"{via}access_token_encrypted": ""}
+        )
+
     @property
     def holds_mirror(self) -> bool:
         """Whether any database is still mirrored (one query; for the tenant page)."""

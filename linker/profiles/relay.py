@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from linker.models import Link, LinkState, ProfileChange
+from linker.models import Link, ProfileChange
 from linker.platform.delivery import Task, enqueue, publish
 from linker.profiles.outbox import Kind, State, attempt_log_add, change_close
 
@@ -73,8 +73,7 @@ def profile_changes_relay(
         else timedelta(seconds=settings.LINKER_WRITE_STALE_SECONDS)
     )
     waiting_links = (
-        ProfileChange.objects.filter(state=State.WAITING, link__state=LinkState.ACTIVE)
-        .exclude(link__access_token_encrypted="")
+        ProfileChange.objects.filter(Link.usable_q("link__"), state=State.WAITING)
         .order_by()
         .values_list("link_id", flat=True)
         .distinct()

@@ -26,7 +26,7 @@ from django.utils import timezone
 from api_client import CopernicaError, RateLimitedError
 from linker.linking.client import metered_session
 from linker.linking.errors import LinkNotUsableError
-from linker.models import ACTIVE_SYNC_STATES, Link, LinkState, SyncMode, SyncRun, SyncState
+from linker.models import ACTIVE_SYNC_STATES, Link, SyncMode, SyncRun, SyncState
 from linker.notifications.services import notify_sync_failed
 from linker.platform.delivery import Task, retry_delay
 from linker.platform.delivery import enqueue as enqueue_task
@@ -286,9 +286,7 @@ def _claim_free(*, run_id: int, claim: str, now: datetime) -> SyncRun | None:
     A small run's step was 4 round trips here (BEGIN, SELECT ... FOR UPDATE of the run, its
     link and tenant, UPDATE, COMMIT); now 2. The WHERE is re-checked by PostgreSQL on the row
     it updates, so two workers cannot both claim it."""
-    usable_link = Link.objects.filter(pk=OuterRef("link_id"), state=LinkState.ACTIVE).exclude(
-        access_token_encrypted=""
-    )
+    usable_link = Link.objects.filter(Link.usable_q(), pk=OuterRef("link_id"))
     updated = SyncRun.objects.filter(
         Q(not_before=None) | Q(not_before__lte=now),
         Exists(usable_link),

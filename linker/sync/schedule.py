@@ -32,7 +32,6 @@ from linker.models import (
     ACTIVE_SYNC_STATES,
     InboundLink,
     Link,
-    LinkState,
     SyncMode,
     SyncRun,
     SyncSchedule,
@@ -84,11 +83,7 @@ def _next_incremental_at(schedule: SyncSchedule, now: datetime) -> datetime:
 
 def _usable_links() -> Q:
     # An archived tenant keeps its data but starts no syncs.
-    return (
-        Q(link__state=LinkState.ACTIVE)
-        & ~Q(link__access_token_encrypted="")
-        & Q(link__tenant__archived_at__isnull=True)
-    )
+    return Link.usable_q("link__") & Q(link__tenant__archived_at__isnull=True)
 
 
 def _full_scan_due() -> bool:
