@@ -94,6 +94,13 @@ class EngineSide(Protocol):
     ) -> bool: ...
 
 
+#: A first sync that wrote this many rows or more analyzes the mirror before its counts. Without
+#: statistics the planner takes the table for nearly empty and counted a database's live rows
+#: through the e-mail index, one heap page per row in e-mail order: 2 s for 1,000,000 rows
+#: just COPYed (EXPLAIN, reconcile_bench), against the ~0.2 s a sample costs.
+ANALYZE_LATER_BELOW = 50_000
+
+
 @dataclass
 class StepBudget:
     """What is left of a step: pages and time."""
@@ -235,14 +242,17 @@ class Phase:
                 )
                 written = created + updated
             recorded: dict[str, int] = self.engine.cp.get(WALKED, {})
-            if caught_up or any(recorded.values()) or len(recorded) != len(self.sources):
-                upserts.mirrors_analyze(written=written)
-            else:
-                # Every page went straight in (a first sync): the phase's queries below are
-                # counts by key (removals_none_missing) or hash joins (remote_ids), none of which a
-                # missing statistic misleads. The browser's and the next runs' plans want
-                # them: a task at the lowest priority, instead of ~0.05 s here.
+            straight_in = not (
+                caught_up or any(recorded.values()) or len(recorded) != len(self.sources)
+            )
+            if straight_in and written < ANALYZE_LATER_BELOW:
+                # Every page went straight in (a first sync) and few: the phase's count of the
+                # live rows (removals_none_missing) reads them whatever the plan. The browser's
+                # and the next runs' plans want statistics: a task at the lowest priority,
+                # instead of ~0.05 s here.
                 enqueue(Task.SYNC_MIRRORS_ANALYZE, written, priority=LOW_PRIORITY)
+            else:
+                upserts.mirrors_analyze(written=written)
         state["walk"] = None
         if walked:
             self._save(state)
