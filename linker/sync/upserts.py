@@ -349,11 +349,16 @@ def copy_straight_in_allowed(*, mirror: Mirror = PROFILES, parent_id: int, after
     Then the pages of a keyset walk from ``after_id`` can be COPYed into the mirror as they
     are. A row that appears meanwhile (one created through the write-back) only costs that
     page the staged path: see :func:`page_write`.
+
+    Asked for the first such id in key order, so that the plan is a look into the key's index
+    whatever the statistics: a first sync asks at each step's start, before anything analyzed
+    the rows it COPYed, and an ``EXISTS`` planned on a table taken for empty walked the e-mail
+    index through every row of the database so far (7 s of a 1,000,000-profile first sync).
     """
     rows = mirror.model._default_manager.filter(
         **{mirror.parent: parent_id, "copernica_id__gt": after_id}
     )
-    return not rows.exists()
+    return rows.order_by("copernica_id").values_list("copernica_id", flat=True).first() is None
 
 
 class Written(NamedTuple):
