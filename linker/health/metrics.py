@@ -66,10 +66,6 @@ _UNFINISHED_CHANGES = (
 )
 
 
-def _usable_links() -> Q:
-    return Link.usable_q()
-
-
 def _links() -> Metric:
     family = GaugeMetricFamily("linker_links", "Links by state.", labels=["state"])
     counts = dict(Link.objects.values_list("state").annotate(n=Count("pk")).order_by())
@@ -123,7 +119,7 @@ def _sync_lag(now: datetime) -> Iterator[Metric]:
         for bound in LAG_BUCKETS
     }
     row = (
-        Link.objects.filter(_usable_links())
+        Link.objects.filter(Link.usable_q())
         .annotate(lag=now - F(last))
         .aggregate(
             synced=Count("pk", filter=Q(**{f"{last}__isnull": False})),
