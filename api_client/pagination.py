@@ -14,6 +14,7 @@ import httpx
 
 from .connection import CopernicaConnection
 from .errors import RequestTimeoutError, TransportError, UnexpectedResponseError
+from .listed import ListedPage, listed_page
 from .params import Params, ParamValue, query_pairs
 from .responses import item_id_of, paging_envelope
 from .streaming import EnvelopeStream, IdArrayStream
@@ -34,16 +35,20 @@ class KeysetPage:
     :meth:`CopernicaClient.paginate_keyset` (or ``paginate_subprofiles_keyset``) to resume
     right after this page. ``nextid`` is Copernica's own hint (the first ID after the page),
     ``None`` at the end of the list.
+
+    A walk asked ``copying=True`` may give a page as ``listed`` instead (see
+    :mod:`api_client.listed`): its items are there, and ``items`` is empty.
     """
 
     items: list[dict[str, Any]] = field(repr=False)
     last_id: int
     nextid: int | None = None
+    listed: ListedPage | None = field(default=None, repr=False)
 
     @property
     def count(self) -> int:
         """The number of items on the page."""
-        return len(self.items)
+        return len(self.listed.items) if self.listed is not None else len(self.items)
 
 
 class ClientPagination(CopernicaConnection):
@@ -74,6 +79,8 @@ class ClientPagination(CopernicaConnection):
         params: Params | None = None,
         page_size: int = MAX_PAGE_SIZE,
         after_id: int = 0,
+        *,
+        copying: bool = False,
     ) -> Iterator[KeysetPage]:
         """Lazily yield the pages of a database's profiles in ID order, after ``after_id``.
 
@@ -81,9 +88,10 @@ class ClientPagination(CopernicaConnection):
         so each page costs the same however deep the walk is. Extra ``fields[]`` filters in
         ``params`` are ANDed. Only non-empty pages are yielded; a sync engine stores
         ``page.last_id`` with the page's data and resumes with ``after_id=`` that checkpoint.
+        ``copying=True``: pages that can be are given as ``listed`` (:class:`KeysetPage`).
         """
         path = f"database/{database_id}/profiles"
-        return self._keyset_walk(path, params, page_size, after_id, "profile")
+        return self._keyset_walk(path, params, page_size, after_id, "profile", copying)
 
     def paginate_subprofiles_keyset(
         self,
@@ -91,28 +99,46 @@ class ClientPagination(CopernicaConnection):
         params: Params | None = None,
         page_size: int = MAX_PAGE_SIZE,
         after_id: int = 0,
+        *,
+        copying: bool = False,
     ) -> Iterator[KeysetPage]:
         """Lazily yield the pages of a collection's subprofiles in ID order, after
         ``after_id``: :meth:`paginate_keyset` on ``collection/{id}/subprofiles``."""
         path = f"collection/{collection_id}/subprofiles"
-        return self._keyset_walk(path, params, page_size, after_id, "subprofile")
+        return self._keyset_walk(path, params, page_size, after_id, "subprofile", copying)
 
     def _keyset_walk(
-        self, path: str, params: Params | None, page_size: int, after_id: int, what: str
+        self,
+        path: str,
+        params: Params | None,
+        page_size: int,
+        after_id: int,
+        what: str,
+        copying: bool,
     ) -> Iterator[KeysetPage]:
         page_size = max(1, min(page_size, MAX_PAGE_SIZE))
         last_id = int(after_id)
         url = self._api(path)
         while True:
             query = _keyset_query(params, last_id, page_size)
-            envelope = paging_envelope(self._send("GET", url, params=query))
-            items: list[dict[str, Any]] = envelope["data"]
-            if not items:
-                return
-            last_id = item_id_of(items[-1], what)
-            nextid = envelope.get("nextid")
-            yield KeysetPage(items, last_id, int(nextid) if nextid is not None else None)
-            if len(items) < page_size:
+            response = self._send("GET", url, params=query)
+            listed = listed_page(response.content) if copying else None
+            if listed is not None:
+                if not listed.ids:
+                    return
+                page = KeysetPage([], listed.ids[-1], listed.nextid, listed)
+            else:
+                envelope = paging_envelope(response)
+                items: list[dict[str, Any]] = envelope["data"]
+                if not items:
+                    return
+                nextid = envelope.get("nextid")
+                page = KeysetPage(
+                    items, item_id_of(items[-1], what), int(nextid) if nextid is not None else None
+                )
+            last_id = page.last_id
+            yield page
+            if page.count < page_size:
                 return
 
     def stream_profiles(

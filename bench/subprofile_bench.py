@@ -98,7 +98,9 @@ def child_fetch(link_id: int) -> dict[str, Any]:
     started = time.perf_counter()
     with client_for(link) as client:
         for source in _sources(link_id):
-            for page in source.pages(client, {}, page_size=settings.LINKER_SYNC_PAGE_SIZE):
+            for page in source.pages(
+                client, {}, page_size=settings.LINKER_SYNC_PAGE_SIZE, copying=True
+            ):
                 rows += page.count
     return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
 
@@ -110,17 +112,20 @@ def child_copy(link_id: int) -> dict[str, Any]:
 
     from linker.linking.client import client_for
     from linker.models import Link
-    from linker.sync import upserts
+    from linker.sync import copy_text, upserts
 
     link = Link.objects.get(pk=link_id)
     pages: list[upserts.PreparedPage] = []
     with client_for(link) as client:
         for source in _sources(link_id):
-            for page in source.pages(client, {}, page_size=settings.LINKER_SYNC_PAGE_SIZE):
+            for page in source.pages(
+                client, {}, page_size=settings.LINKER_SYNC_PAGE_SIZE, copying=True
+            ):
+                assert page.listed is not None  # the sandbox writes compact JSON
                 pages.append(
-                    upserts.page_prepare(
+                    copy_text.listed_prepare(
                         mirror=source.mirror,
-                        items=page.items,
+                        listed=page.listed,
                         last_id=page.last_id,
                         link_id=link_id,
                         parent_id=source.pk,

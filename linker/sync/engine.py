@@ -50,7 +50,7 @@ from linker.models import (
 from linker.notifications.services import notices_resolve
 from linker.platform.delivery import LOW_PRIORITY, Task, enqueue
 from linker.platform.errors import LinkerError
-from linker.sync import portable, reconcile, remote_ids, run_rows, upserts
+from linker.sync import copy_text, portable, reconcile, remote_ids, run_rows, upserts
 from linker.sync.prefetch import Prefetcher
 from linker.sync.schema import schema_mirror
 from linker.sync.sources import PROFILE_SOURCE, Source, source_from_key, sources_of
@@ -218,6 +218,7 @@ class Engine:
                 params,
                 page_size=settings.LINKER_SYNC_PAGE_SIZE,
                 after_id=self.cp["after_id"],
+                copying=self.postgres,
             )
             # Nothing of this source past the checkpoint yet (a first sync): COPY straight in.
             straight_in = self.postgres and upserts.copy_straight_in_allowed(
@@ -306,11 +307,21 @@ class Engine:
     def prepare(self, source: Source, page: KeysetPage) -> upserts.PreparedPage:
         """COPY text of a page (on the fetch thread: no database access here)."""
         if not self.postgres:
+            assert page.listed is None  # the portable way's walks do not ask for copying
             ids = [int(item["ID"]) for item in page.items]
             return upserts.PreparedPage(
                 source.mirror, source.pk, b"", page.count, page.last_id, page.items, ids
             )
-        return upserts.page_prepare(
+        if page.listed is not None:
+            return copy_text.listed_prepare(
+                mirror=source.mirror,
+                listed=page.listed,
+                last_id=page.last_id,
+                link_id=self.run.link_id,
+                parent_id=source.pk,
+                run_id=self.run.pk,
+            )
+        return copy_text.page_prepare(
             mirror=source.mirror,
             items=page.items,
             last_id=page.last_id,

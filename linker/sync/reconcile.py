@@ -204,6 +204,7 @@ class Phase:
                 changed,
                 page_size=settings.LINKER_SYNC_PAGE_SIZE,
                 after_id=walk["after_id"],
+                copying=self.engine.postgres,
             )
             try:
                 while True:

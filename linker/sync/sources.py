@@ -55,11 +55,22 @@ class Source:
         return rows.aggregate(newest=Max("modified"))["newest"]
 
     def pages(
-        self, client: CopernicaClient, params: dict[str, list[str]], *, page_size: int, after_id=0
+        self,
+        client: CopernicaClient,
+        params: dict[str, list[str]],
+        *,
+        page_size: int,
+        after_id=0,
+        copying: bool = False,
     ) -> Iterator[KeysetPage]:
-        if self.kind == PROFILE_SOURCE:
-            return client.paginate_keyset(self.copernica_id, params, page_size, after_id)
-        return client.paginate_subprofiles_keyset(self.copernica_id, params, page_size, after_id)
+        """The keyset walk of this source; ``copying``: pages decoded for COPY text where they
+        can be (see ``api_client.listed``)."""
+        walk = (
+            client.paginate_keyset
+            if self.kind == PROFILE_SOURCE
+            else (client.paginate_subprofiles_keyset)
+        )
+        return walk(self.copernica_id, params, page_size, after_id, copying=copying)
 
     @property
     def label(self) -> str:

@@ -1,6 +1,6 @@
 """Writing pages of profiles and subprofiles into the mirror.
 
-On PostgreSQL a page travels as COPY text, built on the fetch thread (:func:`page_prepare`)
+On PostgreSQL a page travels as COPY text, built on the fetch thread (:mod:`linker.sync.copy_text`)
 so the writer only streams bytes: straight into the mirror when no row of the page can exist
 yet (the first full sync of a database, see :func:`copy_straight_in_allowed`), otherwise into a
 per-transaction staging table and from there with one ``INSERT ... ON CONFLICT DO UPDATE ...
@@ -10,64 +10,18 @@ rewrites no row). Either way the caller's transaction also holds the run's check
 
 from __future__ import annotations
 
-import json
-import json.encoder
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
-import orjson
 import psycopg
 from django.db import connection
 from django.db.models import Model
 
 from linker.models import RemoteProfile, RemoteSubprofile
 
-
-def _not_json(value: object) -> object:
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-# The standard library's encoder, for a page orjson refuses (see page_prepare): one reusable C
-# encoder, since json.dumps (or JSONEncoder.encode) builds a new one on every call. No
-# circular-reference check (``None`` markers): what is encoded here was decoded from JSON.
-_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
-_ENCODER = (
-    _C_MAKE_ENCODER(
-        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, True
-    )
-    if _C_MAKE_ENCODER is not None
-    else None
-)
-_SLOW_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _dumps(value: object) -> str:
-    """Compact JSON, non-ASCII kept (as ``json.dumps(ensure_ascii=False, separators=...)``)."""
-    if _ENCODER is None:  # pragma: no cover - CPython always has the C accelerator
-        return _SLOW_DUMPS(value)
-    return "".join(_ENCODER(value, 0))
-
-
-def _orjson_dumps(value: object) -> str:
-    """The same compact JSON by orjson, five times faster (floats may be written in another
-    but equal form, ``1e16`` for ``1e+16``: jsonb stores the number, not its text)."""
-    return orjson.dumps(value).decode()
-
-
-# The one form Copernica writes; anything else (``0000-00-00 00:00:00``, garbage) is NULL.
-# Checked in three parts: the date (a few thousand distinct values in a database's history,
-# cached with their UTC offset), `` hh`` (one of 24 strings) and ``:mm:ss`` (one of 3,600).
-_DATE = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])")
-_HOUR = frozenset(f" {h:02d}" for h in range(24))
-_MINUTE_SECOND = frozenset(f":{m:02d}:{s:02d}" for m in range(60) for s in range(60))
-# Copernica's wall clock (see api_client.timestamps).
-_COPERNICA_ZONE = ZoneInfo("Europe/Amsterdam")
 # COPY text with NULL as the empty string: no column of ours is ever legitimately empty.
 _COPY_OPTIONS = "(FORMAT text, NULL '')"
 
@@ -223,126 +177,6 @@ def pages_merge(pages: list[PreparedPage]) -> PreparedPage:
     )
 
 
-def _offset_text(moment: datetime) -> str:
-    offset = moment.replace(tzinfo=_COPERNICA_ZONE).utcoffset()
-    assert offset is not None
-    return f"{int(offset.total_seconds()) // 3600:+03d}"
-
-
-@lru_cache(maxsize=65536)
-def _day_offset(day: str) -> str | None:
-    """The UTC offset of Copernica's wall clock all through ``YYYY-MM-DD`` as COPY text
-    (``+02``); ``None`` on a day the clocks change; ``""`` if that is no day of the calendar
-    (``0000-00-00``, 30 February, garbage).
-
-    Cached per day, not per hour: a database's timestamps spread over years have tens of
-    thousands of distinct hours, more than a cache of hours held, and a miss (a time-zone
-    lookup) cost more than the rest of a page's preparation.
-    """
-    if not _DATE.fullmatch(day):
-        return ""
-    try:
-        midnight = datetime(int(day[:4]), int(day[5:7]), int(day[8:10]))
-    except ValueError:  # year 0, or a day the month does not have
-        return ""
-    # Amsterdam's clocks change at most once a day, so one offset at both ends is the day's.
-    offset = _offset_text(midnight)
-    return offset if _offset_text(midnight.replace(hour=23)) == offset else None
-
-
-@lru_cache(maxsize=1024)
-def _utc_offset(hour: str) -> str:
-    """The UTC offset of Copernica's wall clock in the hour ``YYYY-MM-DD hh`` of a day the
-    clocks change, as COPY text.
-
-    In the autumn's repeated hour the earlier reading (summer time) is taken, as
-    ``api_client.parse_timestamp`` does: it errs toward fetching a change again.
-    """
-    return _offset_text(datetime(int(hour[:4]), int(hour[5:7]), int(hour[8:10]), int(hour[11:13])))
-
-
-#: The COPY text offset of each hour ``YYYY-MM-DD hh`` met (``""``: no hour of the calendar).
-#: One dictionary lookup a timestamp instead of a check of the hour and a call of the day's
-#: cache: half the time, and timestamps are two of a row's few fields. Bounded (an entry is
-#: ~150 bytes; 50,000 hours are nearly six years): beyond, hours go by the day's cache.
-_HOUR_OFFSETS: dict[str, str] = {}
-_HOUR_OFFSETS_MOST = 50_000
-
-
-def _copy_timestamp(value: object) -> str:
-    """A valid Copernica timestamp as COPY text with its UTC offset; ``""`` (NULL) otherwise."""
-    if type(value) is str and len(value) == 19 and value[13:] in _MINUTE_SECOND:
-        offset = _HOUR_OFFSETS.get(value[:13])
-        if offset is None:
-            offset = _hour_offset(value[:13])
-        if offset:
-            return value + offset
-    return ""
-
-
-def _hour_offset(hour: str) -> str:
-    """The COPY text offset of the hour ``YYYY-MM-DD hh``, remembered while there is room."""
-    day = _day_offset(hour[:10]) if hour[10:] in _HOUR else ""
-    offset = _utc_offset(hour) if day is None else day  # None: a day the clocks change
-    if len(_HOUR_OFFSETS) < _HOUR_OFFSETS_MOST:
-        _HOUR_OFFSETS[hour] = offset
-    return offset
-
-
-def page_prepare(
-    *,
-    mirror: Mirror = PROFILES,
-    items: list[dict[str, Any]],
-    last_id: int,
-    link_id: int,
-    parent_id: int,
-    run_id: int | None,
-    keep_items: bool = False,
-) -> PreparedPage:
-    """Turn a page of Copernica (sub)profiles into COPY text (no database access: thread-safe)."""
-    ids = [int(item["ID"]) for item in items]
-    try:
-        text = _page_text(mirror, items, ids, link_id, parent_id, run_id, _orjson_dumps)
-    except orjson.JSONEncodeError:
-        # What orjson will not write (an integer beyond 64 bits, a lone surrogate that the
-        # standard library's decoder let through) takes the standard library's way.
-        text = _page_text(mirror, items, ids, link_id, parent_id, run_id, _dumps)
-    # JSON escapes every control character, so backslashes are all COPY text needs escaped
-    # (the other columns are digits and timestamps).
-    rows = text.replace("\\", "\\\\").encode()
-    kept = items if keep_items else None
-    return PreparedPage(mirror, parent_id, rows, len(items), last_id, kept, ids)
-
-
-def _page_text(
-    mirror: Mirror,
-    items: list[dict[str, Any]],
-    ids: list[int],
-    link_id: int,
-    parent_id: int,
-    run_id: int | None,
-    dumps: Callable[[object], str],
-) -> str:
-    prefix = f"{link_id}\t{parent_id}\t{'' if run_id is None else run_id}\t"
-    if mirror is PROFILES:
-        return "".join(
-            [
-                f"{prefix}{copernica_id}\t{dumps(item.get('fields') or {})}\t"
-                f"{dumps(item.get('interests') or [])}\t{_copy_timestamp(item.get('created'))}\t"
-                f"{_copy_timestamp(item.get('modified'))}\n"
-                for copernica_id, item in zip(ids, items, strict=True)
-            ]
-        )
-    return "".join(
-        [
-            f"{prefix}{copernica_id}\t{int(item.get('profile') or 0)}\t"
-            f"{dumps(item.get('fields') or {})}\t{_copy_timestamp(item.get('created'))}\t"
-            f"{_copy_timestamp(item.get('modified'))}\n"
-            for copernica_id, item in zip(ids, items, strict=True)
-        ]
-    )
-
-
 def copy_straight_in_allowed(*, mirror: Mirror = PROFILES, parent_id: int, after_id: int) -> bool:
     """Whether the mirror holds no row of ``parent_id`` after ``after_id`` yet.
 
@@ -484,16 +318,3 @@ def _write_staged(mirror: Mirror, rows: bytes, first: str = "", *, revived: bool
         cursor.execute(_upsert_sql(mirror, revived))
         created, updated, back = cursor.fetchone()
     return Written(int(created), int(updated), int(back))
-
-
-def upsert_profiles_postgres(
-    *, link_id: int, database_id: int, run_id: int | None, items: list[dict[str, Any]]
-) -> tuple[int, int]:
-    """Upsert one page through the staging table; unchanged rows are not touched.
-
-    → (created, updated). Runs in the caller's transaction.
-    """
-    page = page_prepare(
-        items=items, last_id=0, link_id=link_id, parent_id=database_id, run_id=run_id
-    )
-    return page_write(page=page, straight_in=False)[:2]

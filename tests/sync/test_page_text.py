@@ -1,4 +1,4 @@
-"""A page as COPY text (``upserts.page_prepare``): the mirror gets what the client would parse.
+"""A page as COPY text (``copy_text.page_prepare``): the mirror gets what the client would parse.
 
 The COPY path parses nothing itself: it validates Copernica's timestamps and appends the UTC
 offset of Amsterdam's wall clock, cached per day, and PostgreSQL converts. These tests hold
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api_client import parse_timestamp
-from linker.sync import upserts
+from linker.sync import copy_text
 
 
 def copied_instant(text: str) -> datetime | None:
@@ -31,7 +31,7 @@ def test_every_hour_of_a_year_is_copied_as_the_client_parses_it(year: int) -> No
     checked = 0
     while moment.year == year:
         stamp = moment.strftime("%Y-%m-%d %H:%M:%S")
-        assert copied_instant(upserts._copy_timestamp(stamp)) == parse_timestamp(stamp), stamp
+        assert copied_instant(copy_text._copy_timestamp(stamp)) == parse_timestamp(stamp), stamp
         moment += timedelta(minutes=59, seconds=1)
         checked += 1
     assert checked > 8000
@@ -54,7 +54,7 @@ def test_every_hour_of_a_year_is_copied_as_the_client_parses_it(year: int) -> No
     ],
 )
 def test_what_is_not_a_timestamp_is_copied_as_null(stamp: object) -> None:
-    assert upserts._copy_timestamp(stamp) == ""
+    assert copy_text._copy_timestamp(stamp) == ""
 
 
 def test_a_page_is_one_line_per_item_with_its_ids_and_compact_json() -> None:
@@ -69,7 +69,7 @@ def test_a_page_is_one_line_per_item_with_its_ids_and_compact_json() -> None:
         {"ID": "9", "fields": {}, "interests": [], "created": None, "modified": None},
     ]
 
-    page = upserts.page_prepare(items=items, last_id=9, link_id=1, parent_id=2, run_id=3)
+    page = copy_text.page_prepare(items=items, last_id=9, link_id=1, parent_id=2, run_id=3)
 
     lines = page.rows.decode().split("\n")
     assert len(lines) == 3
@@ -95,7 +95,7 @@ def test_a_page_with_every_kind_of_text_is_the_same_json_as_the_standard_library
     }
     items = [{"ID": "1", "fields": fields, "interests": ["a\\b"], "created": None}]
 
-    page = upserts.page_prepare(items=items, last_id=1, link_id=1, parent_id=2, run_id=3)
+    page = copy_text.page_prepare(items=items, last_id=1, link_id=1, parent_id=2, run_id=3)
 
     written = page.rows.decode().rstrip("\n").split("\t")
     standard = [json.dumps(value, ensure_ascii=False, separators=(",", ":")) for value in
@@ -107,18 +107,18 @@ def test_a_page_orjson_cannot_write_is_written_by_the_standard_library() -> None
     """An integer beyond 64 bits (only the standard library's decoder makes one) stays exact."""
     items = [{"ID": "1", "fields": {"big": 2**70}, "interests": []}]
 
-    page = upserts.page_prepare(items=items, last_id=1, link_id=1, parent_id=2, run_id=None)
+    page = copy_text.page_prepare(items=items, last_id=1, link_id=1, parent_id=2, run_id=None)
 
     assert page.rows.decode().split("\t")[4] == '{"big":1180591620717411303424}'
 
 
 def test_hours_beyond_the_remembered_ones_are_copied_the_same(monkeypatch) -> None:
     """Once the table of hours is full, an hour not in it is looked up by its day each time."""
-    monkeypatch.setattr(upserts, "_HOUR_OFFSETS", {})
-    monkeypatch.setattr(upserts, "_HOUR_OFFSETS_MOST", 1)
+    monkeypatch.setattr(copy_text, "_HOUR_OFFSETS", {})
+    monkeypatch.setattr(copy_text, "_HOUR_OFFSETS_MOST", 1)
     stamps = ["2024-10-27 02:30:00", "2024-03-31 03:10:00", "2024-07-01 12:00:00"]
     for _ in range(2):
         for stamp in stamps:
-            assert copied_instant(upserts._copy_timestamp(stamp)) == parse_timestamp(stamp)
-    assert upserts._copy_timestamp("2024-01-01 24:00:00") == ""
-    assert len(upserts._HOUR_OFFSETS) == 1
+            assert copied_instant(copy_text._copy_timestamp(stamp)) == parse_timestamp(stamp)
+    assert copy_text._copy_timestamp("2024-01-01 24:00:00") == ""
+    assert len(copy_text._HOUR_OFFSETS) == 1

@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from linker.models import Link, RemoteCollection, RemoteDatabase, RemoteSubprofile
-from linker.sync import upserts
+from linker.sync import copy_text, upserts
 from tests.factories import link_tenant, make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_a_synced_page_naming_a_missing_collection_is_refused(
 ) -> None:
     """The sync's own writes (COPY straight in, or staged and upserted) are checked too (on
     psycopg's own cursor, so psycopg's error)."""
-    page = upserts.page_prepare(
+    page = copy_text.page_prepare(
         mirror=upserts.SUBPROFILES,
         items=[{"ID": "5", "profile": "50", "fields": {}}],
         last_id=5,
