@@ -76,7 +76,9 @@ def test_a_compact_page_keeps_each_items_json_as_copernica_wrote_it() -> None:
         pytest.param(_compact(_envelope([{"ID": "abc"}])), id="ID not a number"),
         pytest.param(_compact(_envelope([{"fields": {}}])), id="no ID"),
         pytest.param(_compact(_envelope([{"ID": True}])), id="ID a boolean"),
-        pytest.param(_compact(_envelope([{"ID": "1", "created": 20240101}])), id="timestamp number"),
+        pytest.param(
+            _compact(_envelope([{"ID": "1", "created": 20240101}])), id="timestamp a number"
+        ),
         pytest.param(_compact(_envelope([{"ID": "1"}], nextid="next")), id="nextid not a number"),
         pytest.param(b'{"start":0,"count":1,"data":[{"ID":"1","score":NaN}]}', id="NaN"),
         pytest.param(b'{"start":0,"data":[]}', id="no count"),
@@ -118,7 +120,8 @@ def test_a_walk_for_copying_takes_each_page_the_way_it_can(copying: bool) -> Non
     assert [(page.count, page.last_id) for page in pages] == [(3, 3), (1, 8)]
     assert [request.url.params["fields[]"] for request in asked] == ["id>0", "id>3"]
     if copying:
-        assert pages[0].listed is not None and pages[0].items == []
+        assert pages[0].listed is not None
+        assert pages[0].items == []
         assert pages[0].listed.ids == [1, 2, 3]
         assert [raw_text(item.fields) for item in pages[0].listed.items] == [
             '{"n":1}',
@@ -126,5 +129,7 @@ def test_a_walk_for_copying_takes_each_page_the_way_it_can(copying: bool) -> Non
             '{"n":3}',
         ]
     else:
-        assert pages[0].listed is None and pages[0].items == first
-    assert pages[1].listed is None and pages[1].items == second
+        assert pages[0].listed is None
+        assert pages[0].items == first
+    assert pages[1].listed is None
+    assert pages[1].items == second

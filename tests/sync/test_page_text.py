@@ -112,13 +112,19 @@ def test_a_page_orjson_cannot_write_is_written_by_the_standard_library() -> None
     assert page.rows.decode().split("\t")[4] == '{"big":1180591620717411303424}'
 
 
-def test_hours_beyond_the_remembered_ones_are_copied_the_same(monkeypatch) -> None:
-    """Once the table of hours is full, an hour not in it is looked up by its day each time."""
-    monkeypatch.setattr(copy_text, "_HOUR_OFFSETS", {})
-    monkeypatch.setattr(copy_text, "_HOUR_OFFSETS_MOST", 1)
-    stamps = ["2024-10-27 02:30:00", "2024-03-31 03:10:00", "2024-07-01 12:00:00"]
+def test_days_beyond_the_remembered_ones_are_copied_the_same(monkeypatch) -> None:
+    """Once the table of days is full, a day not in it is looked up in the day's cache each
+    time; a day the clocks change is never in it."""
+    monkeypatch.setattr(copy_text, "_DAY_OFFSETS", {})
+    monkeypatch.setattr(copy_text, "_DAY_OFFSETS_MOST", 1)
+    stamps = [
+        "2024-10-27 02:30:00",
+        "2024-03-31 03:10:00",
+        "2024-07-01 12:00:00",
+        "2024-12-01 08:00:00",
+    ]
     for _ in range(2):
         for stamp in stamps:
             assert copied_instant(copy_text._copy_timestamp(stamp)) == parse_timestamp(stamp)
     assert copy_text._copy_timestamp("2024-01-01 24:00:00") == ""
-    assert len(copy_text._HOUR_OFFSETS) == 1
+    assert copy_text._DAY_OFFSETS == {"2024-07-01": "+02"}
