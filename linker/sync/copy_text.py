@@ -1,5 +1,5 @@
-"""A page of (sub)profiles as COPY text, built on the fetch thread (no database access here,
-so thread-safe): the writer of :mod:`linker.sync.upserts` only streams the bytes.
+"""A page of (sub)profiles as COPY text, built on the prefetcher's thread (no database access
+here, so thread-safe): the writer of :mod:`linker.sync.upserts` only streams the bytes.
 
 Each row is the item's ids, its ``fields`` (and a profile's ``interests``) as compact JSON, and
 its timestamps with the UTC offset of Copernica's wall clock appended, for PostgreSQL to

@@ -12,11 +12,12 @@ lost its claim cannot write. A full run's transaction also records the ids its p
 (unless the page went straight into an empty mirror, where the rows themselves record it):
 the reconcile phase takes them for Copernica's id list when Copernica's count agrees.
 
-Pages are fetched, decoded and turned into COPY text on a thread, a few ahead of the writer,
-so the next pages are on their way while PostgreSQL takes the current one. Pages that are
-ready when the writer is go into one transaction (up to ``PAGES_PER_WRITE``) as one COPY, with
-the checkpoint after the last of them: a write costs five round trips and a commit whatever
-its size, which on a busy machine cost a 1000-subprofile page nearly as much as its rows.
+Pages are fetched and decoded on one thread and turned into COPY text on another, a few ahead
+of the writer, so the next pages are on their way while PostgreSQL takes the current one.
+Pages that are ready when the writer is go into one transaction (up to ``PAGES_PER_WRITE``)
+as one COPY, with the checkpoint after the last of them: a write costs five round trips and a
+commit whatever its size, which on a busy machine cost a 1000-subprofile page nearly as much
+as its rows.
 """
 
 from __future__ import annotations
@@ -305,7 +306,7 @@ class Engine:
     # -- pages
 
     def prepare(self, source: Source, page: KeysetPage) -> upserts.PreparedPage:
-        """COPY text of a page (on the fetch thread: no database access here)."""
+        """COPY text of a page (on the preparing thread: no database access here)."""
         if not self.postgres:
             assert page.listed is None  # the portable way's walks do not ask for copying
             ids = [int(item["ID"]) for item in page.items]

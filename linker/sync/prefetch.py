@@ -1,4 +1,4 @@
-"""Pages fetched, decoded and turned into COPY text on a thread, ahead of the writer."""
+"""Pages fetched, decoded and turned into COPY text on two threads, ahead of the writer."""
 
 from __future__ import annotations
 
@@ -45,10 +45,16 @@ AHEAD = 8
 
 
 class Prefetcher:
-    """Fetches and prepares pages on a thread, at most ``ahead`` before the writer.
+    """Fetches and prepares pages on two threads, at most ``ahead`` before the writer.
 
-    The thread stops by itself once ``max_pages`` pages were fetched or the deadline passed,
-    so a step ends with every fetched page written and no request wasted.
+    One thread fetches (and decodes) pages, the other turns them into COPY text, so Copernica
+    (the sandbox: its own process) makes the next page while this one is prepared: with one
+    thread doing both, each page's request waited for the preparation of the page before it
+    and the other way round.
+
+    The fetching stops by itself once ``max_pages`` pages were fetched or the deadline passed,
+    and every page fetched is prepared, so a step ends with every fetched page written and no
+    request wasted.
     """
 
     _END = object()
@@ -66,17 +72,21 @@ class Prefetcher:
         self._prepare = prepare
         self._max_pages = max_pages
         self._deadline = deadline
+        # Pages fetched and not yet written: taken by the fetching, given back by the writer.
         self._slots = threading.Semaphore(ahead)
         self._held: object = None  # what a batch took from the queue but did not take in
+        self._fetched: queue.Queue[object] = queue.Queue()
         self._queue: queue.Queue[object] = queue.Queue()
         self._stop = threading.Event()
         self.complete = False  # the pages ran out: this source (database, collection) is done
-        self._thread = threading.Thread(target=self._run, name="sync-prefetch", daemon=True)
+        self._fetcher = threading.Thread(target=self._fetch, name="sync-fetch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="sync-prepare", daemon=True)
         _quick_switches(True)
         self._closed = False
+        self._fetcher.start()
         self._thread.start()
 
-    def _run(self) -> None:
+    def _fetch(self) -> None:
         fetched = 0
         try:
             while not self._stop.is_set():
@@ -91,8 +101,26 @@ class Prefetcher:
                     self.complete = True
                     return
                 fetched += 1
+                self._fetched.put(page)
+        except BaseException as error:
+            self._fetched.put(error)
+        finally:
+            self._fetched.put(self._END)
+
+    def _run(self) -> None:
+        """Prepare what was fetched, in order; an error of the fetching is passed on."""
+        try:
+            while True:
+                page = self._fetched.get()
+                if page is self._END or self._stop.is_set():
+                    return
+                if isinstance(page, BaseException):
+                    self._queue.put(page)
+                    return
+                assert isinstance(page, KeysetPage)
                 self._queue.put(self._prepare(page))
         except BaseException as error:
+            self._stop.set()  # the fetching ends too: nothing after this page is written
             self._queue.put(error)
         finally:
             self._queue.put(self._END)
@@ -131,6 +159,7 @@ class Prefetcher:
     def close(self) -> None:
         self._stop.set()
         self._slots.release()
+        self._fetcher.join(timeout=60)
         self._thread.join(timeout=60)
         if not self._closed:
             self._closed = True

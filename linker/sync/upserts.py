@@ -1,6 +1,6 @@
 """Writing pages of profiles and subprofiles into the mirror.
 
-On PostgreSQL a page travels as COPY text, built on the fetch thread (:mod:`linker.sync.copy_text`)
+On PostgreSQL a page travels as COPY text, built ahead on a thread (:mod:`linker.sync.copy_text`)
 so the writer only streams bytes: straight into the mirror when no row of the page can exist
 yet (the first full sync of a database, see :func:`copy_straight_in_allowed`), otherwise into a
 per-transaction staging table and from there with one ``INSERT ... ON CONFLICT DO UPDATE ...
