@@ -123,9 +123,9 @@ def child_copy(link_id: int) -> dict[str, Any]:
             ):
                 assert page.listed is not None  # the sandbox writes compact JSON
                 pages.append(
-                    copy_text.listed_prepare(
+                    copy_text.page_prepare(
                         mirror=source.mirror,
-                        listed=page.listed,
+                        items=page.listed,
                         last_id=page.last_id,
                         link_id=link_id,
                         parent_id=source.pk,

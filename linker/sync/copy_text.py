@@ -4,8 +4,7 @@ here, so thread-safe): the writer of :mod:`linker.sync.upserts` only streams the
 Each row is the item's ids, its ``fields`` (and a profile's ``interests``) as compact JSON, and
 its timestamps with the UTC offset of Copernica's wall clock appended, for PostgreSQL to
 convert. A page the client decoded for copying (:mod:`api_client.listed`) keeps Copernica's
-JSON text as it came (:func:`listed_prepare`); a page of dictionaries is encoded again
-(:func:`page_prepare`).
+JSON text as it came; a page of dictionaries is encoded again (:func:`page_prepare`).
 """
 
 from __future__ import annotations
@@ -145,39 +144,37 @@ def _offset_slowly(value: str) -> str:
 def page_prepare(
     *,
     mirror: Mirror = PROFILES,
-    items: list[dict[str, Any]],
+    items: list[dict[str, Any]] | ListedPage,
     last_id: int,
     link_id: int,
     parent_id: int,
     run_id: int | None,
 ) -> PreparedPage:
-    """A page of Copernica (sub)profiles, as dictionaries, as COPY text."""
-    ids = [int(item["ID"]) for item in items]
-    try:
-        text = _page_text(mirror, items, ids, link_id, parent_id, run_id, _orjson_dumps)
-    except orjson.JSONEncodeError:
-        # What orjson will not write (an integer beyond 64 bits, a lone surrogate that the
-        # standard library's decoder let through) takes the standard library's way.
-        text = _page_text(mirror, items, ids, link_id, parent_id, run_id, _dumps)
-    return PreparedPage(mirror, parent_id, _escaped(text), len(items), last_id, None, ids)
+    """A page of Copernica (sub)profiles as COPY text: a page decoded for copying with the
+    JSON of its ``fields`` and ``interests`` as Copernica sent it, a page of dictionaries
+    with that JSON encoded again. Either way a falsy value (such as PHP's ``[]`` for an
+    empty map) is written as ``{}`` (fields) and ``[]`` (interests)."""
+    if isinstance(items, ListedPage):
+        ids = items.ids
+        text = _listed_text(mirror, items, link_id, parent_id, run_id)
+    else:
+        ids = [int(item["ID"]) for item in items]
+        try:
+            text = _page_text(mirror, items, ids, link_id, parent_id, run_id, _orjson_dumps)
+        except orjson.JSONEncodeError:
+            # What orjson will not write (an integer beyond 64 bits, a lone surrogate that the
+            # standard library's decoder let through) takes the standard library's way.
+            text = _page_text(mirror, items, ids, link_id, parent_id, run_id, _dumps)
+    return PreparedPage(mirror, parent_id, _escaped(text), len(ids), last_id, None, ids)
 
 
-def listed_prepare(
-    *,
-    mirror: Mirror,
-    listed: ListedPage,
-    last_id: int,
-    link_id: int,
-    parent_id: int,
-    run_id: int | None,
-) -> PreparedPage:
-    """A page decoded for copying as COPY text: the JSON of ``fields`` and ``interests`` as
-    Copernica sent it (a falsy value, such as PHP's ``[]`` for an empty map, as ``{}`` and
-    ``[]``, as :func:`page_prepare` writes it)."""
+def _listed_text(
+    mirror: Mirror, listed: ListedPage, link_id: int, parent_id: int, run_id: int | None
+) -> str:
     prefix = f"{link_id}\t{parent_id}\t{'' if run_id is None else run_id}\t"
     items, ids = listed.items, listed.ids
     if mirror is PROFILES:
-        text = "".join(
+        return "".join(
             [
                 f"{prefix}{copernica_id}\t{_raw_or(item.fields, '{}')}\t"
                 f"{_raw_or(item.interests, '[]')}\t{_copy_timestamp(item.created)}\t"
@@ -185,16 +182,14 @@ def listed_prepare(
                 for copernica_id, item in zip(ids, items, strict=True)
             ]
         )
-    else:
-        text = "".join(
-            [
-                f"{prefix}{copernica_id}\t{int(item.profile or 0)}\t"
-                f"{_raw_or(item.fields, '{}')}\t{_copy_timestamp(item.created)}\t"
-                f"{_copy_timestamp(item.modified)}\n"
-                for copernica_id, item in zip(ids, items, strict=True)
-            ]
-        )
-    return PreparedPage(mirror, parent_id, _escaped(text), len(ids), last_id, None, ids)
+    return "".join(
+        [
+            f"{prefix}{copernica_id}\t{int(item.profile or 0)}\t"
+            f"{_raw_or(item.fields, '{}')}\t{_copy_timestamp(item.created)}\t"
+            f"{_copy_timestamp(item.modified)}\n"
+            for copernica_id, item in zip(ids, items, strict=True)
+        ]
+    )
 
 
 def _raw_or(raw: msgspec.Raw, empty: str) -> str:

@@ -313,18 +313,9 @@ class Engine:
             return upserts.PreparedPage(
                 source.mirror, source.pk, b"", page.count, page.last_id, page.items, ids
             )
-        if page.listed is not None:
-            return copy_text.listed_prepare(
-                mirror=source.mirror,
-                listed=page.listed,
-                last_id=page.last_id,
-                link_id=self.run.link_id,
-                parent_id=source.pk,
-                run_id=self.run.pk,
-            )
         return copy_text.page_prepare(
             mirror=source.mirror,
-            items=page.items,
+            items=page.listed if page.listed is not None else page.items,
             last_id=page.last_id,
             link_id=self.run.link_id,
             parent_id=source.pk,

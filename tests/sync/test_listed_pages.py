@@ -1,5 +1,5 @@
-"""A page written as Copernica's own JSON text (``copy_text.listed_prepare``) leaves the mirror
-exactly as the same page decoded and encoded again (``copy_text.page_prepare``) does."""
+"""A page written as Copernica's own JSON text (``copy_text.page_prepare`` of a listed page)
+leaves the mirror exactly as the same page decoded and encoded again does."""
 
 from __future__ import annotations
 
@@ -52,10 +52,8 @@ def _body(items: list[dict[str, Any]], *, ascii_only: bool) -> bytes:
 
 def _write(mirror: upserts.Mirror, parent_id: int, items: list[dict[str, Any]], listed) -> None:
     ids = {"last_id": 99, "link_id": mirror_link_id(mirror, parent_id), "run_id": None}
-    if listed is None:
-        page = copy_text.page_prepare(mirror=mirror, items=items, parent_id=parent_id, **ids)
-    else:
-        page = copy_text.listed_prepare(mirror=mirror, listed=listed, parent_id=parent_id, **ids)
+    kept = items if listed is None else listed
+    page = copy_text.page_prepare(mirror=mirror, items=kept, parent_id=parent_id, **ids)
     with transaction.atomic():
         upserts.page_write(page=page, straight_in=False)
 
