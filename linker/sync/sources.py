@@ -65,12 +65,13 @@ class Source:
     ) -> Iterator[KeysetPage]:
         """The keyset walk of this source; ``copying``: pages decoded for COPY text where they
         can be (see ``api_client.listed``)."""
-        walk = (
-            client.paginate_keyset
-            if self.kind == PROFILE_SOURCE
-            else (client.paginate_subprofiles_keyset)
+        if self.kind == PROFILE_SOURCE:
+            return client.paginate_keyset(
+                self.copernica_id, params, page_size, after_id, copying=copying
+            )
+        return client.paginate_subprofiles_keyset(
+            self.copernica_id, params, page_size, after_id, copying=copying
         )
-        return walk(self.copernica_id, params, page_size, after_id, copying=copying)
 
     @property
     def label(self) -> str:
