@@ -32,9 +32,13 @@ import msgspec
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-class ListedItem(msgspec.Struct):
+class ListedItem(msgspec.Struct, gc=False):
     """One (sub)profile of a list answer. ``fields`` and ``interests`` are Copernica's JSON
-    text (``b""`` when the answer leaves the key out); ``profile`` is a subprofile's owner."""
+    text (``b""`` when the answer leaves the key out); ``profile`` is a subprofile's owner.
+
+    Not tracked by the garbage collector (it holds strings, integers and raw bytes, so it
+    cannot be part of a cycle): a page's thousand items no longer set off collections that
+    walk the pages waiting in the prefetcher."""
 
     ID: str | int
     fields: msgspec.Raw = msgspec.Raw(b"")

@@ -141,6 +141,34 @@ def _offset_slowly(value: str) -> str:
     return day
 
 
+# A page's timestamps joined by line feeds, each in Copernica's one form (see _copy_timestamps).
+_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2} (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_STAMPS_JOINED = re.compile(rf"(?:{_STAMP}\n)*{_STAMP}")
+
+
+def _copy_timestamps(values: list[Any]) -> list[str]:
+    """:func:`_copy_timestamp` of each of ``values`` (a page's), in one pass where it can.
+
+    A call per timestamp was half of a page's preparation. Here the page's timestamps are
+    checked at once, joined by line feeds and matched as 20-character units (each timestamp
+    19 characters and no line feed in any of them, or the units do not line up), then each
+    day's offset is looked up in place. A day not in ``_DAY_OFFSETS`` (new, a day the clocks
+    change, no day of the calendar) and a page that is not all well-formed strings take the
+    call per timestamp; the result is the same either way.
+    """
+    try:
+        joined = "\n".join(values)
+    except TypeError:  # something other than a string (null)
+        return [_copy_timestamp(value) for value in values]
+    if len(joined) != 20 * len(values) - 1 or not _STAMPS_JOINED.fullmatch(joined):
+        return [_copy_timestamp(value) for value in values]
+    days = _DAY_OFFSETS
+    return [
+        value + offset if (offset := days.get(value[:10])) else _copy_timestamp(value)
+        for value in values
+    ]
+
+
 def page_prepare(
     *,
     mirror: Mirror = PROFILES,
@@ -173,21 +201,22 @@ def _listed_text(
 ) -> str:
     prefix = f"{link_id}\t{parent_id}\t{'' if run_id is None else run_id}\t"
     items, ids = listed.items, listed.ids
+    stamps = _copy_timestamps([item.created for item in items] + [item.modified for item in items])
+    created, modified = stamps[: len(items)], stamps[len(items) :]
+    rows = zip(ids, items, created, modified, strict=True)
     if mirror is PROFILES:
         return "".join(
             [
                 f"{prefix}{copernica_id}\t{_raw_or(item.fields, '{}')}\t"
-                f"{_raw_or(item.interests, '[]')}\t{_copy_timestamp(item.created)}\t"
-                f"{_copy_timestamp(item.modified)}\n"
-                for copernica_id, item in zip(ids, items, strict=True)
+                f"{_raw_or(item.interests, '[]')}\t{created_at}\t{modified_at}\n"
+                for copernica_id, item, created_at, modified_at in rows
             ]
         )
     return "".join(
         [
             f"{prefix}{copernica_id}\t{int(item.profile or 0)}\t"
-            f"{_raw_or(item.fields, '{}')}\t{_copy_timestamp(item.created)}\t"
-            f"{_copy_timestamp(item.modified)}\n"
-            for copernica_id, item in zip(ids, items, strict=True)
+            f"{_raw_or(item.fields, '{}')}\t{created_at}\t{modified_at}\n"
+            for copernica_id, item, created_at, modified_at in rows
         ]
     )
 
@@ -220,20 +249,22 @@ def _page_text(
     dumps: Callable[[object], str],
 ) -> str:
     prefix = f"{link_id}\t{parent_id}\t{'' if run_id is None else run_id}\t"
+    stamps = _copy_timestamps(
+        [item.get("created") for item in items] + [item.get("modified") for item in items]
+    )
+    rows = zip(ids, items, stamps[: len(items)], stamps[len(items) :], strict=True)
     if mirror is PROFILES:
         return "".join(
             [
                 f"{prefix}{copernica_id}\t{dumps(item.get('fields') or {})}\t"
-                f"{dumps(item.get('interests') or [])}\t{_copy_timestamp(item.get('created'))}\t"
-                f"{_copy_timestamp(item.get('modified'))}\n"
-                for copernica_id, item in zip(ids, items, strict=True)
+                f"{dumps(item.get('interests') or [])}\t{created_at}\t{modified_at}\n"
+                for copernica_id, item, created_at, modified_at in rows
             ]
         )
     return "".join(
         [
             f"{prefix}{copernica_id}\t{int(item.get('profile') or 0)}\t"
-            f"{dumps(item.get('fields') or {})}\t{_copy_timestamp(item.get('created'))}\t"
-            f"{_copy_timestamp(item.get('modified'))}\n"
-            for copernica_id, item in zip(ids, items, strict=True)
+            f"{dumps(item.get('fields') or {})}\t{created_at}\t{modified_at}\n"
+            for copernica_id, item, created_at, modified_at in rows
         ]
     )

@@ -57,6 +57,41 @@ def test_what_is_not_a_timestamp_is_copied_as_null(stamp: object) -> None:
     assert copy_text._copy_timestamp(stamp) == ""
 
 
+@pytest.mark.parametrize(
+    "odd",
+    [
+        [],  # only well-formed timestamps
+        ["2024-02-30 12:00:00"],  # well formed, no day of the calendar
+        ["2021-10-31 02:30:00", "2021-03-28 02:30:00"],  # the days the clocks change
+        [None],
+        [20240101],
+        ["2024-01-01 24:00:00"],
+        ["2024-01-01 23:00"],  # short: the 20-character units no longer line up
+        ["2024-01-01 23:00:00\n2024-01-01 23:00:00"],  # a line feed inside one value
+        ["2024-01-01 23:00:00+01"],
+        ["2024-01-01 23:00:00", "2024-01-01 23:00"],  # lengths that add up, units that do not
+    ],
+)
+def test_a_pages_timestamps_in_one_pass_are_each_copied_as_alone(
+    odd: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_copy_timestamps`` checks a page's timestamps at once and looks each day up in place;
+    whatever it meets, each comes out as ``_copy_timestamp`` makes it alone, on a first page
+    (days not yet in the table) and on the next."""
+    moment = datetime(2021, 10, 29, 22, 3, 7)
+    values: list[object] = []
+    for _ in range(120):
+        values.append(moment.strftime("%Y-%m-%d %H:%M:%S"))
+        moment += timedelta(minutes=37, seconds=11)
+    values[60:60] = odd
+    monkeypatch.setattr(copy_text, "_DAY_OFFSETS", {})
+    first = copy_text._copy_timestamps(values)
+    again = copy_text._copy_timestamps(values)
+
+    assert first == again == [copy_text._copy_timestamp(value) for value in values]
+    assert sum(1 for text in first if text) >= 120
+
+
 def test_a_page_is_one_line_per_item_with_its_ids_and_compact_json() -> None:
     items = [
         {
