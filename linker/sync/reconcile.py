@@ -253,7 +253,7 @@ class Phase:
                 # instead of ~0.05 s here.
                 enqueue(Task.SYNC_MIRRORS_ANALYZE, written, priority=LOW_PRIORITY)
             else:
-                upserts.mirrors_analyze(written=written)
+                upserts.mirrors_analyze(written=written, quick=True)
         state["walk"] = None
         if walked:
             self._save(state)

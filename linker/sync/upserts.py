@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model
 
 from linker.models import RemoteProfile, RemoteSubprofile
@@ -267,7 +267,12 @@ WHERE c.relname = ANY(%(tables)s)
 """
 
 
-def mirrors_analyze(*, written: int | None = None) -> list[str]:
+#: The statistics target of :func:`mirrors_analyze`'s ``quick`` sample (PostgreSQL's default is
+#: 100): 3,000 rows instead of 30,000.
+QUICK_STATISTICS_TARGET = 10
+
+
+def mirrors_analyze(*, written: int | None = None, quick: bool = False) -> list[str]:
     """ANALYZE the mirror tables whose statistics a bulk load left behind (PostgreSQL only).
 
     A first sync COPYs a table full before autovacuum looks at it, and the planner would take
@@ -281,11 +286,18 @@ def mirrors_analyze(*, written: int | None = None) -> list[str]:
     tenth of it or more: the changes of many small runs add up past the threshold too, and
     the run that happens to cross it would pay a sample of the whole table (~0.2 s, most of a
     500-profile run) for statistics its own rows hardly moved; autovacuum takes those.
+
+    ``quick``: a tenth of the usual sample (``QUICK_STATISTICS_TARGET``), for a run that waits
+    for it. Its counts need the table's size and which links fill it, not fine histograms,
+    and autovacuum's whole ANALYZE follows anyway (0.07 -> 0.02 s after a first sync of
+    120,000 rows here).
     """
     by_table = {mirror.table: mirror for mirror in MIRRORS.values()}
-    with _raw_cursor() as cursor:
+    with transaction.atomic(), _raw_cursor() as cursor:
         cursor.execute(_STALE_STATISTICS, {"tables": list(by_table), "written": written})
         stale = sorted(row[0] for row in cursor.fetchall())
+        if stale and quick:
+            cursor.execute(f"SET LOCAL default_statistics_target = {QUICK_STATISTICS_TARGET}")
         for table in stale:
             cursor.execute(f"ANALYZE {table} ({by_table[table].analyzed})")
     return stale

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from itertools import pairwise
 from typing import Any
@@ -278,6 +279,30 @@ def _profile_table_stale() -> bool:
     return bool(stale)
 
 
+@contextmanager
+def _autovacuum_off(table: str) -> Iterator[None]:
+    """Autovacuum kept off ``table`` (it would analyze it under the test's feet)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+
+
+def _histogram_bounds(table: str, column: str) -> int:
+    """The bounds of the histogram the last ANALYZE kept of ``table.column``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT array_length(histogram_bounds, 1) FROM pg_stats "
+            "WHERE tablename = %s AND attname = %s",
+            [table, column],
+        )
+        (bounds,) = cursor.fetchone()
+    return int(bounds)
+
+
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_a_run_that_wrote_a_sliver_of_a_stale_mirror_leaves_its_analyze_to_autovacuum(
     linked: Callable[..., Linked],
@@ -286,10 +311,7 @@ def test_a_run_that_wrote_a_sliver_of_a_stale_mirror_leaves_its_analyze_to_autov
     for sampling every tenant's rows. A run whose own rows are a tenth of the table still
     analyzes (a first sync into an empty mirror)."""
     table = RemoteProfile._meta.db_table
-    with connection.cursor() as cursor:
-        # Autovacuum would otherwise analyze the table under the test's feet.
-        cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-    try:
+    with _autovacuum_off(table):
         first = linked(profiles=2000)
         sync_run_foreground(run=sync_run_request(link=first.link, mode="full", enqueue=False)[0])
         with connection.cursor() as cursor:
@@ -301,9 +323,6 @@ def test_a_run_that_wrote_a_sliver_of_a_stale_mirror_leaves_its_analyze_to_autov
         sliver = upserts.mirrors_analyze(written=20)
         assert _profile_table_stale()
         tenth = upserts.mirrors_analyze(written=300)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
 
     assert table not in sliver
     assert table in tenth
@@ -321,9 +340,9 @@ def test_a_large_first_sync_analyzes_before_its_counts_instead_of_leaving_it_to_
     monkeypatch.setattr(reconcile, "ANALYZE_LATER_BELOW", 2500)
     real_analyze, real_count = upserts.mirrors_analyze, removals.removals_none_missing
 
-    def analyze(*, written: int | None = None) -> list[str]:
-        order.append(f"analyze {written}")
-        return real_analyze(written=written)
+    def analyze(*, written: int | None = None, quick: bool = False) -> list[str]:
+        order.append(f"analyze {written}{' quick' if quick else ''}")
+        return real_analyze(written=written, quick=quick)
 
     def count(**options: Any) -> Any:
         order.append("count")
@@ -332,12 +351,17 @@ def test_a_large_first_sync_analyzes_before_its_counts_instead_of_leaving_it_to_
     monkeypatch.setattr(upserts, "mirrors_analyze", analyze)
     monkeypatch.setattr(removals, "removals_none_missing", count)
     account = linked(profiles=2500)
-    run = sync_run_foreground(run=sync_run_request(link=account.link, mode="full")[0])
+    with _autovacuum_off(RemoteProfile._meta.db_table):
+        run = sync_run_foreground(run=sync_run_request(link=account.link, mode="full")[0])
+        bounds = _histogram_bounds(RemoteProfile._meta.db_table, "copernica_id")
 
     assert run.state == "succeeded"
-    assert order == ["analyze 2500", "count"]
+    assert order == ["analyze 2500 quick", "count"]
     assert delivery.Task.SYNC_MIRRORS_ANALYZE not in [task for task, *_ in sent]
     assert account.mirror() == account.remote()
+    # The quick sample: a histogram of QUICK_STATISTICS_TARGET buckets (PostgreSQL's usual
+    # target makes 100 of 2,500 distinct ids).
+    assert bounds == upserts.QUICK_STATISTICS_TARGET + 1
 
 
 def test_a_first_sync_leaves_its_analyze_to_a_task_and_a_second_run_analyzes_itself(
@@ -352,9 +376,9 @@ def test_a_first_sync_leaves_its_analyze_to_a_task_and_a_second_run_analyzes_its
     monkeypatch.setattr(delivery, "publish", lambda task, *args, **kw: sent.append((task, *args)))
     real_analyze = upserts.mirrors_analyze
 
-    def counted(*, written: int | None = None) -> list[str]:
+    def counted(*, written: int | None = None, quick: bool = False) -> list[str]:
         analyzed.append(written)
-        return real_analyze(written=written)
+        return real_analyze(written=written, quick=quick)
 
     monkeypatch.setattr(upserts, "mirrors_analyze", counted)
     account = linked(profiles=2500)
