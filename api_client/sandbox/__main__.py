@@ -8,9 +8,9 @@ import signal
 import sys
 from types import FrameType
 
+from .json_cache import DEFAULT_CACHE_PROFILES
 from .persistence import StateFileError
 from .server import SandboxServer
-from .store import DEFAULT_CACHE_PROFILES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> None:
         "--profile-cache",
         type=int,
         default=DEFAULT_CACHE_PROFILES,
-        help="how many serialized generated profiles to keep in memory (0: none; ~0.6 KB each)",
+        help=(
+            "how many serialized generated profiles and subprofiles to keep in memory "
+            "(0: none; ~0.6 KB each)"
+        ),
     )
     parser.add_argument(
         "--state",

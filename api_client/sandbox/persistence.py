@@ -291,6 +291,7 @@ def _collection(
         removed_generated=list(data["removed_generated"]),
         created_ids=list(data["created_ids"]),
         overlay={int(key): SubprofileRecord(**value) for key, value in data["overlay"].items()},
+        cache=state.profile_cache,
     )
     for subprofile_id in collection.created_ids:
         record = collection.overlay[subprofile_id]

@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .admin import PREFIX, ControlApi
 from .console import console_page
 from .http import Request, Response, error_response, html_response
+from .json_cache import DEFAULT_CACHE_PROFILES
 from .pages import loadbalancer_error_page
 from .persistence import StateFile, changes_state
 from .state import Fault, SandboxState
-from .store import DEFAULT_CACHE_PROFILES
 from .surface import CopernicaSurface
 from .webhook_keys import KEYS_PREFIX
 

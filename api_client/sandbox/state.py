@@ -18,9 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .clock import now_timestamp, timestamp
+from .json_cache import DEFAULT_CACHE_PROFILES, ProfileCache
 from .names import COMPANY_SUFFIXES
 from .records import FieldDef, default_fields, default_interests
-from .store import DEFAULT_CACHE_PROFILES, Database, ProfileCache
+from .store import Database
 from .subprofile_generation import SubprofileGenerator, template_for
 from .subprofiles import Collection
 from .webhook_delivery import WebhookDispatcher
@@ -189,7 +190,8 @@ class SandboxState:
     """The in-memory world of one sandbox server."""
 
     def __init__(self, seed: int = 0, *, profile_cache: int = DEFAULT_CACHE_PROFILES) -> None:
-        """``profile_cache``: how many serialized generated profiles to keep (0: none)."""
+        """``profile_cache``: how many serialized generated profiles and subprofiles to keep
+        (0: none)."""
         self.seed = seed
         self.profile_cache_size = profile_cache
         self.lock = threading.RLock()
@@ -318,7 +320,14 @@ class SandboxState:
             fields=template.fields,
         )
         collection = Collection(
-            collection_id, template.name, database.id, base, size, fields, generator
+            collection_id,
+            template.name,
+            database.id,
+            base,
+            size,
+            fields,
+            generator,
+            cache=self.profile_cache,
         )
         self.collections[collection_id] = collection
         self._subprofile_bases.append(base)

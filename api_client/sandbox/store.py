@@ -15,52 +15,19 @@ import re
 import time
 from array import array
 from bisect import bisect_left
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .generation import ProfileGenerator
+from .json_cache import ProfileCache
 from .live_ids import LiveIdRange
 from .records import FieldDef, InterestDef, ProfileRecord, compact_json, envelope
 from .subprofiles import Collection
 
-#: How many serialized generated profiles a :class:`ProfileCache` keeps by default. An entry
-#: costs ~0.4 KB (a ~290-byte full profile or ~200-byte ``dataonly`` one, plus the bytes
-#: object and the LRU's slot), so the default bounds the cache at roughly 100 MB whatever the
-#: size of the databases: an account of 100,000 profiles fits in it in both shapes.
-DEFAULT_CACHE_PROFILES = 250_000
-
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 #: Amsterdam's wall clock runs at most this far ahead of UTC (summer time).
 _MOST_AHEAD = 7200
-
-
-class ProfileCache:
-    """A bounded LRU of the JSON of generated profiles, shared by a state's databases.
-
-    It holds only profiles exactly as generated: a profile that is changed, removed or
-    created lives in its database's overlay, is always serialized afresh, and its entries
-    are dropped here when it enters the overlay (:meth:`Database.materialise`,
-    :meth:`Database.add`). Profile IDs are unique within a sandbox state, so the key is
-    ``2 * ID + dataonly``; the generated content is a pure function of (seed, database,
-    ID), which makes "as generated" the one version an entry can have.
-    """
-
-    def __init__(self, capacity: int = DEFAULT_CACHE_PROFILES) -> None:
-        self.capacity = max(0, capacity)
-        self.items: OrderedDict[int, bytes] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def discard(self, profile_id: int) -> None:
-        self.items.pop(2 * profile_id, None)
-        self.items.pop(2 * profile_id + 1, None)
-
-    def clear(self) -> None:
-        self.items.clear()
 
 
 @dataclass

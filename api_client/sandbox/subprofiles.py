@@ -12,6 +12,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .json_cache import ProfileCache
 from .live_ids import LiveIdRange
 from .records import FieldDef, SubprofileRecord, compact_json, envelope
 from .subprofile_generation import SubprofileGenerator
@@ -36,6 +37,8 @@ class Collection(LiveIdRange):
     overlay: dict[int, SubprofileRecord] = field(default_factory=dict)
     #: The subprofiles created through the API, by profile.
     created_by_profile: dict[int, list[int]] = field(default_factory=dict)
+    #: The state's cache of serialized generated items (see :mod:`.json_cache`).
+    cache: ProfileCache = field(default_factory=ProfileCache, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._field_index = {item.name.lower(): item for item in self.fields}
@@ -140,7 +143,12 @@ class Collection(LiveIdRange):
                 indices.append(subprofile_id - self.base)
                 result.append(b"")
         if indices:
-            texts = self.generator.serialized(indices, dataonly)
+            texts = self.cache.subprofiles_json(
+                [self.base + index for index in indices],
+                dataonly,
+                self.base,
+                self.generator.serialized,
+            )
             for position, text in zip(pending, texts, strict=True):
                 result[position] = text
         return result

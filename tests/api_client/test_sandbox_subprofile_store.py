@@ -15,7 +15,7 @@ import pytest
 from api_client.filters import FieldFilter, parse_filter
 from api_client.sandbox.query import select
 from api_client.sandbox.records import SubprofileRecord
-from api_client.sandbox.state import SandboxState
+from api_client.sandbox.state import Account, SandboxState
 from api_client.sandbox.subprofiles import Collection
 
 
@@ -69,6 +69,46 @@ def test_changed_and_removed_subprofiles_are_served_from_the_overlay() -> None:
     assert json.loads(texts[4])["fields"]["product"] == 'Zoë "x"'
     assert json.loads(texts[5])["ID"] == str(ids[6])
     assert collection.live_count() == 49
+
+
+def test_cached_subprofiles_answer_like_no_cache_through_changes_and_removals() -> None:
+    """Generated subprofiles' JSON is kept in the state's cache like profiles' (``json_cache``):
+    served again from it, a subprofile changed or removed after it was cached from the
+    overlay, and a cache smaller than the answers within its bound."""
+    worlds = []
+    for capacity in (3000, 700, 0):  # all 2,400 answers, fewer, none
+        state = SandboxState(5, profile_cache=capacity)
+        state.create_account("Before", 20, collections=1, subprofiles=40)
+        worlds.append((state, state.create_account("Shop", 300, collections=2, subprofiles=600)))
+
+    def answers(account: Account) -> list[list[bytes]]:
+        return [
+            collection.entries_json(collection.ids_between(0, 600), dataonly)
+            for collection in account.database.collections
+            for dataonly in (False, True)
+        ]
+
+    first = [answers(account) for _, account in worlds]
+    second = [answers(account) for _, account in worlds]  # from the cache where it holds them
+    assert first == second
+    assert first[0] == first[1] == first[2]
+    caches = [state.profile_cache for state, _ in worlds]
+    assert (len(caches[0]), caches[0].misses, caches[0].hits) == (2400, 2400, 2400)
+    assert 0 < len(caches[1]) <= 700
+    assert len(caches[2]) == 0
+
+    for _, account in worlds:
+        orders = account.database.collections[0]
+        ids = orders.ids_between(0, 600)
+        orders.materialise(ids[598]).fields["product"] = 'Zoë "x"'
+        orders.remove(ids[599], "2025-01-01 00:00:00")
+    again = [answers(account) for _, account in worlds]
+    assert again[0] == again[1] == again[2]
+    full, dataonly = again[0][0], again[0][1]
+    assert len(full) == len(dataonly) == 599
+    for answer in (full, dataonly):
+        assert json.loads(answer[598])["fields"]["product"] == 'Zoë "x"'
+    assert again[0][2:] == first[0][2:]  # the other collection as it was
 
 
 def test_a_profiles_subprofiles_are_found_without_a_scan_and_go_with_it() -> None:
