@@ -8,8 +8,8 @@ not on our machine, so pages already served are served again from here.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
 
 #: How many serialized generated profiles and subprofiles a :class:`ProfileCache` keeps by
 #: default. An entry costs ~0.4 KB (a ~290-byte full profile or ~200-byte ``dataonly`` one,
@@ -49,24 +49,24 @@ class ProfileCache:
     def clear(self) -> None:
         self.items.clear()
 
-    def subprofiles_json(
+    def served(
         self,
+        keys: list[int],
         ids: Sequence[int],
-        dataonly: bool,
         base: int,
+        dataonly: bool,
         generate: Callable[[list[int], bool], list[bytes]],
     ) -> list[bytes]:
-        """The JSON of the generated subprofiles ``ids`` (of one collection, whose range
-        starts at ``base``): cached ones from here, the others by ``generate`` (of their
-        indices) and kept."""
+        """The JSON of the generated items ``ids`` of one database or collection (whose range
+        starts at ``base``), under ``keys`` (:func:`profile_keys`, :func:`subprofile_keys`):
+        cached ones from here, the others made by ``generate`` (of their indices) and kept.
+        Look-ups and updates in bulk."""
         items = self.items
-        variant = 1 if dataonly else 0
-        keys = [-2 * subprofile_id - variant - 1 for subprofile_id in ids]
         texts: list[bytes | None] = list(map(items.get, keys))
         missing = [position for position, text in enumerate(texts) if text is None]
-        for position, key in enumerate(keys):
-            if texts[position] is not None:
-                items.move_to_end(key)
+        if len(missing) < len(keys):
+            hit_keys = keys if not missing else [keys[i] for i, t in enumerate(texts) if t]
+            deque(map(items.move_to_end, hit_keys), maxlen=0)
         if missing:
             generated = generate([ids[position] - base for position in missing], dataonly)
             for position, text in zip(missing, generated, strict=True):
@@ -78,3 +78,15 @@ class ProfileCache:
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
         return texts  # type: ignore[return-value]
+
+
+def profile_keys(ids: Iterable[int], dataonly: bool) -> list[int]:
+    """The cache keys of profiles ``ids`` (``2 * ID + dataonly``)."""
+    variant = 1 if dataonly else 0
+    return [2 * profile_id + variant for profile_id in ids]
+
+
+def subprofile_keys(ids: Iterable[int], dataonly: bool) -> list[int]:
+    """The cache keys of subprofiles ``ids``: negative, apart from every profile's."""
+    variant = 1 if dataonly else 0
+    return [-2 * subprofile_id - variant - 1 for subprofile_id in ids]

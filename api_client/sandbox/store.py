@@ -15,12 +15,11 @@ import re
 import time
 from array import array
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .generation import ProfileGenerator
-from .json_cache import ProfileCache
+from .json_cache import ProfileCache, profile_keys
 from .live_ids import LiveIdRange
 from .records import FieldDef, InterestDef, ProfileRecord, compact_json, envelope
 from .subprofiles import Collection
@@ -193,28 +192,10 @@ class Database(LiveIdRange):
             or max(ids) >= base + self.size
         ):
             return self._mixed_profiles_json(ids, dataonly)
-        # The common case, every profile as generated: cache look-ups and updates in bulk.
-        cache = self.cache
-        items = cache.items
-        variant = 1 if dataonly else 0
-        keys = [2 * profile_id + variant for profile_id in ids]
-        texts: list[bytes | None] = list(map(items.get, keys))
-        missing = [position for position, text in enumerate(texts) if text is None]
-        if len(missing) < len(keys):
-            hit_keys = keys if not missing else [keys[i] for i, t in enumerate(texts) if t]
-            deque(map(items.move_to_end, hit_keys), maxlen=0)
-        if missing:
-            indices = [ids[position] - base for position in missing]
-            generated = self._generated_json(indices, dataonly)
-            for position, text in zip(missing, generated, strict=True):
-                texts[position] = text
-            if cache.capacity:
-                items.update(zip([keys[position] for position in missing], generated, strict=True))
-                for _ in range(len(items) - cache.capacity):
-                    items.popitem(last=False)
-        cache.misses += len(missing)
-        cache.hits += len(keys) - len(missing)
-        return texts  # type: ignore[return-value]
+        # The common case, every profile as generated.
+        return self.cache.served(
+            profile_keys(ids, dataonly), ids, base, dataonly, self._generated_json
+        )
 
     entries_json = profiles_json
 

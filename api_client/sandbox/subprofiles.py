@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .json_cache import ProfileCache
+from .json_cache import ProfileCache, subprofile_keys
 from .live_ids import LiveIdRange
 from .records import FieldDef, SubprofileRecord, compact_json, envelope
 from .subprofile_generation import SubprofileGenerator
@@ -143,11 +143,9 @@ class Collection(LiveIdRange):
                 indices.append(subprofile_id - self.base)
                 result.append(b"")
         if indices:
-            texts = self.cache.subprofiles_json(
-                [self.base + index for index in indices],
-                dataonly,
-                self.base,
-                self.generator.serialized,
+            ids = [self.base + index for index in indices]
+            texts = self.cache.served(
+                subprofile_keys(ids, dataonly), ids, self.base, dataonly, self.generator.serialized
             )
             for position, text in zip(pending, texts, strict=True):
                 result[position] = text
