@@ -22,21 +22,18 @@ as its rows.
 
 from __future__ import annotations
 
-import functools
 import json
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import psycopg
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, IntegerField
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from api_client import MAX_PAGE_SIZE, KeysetPage, format_since
+from api_client import KeysetPage, format_since
 from linker.linking.client import MeteredSession
 from linker.models import (
     Link,
@@ -51,17 +48,13 @@ from linker.models import (
 from linker.notifications.services import notices_resolve
 from linker.platform.delivery import LOW_PRIORITY, Task, enqueue
 from linker.platform.errors import LinkerError
-from linker.sync import copy_text, portable, reconcile, remote_ids, run_rows, upserts
-from linker.sync.prefetch import Prefetcher
+from linker.sync import copy_text, portable, reconcile, remote_ids, run_rows, upserts, walks
 from linker.sync.schema import schema_mirror
 from linker.sync.sources import PROFILE_SOURCE, Source, source_from_key, sources_of
 
 #: Copernica's ``modified`` has one-second resolution and a write may land a moment late. (The
 #: autumn's repeated hour is covered by ``format_since``, not by this window.)
 INCREMENTAL_OVERLAP = timedelta(minutes=2)
-#: The most of Copernica's pages one transaction writes: those already fetched and prepared
-#: when the writer is ready for the next (see :meth:`Engine._profiles`).
-PAGES_PER_WRITE = 8
 
 #: The checkpoint's count of profiles an incremental run created or brought back from removed:
 #: kept with the pages that added them, so a resumed run counts each once.
@@ -144,7 +137,9 @@ class Engine:
             if phase == "schema":
                 self._schema()
             elif phase == "profiles":
-                if not self._profiles(deadline=deadline, max_pages=max_pages):
+                if not walks.walks_advance(
+                    self, self._sources(), deadline=deadline, max_pages=max_pages
+                ):
                     return False
                 if self.finished:
                     return True
@@ -202,103 +197,8 @@ class Engine:
         ids = self.cp["copernica_ids"]
         return [source_from_key(key, ids) for key in self.cp["sources"]]
 
-    def _profiles(self, *, deadline: float, max_pages: int) -> bool:
-        sources = self._sources()
-        pages_left = max_pages
-        while self.cp["source_index"] < len(sources):
-            if pages_left <= 0 or time.monotonic() > deadline:
-                return False
-            index = self.cp["source_index"]
-            source = sources[index]
-            params: dict[str, list[str]] = {}
-            since = self.cp.get("since", {}).get(source.key)
-            if self.run.mode == SyncMode.INCREMENTAL and since:
-                params["fields[]"] = [f"modified>={since}"]
-            pages = source.pages(
-                self.client,
-                params,
-                page_size=settings.LINKER_SYNC_PAGE_SIZE,
-                after_id=self.cp["after_id"],
-                copying=self.postgres,
-            )
-            # Nothing of this source past the checkpoint yet (a first sync): COPY straight in.
-            straight_in = self.postgres and upserts.copy_straight_in_allowed(
-                mirror=source.mirror, parent_id=source.pk, after_id=self.cp["after_id"]
-            )
-            prefetch = Prefetcher(
-                pages,
-                functools.partial(self.prepare, source),
-                max_pages=pages_left,
-                deadline=deadline,
-            )
-            try:
-                batches = prefetch.batches(most=PAGES_PER_WRITE, joinable=upserts.pages_mergeable)
-                for batch in batches:
-                    page = upserts.pages_merge(batch)
-                    straight_in = self.page_commit(
-                        source,
-                        index,
-                        page,
-                        straight_in=straight_in,
-                        advance=functools.partial(self._walked_past, source, index, page),
-                    )
-                    pages_left -= page.pages
-                    self._report()
-            finally:
-                prefetch.close()
-            if self.finished:
-                return True  # an incremental run ended with its last page
-            if not prefetch.complete:
-                return False
-            if self.cp["source_index"] == index:
-                # The walk ended on an empty answer: past the source now (an incremental run's
-                # last ends with the run, below).
-                self._walk_ended(index)
-                if self.cp["phase"] != "done":
-                    with transaction.atomic():
-                        self.commit()
-        self._profiles_end()
-        return True
-
-    def _walked_past(self, source: Source, index: int, page: upserts.PreparedPage) -> None:
-        """The checkpoint past ``page`` of source ``index`` (in the page's transaction).
-
-        A page shorter than Copernica's pages ends the walk (see ``_keyset_walk``): its
-        checkpoint is past the source, and past the phase after the last source of a full
-        run, so a small source costs no commit of its own after its page. A full run keeps
-        the sources read in one answer (``WHOLE``): nothing changed while they were paged.
-        """
-        first = self.cp["after_id"] == 0
-        self.cp["after_id"] = page.last_id
-        size = min(settings.LINKER_SYNC_PAGE_SIZE, MAX_PAGE_SIZE)
-        if page.count >= page.pages * size:
-            return
-        if self.run.mode == SyncMode.FULL and first and page.pages == 1:
-            self.cp.setdefault(reconcile.WHOLE, {})[source.key] = len(set(page.ids))
-        self._walk_ended(index)
-
-    def _walk_ended(self, index: int) -> None:
-        """Past source ``index``; past the phase after the last source: a full run goes on to
-        reconcile, an incremental one ends (with the page, if a page ended the walk)."""
-        self.cp["source_index"] = index + 1
-        self.cp["after_id"] = 0
-        if index + 1 == len(self.cp["sources"]):
-            self.cp["phase"] = "reconcile" if self.run.mode == SyncMode.FULL else "done"
-
-    def _profiles_end(self) -> None:
-        """Past the profiles phase: a full run goes on to reconcile (its last commit in the
-        phase said so already), an incremental one ends here (if its last page did not)."""
-        if self.finished:
-            return
-        if self.run.mode != SyncMode.FULL:
-            self.cp["phase"] = "done"
-            self.finish()
-        elif self.cp["phase"] != "reconcile":  # no source at all
-            with transaction.atomic():
-                self.cp["phase"] = "reconcile"
-                self.commit()
-
-    def _report(self) -> None:
+    def report(self) -> None:
+        """The run's progress to whoever watches (the foreground runner)."""
         if self.progress is not None:
             self.run.refresh_from_db(fields=["fetched", "pages", "created_count", "updated_count"])
             self.progress(self.run)

@@ -7,9 +7,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar, cast
 
-from api_client import KeysetPage
-from linker.sync.upserts import PreparedPage
+#: What the walk yields (a page, with whatever the preparing needs beside it).
+Fetched = TypeVar("Fetched")
+#: What the preparing makes of it (the page's COPY text, ...).
+Prepared = TypeVar("Prepared")
 
 #: How long a thread holding the GIL keeps it once another asks (Python's default: 5 ms), while
 #: a prefetcher runs. The writer waits on PostgreSQL most of the time, and each time an answer
@@ -44,7 +47,7 @@ def _quick_switches(on: bool) -> None:
 AHEAD = 8
 
 
-class Prefetcher:
+class Prefetcher(Generic[Fetched, Prepared]):
     """Fetches and prepares pages on two threads, at most ``ahead`` before the writer.
 
     One thread fetches (and decodes) pages, the other turns them into COPY text, so Copernica
@@ -61,8 +64,8 @@ class Prefetcher:
 
     def __init__(
         self,
-        source: Iterator[KeysetPage],
-        prepare: Callable[[KeysetPage], PreparedPage],
+        source: Iterator[Fetched],
+        prepare: Callable[[Fetched], Prepared],
         *,
         max_pages: int,
         deadline: float,
@@ -78,7 +81,7 @@ class Prefetcher:
         self._fetched: queue.Queue[object] = queue.Queue()
         self._queue: queue.Queue[object] = queue.Queue()
         self._stop = threading.Event()
-        self.complete = False  # the pages ran out: this source (database, collection) is done
+        self.complete = False  # the walk ran out of pages
         self._fetcher = threading.Thread(target=self._fetch, name="sync-fetch", daemon=True)
         self._thread = threading.Thread(target=self._run, name="sync-prepare", daemon=True)
         _quick_switches(True)
@@ -117,8 +120,7 @@ class Prefetcher:
                 if isinstance(page, BaseException):
                     self._queue.put(page)
                     return
-                assert isinstance(page, KeysetPage)
-                self._queue.put(self._prepare(page))
+                self._queue.put(self._prepare(cast(Fetched, page)))
         except BaseException as error:
             self._stop.set()  # the fetching ends too: nothing after this page is written
             self._queue.put(error)
@@ -126,8 +128,8 @@ class Prefetcher:
             self._queue.put(self._END)
 
     def batches(
-        self, *, most: int, joinable: Callable[[PreparedPage, PreparedPage], bool]
-    ) -> Iterator[list[PreparedPage]]:
+        self, *, most: int, joinable: Callable[[Prepared, Prepared], bool]
+    ) -> Iterator[list[Prepared]]:
         """The pages in batches: the next page (waited for), and with it those already prepared
         by then, up to ``most`` in all, each ``joinable`` to the one before it.
 
@@ -141,17 +143,17 @@ class Prefetcher:
                 return
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, PreparedPage)
-            batch = [item]
+            batch = [cast(Prepared, item)]
             while len(batch) < most:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if not isinstance(item, PreparedPage) or not joinable(batch[-1], item):
+                ended = item is self._END or isinstance(item, BaseException)
+                if ended or not joinable(batch[-1], cast(Prepared, item)):
                     self._held = item
                     break
-                batch.append(item)
+                batch.append(cast(Prepared, item))
             yield batch
             for _ in batch:
                 self._slots.release()

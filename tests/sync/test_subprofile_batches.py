@@ -1,15 +1,17 @@
 """Pages that are ready together are written together (issue 10's subprofile speed): the
-engine takes every page its prefetcher has prepared when it is ready to write, up to
-``PAGES_PER_WRITE``, into one transaction with the checkpoint after the last of them.
+engine takes every page of a source that its prefetcher has prepared when it is ready to
+write, up to ``PAGES_PER_WRITE``, into one transaction with the checkpoint after the last of
+them.
 
 The prefetcher's batches are checked on their own with pages made up here; the engine's runs go
-against PostgreSQL and the sandbox over HTTP, with each walk's pages all prepared before the
+against PostgreSQL and the sandbox over HTTP, with every page of the step prepared before the
 first is written (the prefetcher's thread is waited for), so the batches do not depend on
 timing.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ import pytest
 
 from api_client import KeysetPage
 from linker.models import RemoteCollection, RemoteSubprofile, SyncRun
-from linker.sync import upserts
+from linker.sync import upserts, walks
 from linker.sync.engine import Engine
 from linker.sync.prefetch import Prefetcher
 from linker.sync.runs import sync_run_foreground, sync_run_request, sync_run_step
@@ -106,9 +108,11 @@ def test_the_pages_before_a_failed_fetch_are_handed_over_before_the_error() -> N
 
 @pytest.fixture
 def whole_walks(monkeypatch: pytest.MonkeyPatch, settings) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
-    """Each walk's pages all prepared before the first is written; → the writes of the page
-    phase, as (source kind, Copernica pages)."""
+    """Every page of the step's walks prepared before the first is written (room for all of
+    them ahead of the writer); → the writes of the page phase, as (source kind, Copernica
+    pages)."""
     settings.LINKER_SYNC_PAGE_SIZE = PAGE_SIZE
+    monkeypatch.setattr(walks, "Prefetcher", functools.partial(Prefetcher, ahead=100))
     writes: list[tuple[str, int]] = []
     batches = Prefetcher.batches
 
