@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -61,9 +61,12 @@ def _joinable(first: PreparedSourcePage, then: PreparedSourcePage) -> bool:
 class Walks:
     def __init__(self, engine: EngineSide, sources: list[Source]) -> None:
         self.engine = engine
-        self.cp = engine.cp
         self.sources = sources
         self.full = engine.run.mode == SyncMode.FULL
+
+    @property
+    def cp(self) -> dict[str, Any]:
+        return self.engine.cp
 
     def advance(self, *, deadline: float, max_pages: int) -> bool:
         engine = self.engine
