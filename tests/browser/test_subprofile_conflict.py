@@ -1,6 +1,6 @@
-"""A subprofile edit that meets someone else's newer change at Copernica, in headless Chromium:
-the page shows the conflict beside the edit, and *Send anyway* lands the edit -- against a live
-server, a real Celery worker and the sandbox over HTTP."""
+"""A subprofile edit that meets someone else's newer change at Copernica (reliability.md case 49),
+in headless Chromium: the page shows the conflict beside the edit, and *Send anyway* lands the
+edit -- against a live server, a real Celery worker and the sandbox over HTTP."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Write conflicts: an update whose (sub)profile changed at Copernica after the copy the user
-edited stops before anything is sent, until someone sends it anyway or discards it."""
+"""Write conflicts (reliability.md case 49): an update whose (sub)profile changed at Copernica
+after the copy the user edited stops before anything is sent, until someone sends it anyway or
+discards it."""
 
 from __future__ import annotations
 
