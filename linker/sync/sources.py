@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Max, Model, QuerySet
+from django.db.models import Model, QuerySet
 
 from api_client import CopernicaClient, KeysetPage, NotFoundError
 from linker.models import RemoteCollection, RemoteDatabase, RemoteProfile, RemoteSubprofile
@@ -51,8 +51,16 @@ class Source:
         )
 
     def newest_modified(self) -> datetime | None:
-        rows = self.model._default_manager.filter(**{self.mirror.parent: self.pk})
-        return rows.aggregate(newest=Max("modified"))["newest"]
+        """The newest ``modified`` the mirror holds of this source (an incremental run's
+        ``since``). Asked as the first row of an ordered walk, not as ``MAX()``: with
+        statistics that do not know this database or collection yet (a first sync the
+        statistics have not seen), the planner costed ``MAX()`` over any index of the parent
+        alike and read every row of it through the e-mail index (60 ms for 100,000 rows); the
+        ordered form is one entry of the ``(parent, modified)`` index, whatever they say."""
+        rows = self.model._default_manager.filter(
+            **{self.mirror.parent: self.pk, "modified__isnull": False}
+        )
+        return rows.order_by("-modified").values_list("modified", flat=True).first()
 
     def pages(
         self,
