@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from linker.models import RemoteDatabase, RemoteProfile
 from linker.sync.sources import PROFILE_SOURCE, Source
 from tests.factories import link_tenant, make_tenant
+from tests.sync.table_settings import autovacuum_off
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,16 +26,10 @@ NEWEST = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def autovacuum_off() -> Iterator[None]:
-    """Autovacuum kept off the profile mirror (it would analyze it under the test's feet)."""
-    table = RemoteProfile._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-    try:
+def mirror_held() -> Iterator[None]:
+    """The profile mirror's statistics kept as the test leaves them."""
+    with autovacuum_off(RemoteProfile._meta.db_table):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
 
 
 def _fill(database: RemoteDatabase) -> None:
@@ -65,7 +60,7 @@ def _rows_read(sql: str, params: Any) -> int:
 
 
 def test_the_newest_modified_is_one_index_entry_when_the_statistics_do_not_know_the_database(
-    autovacuum_off: None,
+    mirror_held: None,
 ) -> None:
     link = link_tenant(make_tenant())
     known = RemoteDatabase.objects.create(link=link, copernica_id=1, name="Known")
@@ -85,7 +80,7 @@ def test_the_newest_modified_is_one_index_entry_when_the_statistics_do_not_know_
     assert Source(PROFILE_SOURCE, new.pk + 1000, 3).newest_modified() is None
 
 
-def test_a_source_with_rows_but_no_modified_has_no_newest(autovacuum_off: None) -> None:
+def test_a_source_with_rows_but_no_modified_has_no_newest(mirror_held: None) -> None:
     link = link_tenant(make_tenant())
     database = RemoteDatabase.objects.create(link=link, copernica_id=1, name="Undated")
     RemoteProfile.objects.create(

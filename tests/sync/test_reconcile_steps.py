@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from itertools import pairwise
 from typing import Any
@@ -30,6 +29,7 @@ from linker.sync.runs import (
 )
 from linker.sync.sources import PROFILE_SOURCE, Source
 from tests.linked_accounts import Linked
+from tests.sync.table_settings import autovacuum_off
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -279,18 +279,6 @@ def _profile_table_stale() -> bool:
     return bool(stale)
 
 
-@contextmanager
-def _autovacuum_off(table: str) -> Iterator[None]:
-    """Autovacuum kept off ``table`` (it would analyze it under the test's feet)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
-
-
 def _histogram_bounds(table: str, column: str) -> int:
     """The bounds of the histogram the last ANALYZE kept of ``table.column``."""
     with connection.cursor() as cursor:
@@ -311,7 +299,7 @@ def test_a_run_that_wrote_a_sliver_of_a_stale_mirror_leaves_its_analyze_to_autov
     for sampling every tenant's rows. A run whose own rows are a tenth of the table still
     analyzes (a first sync into an empty mirror)."""
     table = RemoteProfile._meta.db_table
-    with _autovacuum_off(table):
+    with autovacuum_off(table):
         first = linked(profiles=2000)
         sync_run_foreground(run=sync_run_request(link=first.link, mode="full", enqueue=False)[0])
         with connection.cursor() as cursor:
@@ -351,7 +339,7 @@ def test_a_large_first_sync_analyzes_before_its_counts_instead_of_leaving_it_to_
     monkeypatch.setattr(upserts, "mirrors_analyze", analyze)
     monkeypatch.setattr(removals, "removals_none_missing", count)
     account = linked(profiles=2500)
-    with _autovacuum_off(RemoteProfile._meta.db_table):
+    with autovacuum_off(RemoteProfile._meta.db_table):
         run = sync_run_foreground(run=sync_run_request(link=account.link, mode="full")[0])
         bounds = _histogram_bounds(RemoteProfile._meta.db_table, "copernica_id")
 
