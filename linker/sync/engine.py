@@ -13,11 +13,11 @@ lost its claim cannot write. A full run's transaction also records the ids its p
 the reconcile phase takes them for Copernica's id list when Copernica's count agrees.
 
 Pages are fetched and decoded on one thread and turned into COPY text on another, a few ahead
-of the writer, so the next pages are on their way while PostgreSQL takes the current one.
-Pages that are ready when the writer is go into one transaction (up to ``PAGES_PER_WRITE``)
-as one COPY, with the checkpoint after the last of them: a write costs five round trips and a
-commit whatever its size, which on a busy machine cost a 1000-subprofile page nearly as much
-as its rows.
+of the writer, so the next pages are on their way while PostgreSQL takes the current one
+(:mod:`linker.sync.walks`, the profiles phase). Pages that are ready when the writer is go into
+one transaction (up to ``walks.PAGES_PER_WRITE``) as one COPY, with the checkpoint after the
+last of them: a write costs five round trips and a commit whatever its size, which on a busy
+machine cost a 1000-subprofile page nearly as much as its rows.
 """
 
 from __future__ import annotations

@@ -33,12 +33,15 @@ def test_the_last_sources_first_page_is_fetched_before_the_first_source_is_writt
     account = linked(profiles=100, databases=1, collections=2, subprofiles=300)
     run, _ = sync_run_request(link=account.link, mode="full", enqueue=False)
     last_reached = threading.Event()
+    walked: list[str] = []  # the sources whose pages were fetched, in turn
     seen_at_first_write: list[bool] = []
     pages = Source.pages
 
     def watched(self: Source, *args: Any, **options: Any) -> Iterator[KeysetPage]:
         for page in pages(self, *args, **options):
-            if self.key == run_sources[-1]:
+            if self.key not in walked:
+                walked.append(self.key)
+            if len(walked) == 3:  # the last of the three sources
                 last_reached.set()
             yield page
 
@@ -51,19 +54,13 @@ def test_the_last_sources_first_page_is_fetched_before_the_first_source_is_writt
 
     monkeypatch.setattr(Source, "pages", watched)
     monkeypatch.setattr(Engine, "page_commit", held)
-    run_sources: list[str] = []
-    schema_commit = Engine.commit
-
-    def sources_noted(self: Engine, **options: Any) -> None:
-        run_sources[:] = self.cp.get("sources", [])
-        schema_commit(self, **options)
-
-    monkeypatch.setattr(Engine, "commit", sources_noted)
 
     run = sync_run_foreground(run=run)
 
     assert run.state == "succeeded"
+    run_sources = run.checkpoint["sources"]
     assert len(run_sources) == 3  # the database's profiles, then the two collections
+    assert walked == run_sources
     assert seen_at_first_write == [True]
     assert account.mirror() == account.remote()
     assert account.mirror_subprofiles() == account.remote_subprofiles()
